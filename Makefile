@@ -1,0 +1,50 @@
+# The two commands a newcomer needs (see README.md):
+#   make lab    set everything up and open the course in JupyterLab
+#   make test   set everything up and run the whole test suite
+#
+# Everything installs into .venv from constraints.txt, the tested lock.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.labkit-installed
+JOBS   ?= 2
+
+.PHONY: lab test setup build check-notebooks bench prebuild browser-deps clean
+
+lab: setup
+	$(BIN)/jupyter lab --notebook-dir=. notebooks/00_welcome.ipynb
+
+test: setup browser-deps
+	$(BIN)/python tools/run_tests.py -n $(JOBS)
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+# The browser test drives Debian's chromium; install it when we can (root on
+# Debian), otherwise that one test skips and says why.
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "warning: could not install chromium; the browser test will skip"; \
+	  else echo "note: chromium not found and cannot be installed here; the browser test will skip"; fi; }
+
+build: setup
+	$(BIN)/python tools/build_lessons.py -j $(JOBS) $(LESSONS)
+
+check-notebooks: setup
+	$(BIN)/python tools/build_lessons.py --check
+
+bench: setup
+	$(BIN)/python tools/benchmark.py
+
+prebuild: setup
+	$(BIN)/python -m labkit.cache prebuild
+
+clean:
+	rm -rf $(VENV) .cache build

@@ -1,0 +1,175 @@
+"""Build the course notebooks from their single sources in ``lessons/``.
+
+Each ``lessons/NN_name.py`` (jupytext percent format) becomes
+
+- ``notebooks/NN_name.ipynb``: the student version, where every block between
+  ``### BEGIN SOLUTION`` and ``### END SOLUTION`` is replaced by a stub, and
+- ``solutions/NN_name.ipynb``: the solved version, markers removed,
+
+both executed top to bottom with stored outputs (for nbval).
+
+Usage::
+
+    python tools/build_lessons.py            # build and execute every lesson
+    python tools/build_lessons.py 05 09      # only these lessons
+    python tools/build_lessons.py --check    # fail if a committed notebook is stale
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import jupytext
+import nbformat
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import repro_env  # noqa: E402
+
+ROOT = repro_env.ROOT
+LESSONS = ROOT / "lessons"
+OUTPUTS = {"student": ROOT / "notebooks", "solution": ROOT / "solutions"}
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
+MARKDOWN_STUB = "*Your answer here.*"
+_MARKER = re.compile(r"^(?P<indent>[ \t]*)### (?P<kind>BEGIN|END) SOLUTION[ \t]*$")
+
+
+def split_solution(source: str, variant: str, markdown: bool = False) -> str:
+    """Return ``source`` for ``variant`` ("student" or "solution")."""
+    out: list[str] = []
+    inside = False
+    for line in source.splitlines():
+        m = _MARKER.match(line)
+        if m and m["kind"] == "BEGIN":
+            if inside:
+                raise ValueError("nested ### BEGIN SOLUTION")
+            inside = True
+            if variant == "student":
+                stub = MARKDOWN_STUB if markdown else CODE_STUB
+                out.extend(m["indent"] + s for s in stub.splitlines())
+            continue
+        if m and m["kind"] == "END":
+            if not inside:
+                raise ValueError("### END SOLUTION without BEGIN")
+            inside = False
+            continue
+        if inside and variant == "student":
+            continue
+        out.append(line)
+    if inside:
+        raise ValueError("### BEGIN SOLUTION without END")
+    return "\n".join(out)
+
+
+def render(source: Path, variant: str) -> nbformat.NotebookNode:
+    """Unexecuted notebook for one lesson source and variant."""
+    nb = jupytext.read(source, fmt="py:percent")
+    cells = []
+    kind = "solved version" if variant == "solution" else "student version"
+    notice = nbformat.v4.new_markdown_cell(
+        f"<small>Generated from `lessons/{source.name}` ({kind}) by `make build`. "
+        "Edit the source, not this notebook.</small>"
+    )
+    notice.metadata["tags"] = ["generated-notice"]
+    cells.append(notice)
+    for cell in nb.cells:
+        cell.source = split_solution(cell.source, variant, markdown=cell.cell_type == "markdown")
+        cell.metadata = {k: v for k, v in cell.metadata.items() if k == "tags"}
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+        cells.append(cell)
+    for i, cell in enumerate(cells):
+        cell.id = f"cell-{i:03d}"
+    out = nbformat.v4.new_notebook(cells=cells)
+    out.metadata = {
+        "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"},
+        "labkit": {"generated_from": f"lessons/{source.name}", "variant": variant},
+    }
+    nbformat.validate(out)
+    return out
+
+
+def execute(nb: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode:
+    from nbclient import NotebookClient
+
+    repro_env.apply()
+    client = NotebookClient(
+        nb, kernel_name="python3", timeout=600, record_timing=False,
+        store_widget_state=True, resources={"metadata": {"path": str(cwd)}},
+    )
+    client.execute()
+    nb.metadata.pop("widgets", None)
+    return nb
+
+
+def build_one(source: Path, run: bool = True) -> list[str]:
+    written = []
+    for variant, folder in OUTPUTS.items():
+        nb = render(source, variant)
+        if run:
+            nb = execute(nb, folder)
+        path = folder / f"{source.stem}.ipynb"
+        tmp = path.with_suffix(".ipynb.tmp")
+        nbformat.write(nb, tmp)
+        tmp.replace(path)
+        written.append(str(path.relative_to(ROOT)))
+    return written
+
+
+def sources(selected: list[str] | None = None) -> list[Path]:
+    found = sorted(LESSONS.glob("[0-9][0-9]_*.py"))
+    if selected:
+        found = [p for p in found if any(p.stem.startswith(s) for s in selected)]
+    return found
+
+
+def stale_notebooks() -> list[str]:
+    """Committed notebooks whose cells differ from what their source renders."""
+    problems = []
+    for source in sources():
+        for variant, folder in OUTPUTS.items():
+            path = folder / f"{source.stem}.ipynb"
+            if not path.exists():
+                problems.append(f"{path.relative_to(ROOT)} is missing")
+                continue
+            want = render(source, variant)
+            have = nbformat.read(path, as_version=4)
+            key = lambda nb: [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in nb.cells]  # noqa: E731
+            if key(want) != key(have):
+                problems.append(f"{path.relative_to(ROOT)} is stale: run `make build` (lesson {source.stem})")
+            elif any(c.cell_type == "code" and c.source.strip() and c.execution_count is None for c in have.cells):
+                problems.append(f"{path.relative_to(ROOT)} has unexecuted cells: run `make build`")
+    for folder in OUTPUTS.values():
+        for path in folder.glob("*.ipynb"):
+            if not (LESSONS / f"{path.stem}.py").exists():
+                problems.append(f"{path.relative_to(ROOT)} has no source in lessons/")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("lessons", nargs="*", help="lesson numbers or name prefixes (default: all)")
+    parser.add_argument("--check", action="store_true", help="only report stale notebooks")
+    parser.add_argument("--no-execute", action="store_true", help="write notebooks without running them")
+    parser.add_argument("-j", "--jobs", type=int, default=2, help="lessons built in parallel")
+    args = parser.parse_args(argv)
+    if args.check:
+        problems = stale_notebooks()
+        print("\n".join(problems) or "all notebooks are up to date")
+        return 1 if problems else 0
+    todo = sources(args.lessons)
+    if not todo:
+        parser.error(f"no lesson matches {args.lessons}")
+    repro_env.apply()
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for written in pool.map(build_one, todo, [not args.no_execute] * len(todo)):
+            print("wrote", " and ".join(written), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

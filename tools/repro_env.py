@@ -1,0 +1,37 @@
+"""The environment under which stored notebook outputs are produced and checked.
+
+`tools/build_lessons.py` executes notebooks under it and `tests/conftest.py`
+applies it before nbval starts kernels, so the two always agree.
+"""
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+REPRO_ENV = {
+    "PYTHONHASHSEED": "0",
+    "LABKIT_DEVICE": "cpu",
+    "LABKIT_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "LABKIT_PROGRESS": "0",
+    "LABKIT_OFFLINE": "1",
+    "TQDM_DISABLE": "1",
+    "CUDA_VISIBLE_DEVICES": "",
+    "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+    "JUPYTER_PLATFORM_DIRS": "1",
+}
+# Inherited by the kernel, MPLBACKEND=Agg would silently drop every figure.
+UNSET = ("MPLBACKEND",)
+
+
+def apply() -> None:
+    """Apply the reproducible environment to this process (and its kernels)."""
+    os.environ.update(REPRO_ENV)
+    for name in UNSET:
+        os.environ.pop(name, None)
+    os.environ.setdefault("LABKIT_CACHE_DIR", str(ROOT / ".cache" / "labkit"))
+    mirror = ROOT.parent / "shared" / "data"
+    if mirror.is_dir():
+        os.environ.setdefault("LABKIT_DATA_MIRROR", str(mirror))
