@@ -13,7 +13,7 @@ JOBS   ?= 2
 .PHONY: lab test setup build check-notebooks bench prebuild browser-deps clean
 
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=. notebooks/00_welcome.ipynb
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) --notebook-dir=. notebooks/00_welcome.ipynb
 
 test: setup browser-deps
 	$(BIN)/python tools/run_tests.py -n $(JOBS)
@@ -40,8 +40,12 @@ build: setup
 check-notebooks: setup
 	$(BIN)/python tools/build_lessons.py --check
 
+# Comparison libraries for the benchmark only, installed beside (not into) the
+# venv: torchattacks declares torchvision, which does not load with this torch.
+BENCH_EXTRAS := .cache/bench-extras
 bench: setup
-	$(BIN)/python tools/benchmark.py
+	test -d $(BENCH_EXTRAS) || $(BIN)/python -m pip install --quiet --no-deps --target $(BENCH_EXTRAS) torchattacks==3.5.1 captum==0.9.0
+	$(BIN)/python tools/benchmark.py $(SECTIONS)
 
 prebuild: setup
 	$(BIN)/python -m labkit.cache prebuild
