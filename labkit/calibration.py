@@ -1,0 +1,452 @@
+"""Lesson 03: knowing when not to answer.
+
+The slide's ``handle_edge_case`` falls back to a canned answer only when the
+code raises ``ValueError``. A classifier never raises on a strange input: it
+answers, often confidently. This module measures and uses the model's own
+uncertainty instead.
+
+- :func:`expected_calibration_error` and :func:`reliability_bins`
+  (Naeini et al. 2015; Guo et al. 2017, eq. 3): do confidences match accuracy?
+- :func:`fit_temperature`: temperature scaling (Guo et al. 2017, sec. 4.2),
+  one scalar T fitted by NLL on held-out data; argmax, hence accuracy, unchanged.
+- :func:`risk_coverage_curve` and :func:`selective_risk`: selective prediction
+  (El-Yaniv and Wiener 2010; Geifman and El-Yaniv 2017): answer only the
+  inputs whose confidence clears a threshold.
+- :func:`auroc`: area under the ROC curve as the Mann-Whitney statistic, used
+  for max-softmax out-of-distribution detection (Hendrycks and Gimpel 2017).
+- :func:`make_digits_task`, :func:`train_classifier`, :func:`run_demo`: the
+  lesson's miniature on scikit-learn's bundled digits (no download): classes
+  0-7 in distribution, 8-9 held out, and corrupted copies of the test images.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax
+
+from labkit.basics import softmax
+from labkit.validation import ensure_array, ensure_float, ensure_int
+
+FALLBACK = "I'm not confident enough to answer this; a human will take a look."
+
+
+def _probs_labels(probs, labels) -> tuple[np.ndarray, np.ndarray]:
+    p = ensure_array("probs", probs, ndim=2, min_len=1)
+    if p.shape[1] < 2:
+        raise ValueError(f"probs must have at least 2 classes (columns), got {p.shape[1]}")
+    if (p < 0).any() or not np.allclose(p.sum(axis=1), 1.0, atol=1e-6):
+        raise ValueError("probs must be non-negative with rows summing to 1")
+    y = ensure_array("labels", labels, ndim=1, dtype=float)
+    if y.shape[0] != p.shape[0]:
+        raise ValueError(f"labels must have one entry per row of probs ({p.shape[0]}), got {y.shape[0]}")
+    if (y != np.round(y)).any() or (y < 0).any() or (y >= p.shape[1]).any():
+        raise ValueError(f"labels must be integers in [0, {p.shape[1] - 1}]")
+    return p, y.astype(int)
+
+
+def _bin_index(confidence: np.ndarray, n_bins: int) -> np.ndarray:
+    # Bin m holds confidences in ((m-1)/M, m/M] (Guo et al. 2017, sec. 2); 0 joins the first bin.
+    return np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
+
+
+def reliability_bins(probs, labels, n_bins: int = 15) -> dict[str, np.ndarray]:
+    """Per-bin statistics of a reliability diagram (Guo et al. 2017, fig. 1).
+
+    Parameters
+    ----------
+    probs : array-like, shape (n, k)
+        Predicted class probabilities, rows summing to 1.
+    labels : array-like of int, shape (n,)
+        True classes in ``[0, k-1]``.
+    n_bins : int in [1, 1000]
+        Equal-width confidence bins on [0, 1].
+
+    Returns
+    -------
+    dict with arrays of length ``n_bins``
+        ``count`` (samples per bin), ``accuracy`` and ``confidence`` (bin means;
+        0 for empty bins), ``edges`` (length ``n_bins + 1``).
+    """
+    p, y = _probs_labels(probs, labels)
+    n_bins = ensure_int("n_bins", n_bins, low=1, high=1000)
+    conf = p.max(axis=1)
+    correct = (p.argmax(axis=1) == y).astype(float)
+    b = _bin_index(conf, n_bins)
+    count = np.bincount(b, minlength=n_bins).astype(float)
+    safe = np.maximum(count, 1.0)
+    return {
+        "count": count,
+        "accuracy": np.bincount(b, weights=correct, minlength=n_bins) / safe,
+        "confidence": np.bincount(b, weights=conf, minlength=n_bins) / safe,
+        "edges": np.linspace(0.0, 1.0, n_bins + 1),
+    }
+
+
+def expected_calibration_error(probs, labels, n_bins: int = 15) -> float:
+    """Expected calibration error, ECE = sum_m |B_m|/n * |acc(B_m) - conf(B_m)|.
+
+    Guo et al. (2017), eq. (3), with equal-width bins on the top-class
+    confidence. 0 means that, in every bin, the average confidence equals the
+    accuracy.
+
+    Parameters
+    ----------
+    probs : array-like, shape (n, k)
+    labels : array-like of int, shape (n,)
+    n_bins : int in [1, 1000]
+
+    Returns
+    -------
+    float in [0, 1]
+    """
+    bins = reliability_bins(probs, labels, n_bins)
+    n = bins["count"].sum()
+    return float(np.sum(bins["count"] / n * np.abs(bins["accuracy"] - bins["confidence"])))
+
+
+def _logits_labels(logits, labels) -> tuple[np.ndarray, np.ndarray]:
+    z = ensure_array("logits", logits, ndim=2, min_len=1)
+    if z.shape[1] < 2:
+        raise ValueError(f"logits must have at least 2 classes (columns), got {z.shape[1]}")
+    y = ensure_array("labels", labels, ndim=1)
+    if y.shape[0] != z.shape[0] or (y != np.round(y)).any() or (y < 0).any() or (y >= z.shape[1]).any():
+        raise ValueError(f"labels must hold {z.shape[0]} integers in [0, {z.shape[1] - 1}]")
+    return z, y.astype(int)
+
+
+def negative_log_likelihood(logits, labels, temperature: float = 1.0) -> float:
+    """Mean NLL of ``labels`` under ``softmax(logits / temperature)``."""
+    z, y = _logits_labels(logits, labels)
+    t = ensure_float("temperature", temperature, low=0.0, low_open=True)
+    return float(-log_softmax(z / t, axis=1)[np.arange(len(y)), y].mean())
+
+
+TEMPERATURE_BOUNDS = (0.05, 20.0)
+
+
+def fit_temperature(logits, labels) -> float:
+    """Temperature scaling: the T > 0 minimising validation NLL (Guo et al. 2017, sec. 4.2).
+
+    ``softmax(z / T)`` keeps the argmax, so accuracy is unchanged; T > 1
+    softens an over-confident model, T < 1 sharpens an under-confident one.
+    The NLL is convex in 1/T, so a bounded 1-D search over log T finds the optimum.
+
+    Parameters
+    ----------
+    logits : array-like, shape (n, k)
+        Held-out (validation) logits, never the training set's.
+    labels : array-like of int, shape (n,)
+
+    Returns
+    -------
+    float
+        The fitted temperature, inside ``TEMPERATURE_BOUNDS``.
+    """
+    z, y = _logits_labels(logits, labels)
+    lo, hi = np.log(TEMPERATURE_BOUNDS)
+    res = minimize_scalar(
+        lambda log_t: -log_softmax(z / np.exp(log_t), axis=1)[np.arange(len(y)), y].mean(),
+        bounds=(lo, hi), method="bounded", options={"xatol": 1e-6},
+    )
+    return float(np.exp(res.x))
+
+
+def _conf_correct(confidence, correct) -> tuple[np.ndarray, np.ndarray]:
+    c = ensure_array("confidence", confidence, ndim=1, min_len=1)
+    ok = ensure_array("correct", correct, ndim=1)
+    if ok.shape != c.shape:
+        raise ValueError(f"correct must have the same length as confidence ({c.shape[0]}), got {ok.shape[0]}")
+    if not np.isin(ok, (0.0, 1.0)).all():
+        raise ValueError("correct must hold booleans (or 0/1)")
+    return c, ok
+
+
+def selective_risk(confidence, correct, threshold: float) -> tuple[float, float]:
+    """Coverage and selective risk when answering only if ``confidence >= threshold``.
+
+    Coverage is the fraction answered; risk is the error rate among answered
+    inputs (Geifman and El-Yaniv 2017, sec. 2). Answering nothing makes no
+    mistakes, so risk is 0 at coverage 0.
+
+    Parameters
+    ----------
+    confidence : array-like, shape (n,)
+    correct : array-like of bool, shape (n,)
+    threshold : float in [0, 1]
+
+    Returns
+    -------
+    (coverage, risk) : tuple of float in [0, 1]
+    """
+    c, ok = _conf_correct(confidence, correct)
+    thr = ensure_float("threshold", threshold, 0.0, 1.0)
+    answered = c >= thr
+    coverage = float(answered.mean())
+    risk = float((1.0 - ok[answered]).mean()) if answered.any() else 0.0
+    return coverage, risk
+
+
+def risk_coverage_curve(confidence, correct) -> tuple[np.ndarray, np.ndarray]:
+    """Risk at every coverage k/n, answering the k most confident inputs.
+
+    Ties are broken by a stable sort, so the curve is deterministic. The area
+    under it (mean risk, AURC) summarises the ranking: lower is better.
+
+    Returns
+    -------
+    coverage, risk : np.ndarray, shape (n,)
+    """
+    c, ok = _conf_correct(confidence, correct)
+    order = np.argsort(-c, kind="stable")
+    errors = np.cumsum(1.0 - ok[order])
+    k = np.arange(1, len(c) + 1)
+    return k / len(c), errors / k
+
+
+def auroc(positive_scores, negative_scores) -> float:
+    """Area under the ROC curve: P(score of a positive > score of a negative).
+
+    The Mann-Whitney U statistic divided by n_pos * n_neg, ties counted 1/2.
+    Hendrycks and Gimpel (2017) treat in-distribution inputs as positives and
+    the maximum softmax probability as the score: 0.5 is chance, 1 is perfect.
+
+    Parameters
+    ----------
+    positive_scores, negative_scores : array-like, shape (n_pos,), (n_neg,)
+
+    Returns
+    -------
+    float in [0, 1]
+    """
+    pos = ensure_array("positive_scores", positive_scores, ndim=1, min_len=1)
+    neg = ensure_array("negative_scores", negative_scores, ndim=1, min_len=1)
+    # Rank-based: O((n+m) log(n+m)) instead of comparing every pair.
+    both = np.concatenate([pos, neg])
+    order = np.argsort(both, kind="stable")
+    sorted_scores = both[order]
+    ranks = np.empty(len(both))
+    # Average ranks over ties (1-based).
+    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    avg = first + (counts + 1) / 2.0
+    ranks[order] = np.repeat(avg, counts)
+    u = ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2.0
+    return float(u / (len(pos) * len(neg)))
+
+
+def answer_or_abstain(probs, threshold: float) -> list[int | str]:
+    """The corrected ``handle_edge_case``: the predicted class, or the fallback when unsure.
+
+    Parameters
+    ----------
+    probs : array-like, shape (n, k)
+    threshold : float in [0, 1]
+        Minimum top-class probability needed to answer.
+
+    Returns
+    -------
+    list
+        For each row, the predicted class (int) or :data:`FALLBACK`.
+    """
+    p = ensure_array("probs", probs, ndim=2, min_len=1)
+    thr = ensure_float("threshold", threshold, 0.0, 1.0)
+    return [int(row.argmax()) if row.max() >= thr else FALLBACK for row in p]
+
+
+# ---------------------------------------------------------------------------
+# The lesson's miniature: noisy digits, held-out classes, corrupted inputs.
+
+IN_CLASSES = tuple(range(8))   # the model is trained on digits 0-7
+OOD_CLASSES = (8, 9)           # never seen in training
+
+
+@dataclass(frozen=True)
+class DigitsTask:
+    """Splits of the digits task (features in [0, 1], 64 pixels)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    x_ood: np.ndarray          # digits 8 and 9
+    x_corrupt: np.ndarray      # test images with heavy extra noise and a blanked half
+    y_corrupt: np.ndarray
+
+
+def make_digits_task(seed: int = 0, noise: float = 0.35, n_train: int = 400, n_val: int = 300) -> DigitsTask:
+    """Build the lesson's task from scikit-learn's bundled 8x8 digits.
+
+    Every image gets Gaussian sensor noise of std ``noise`` (so the task is not
+    trivially easy and the model has something to be unsure about); digits 8
+    and 9 are held out as out-of-distribution inputs; corrupted copies of the
+    test images have three times the noise and their left half blanked.
+
+    Parameters
+    ----------
+    seed : int
+    noise : float in [0, 1]
+    n_train, n_val : int
+        Sizes of the training and validation splits of digits 0-7.
+
+    Returns
+    -------
+    DigitsTask
+    """
+    from sklearn.datasets import load_digits
+
+    seed = ensure_int("seed", seed, low=0)
+    noise = ensure_float("noise", noise, 0.0, 1.0)
+    n_train = ensure_int("n_train", n_train, low=10, high=1000)
+    n_val = ensure_int("n_val", n_val, low=10, high=400)
+    rng = np.random.default_rng(seed)
+    digits = load_digits()
+    x = np.clip(digits.data / 16.0 + rng.normal(0.0, noise, digits.data.shape), 0.0, 1.0)
+    y = digits.target
+    inside = np.isin(y, IN_CLASSES)
+    x_in, y_in, x_ood = x[inside], y[inside], x[~inside]
+    perm = rng.permutation(len(y_in))
+    tr, va, te = perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]
+    x_test = x_in[te]
+    x_corrupt = np.clip(x_test + rng.normal(0.0, 3 * noise, x_test.shape), 0.0, 1.0).reshape(-1, 8, 8)
+    x_corrupt[:, :, :4] = 0.0
+    return DigitsTask(x_in[tr], y_in[tr], x_in[va], y_in[va], x_test, y_in[te], x_ood,
+                      x_corrupt.reshape(-1, 64), y_in[te].copy())
+
+
+def train_classifier(x, y, n_classes: int, steps: int = 100, hidden: int = 128, lr: float = 1e-2,
+                     seed: int = 0, device: torch.device | str = "cpu") -> torch.nn.Module:
+    """A one-hidden-layer MLP trained full-batch with Adam to near-zero training loss.
+
+    Training far past the point of fitting the data is what makes networks
+    over-confident (Guo et al. 2017, sec. 3: NLL overfitting).
+
+    Returns
+    -------
+    torch.nn.Module
+        The trained network on ``device``, in eval mode.
+    """
+    xa = ensure_array("x", x, ndim=2, min_len=1)
+    ya = ensure_array("y", y, ndim=1).astype(int)
+    n_classes = ensure_int("n_classes", n_classes, low=2)
+    steps = ensure_int("steps", steps, low=1, high=100_000)
+    hidden = ensure_int("hidden", hidden, low=1, high=10_000)
+    lr = ensure_float("lr", lr, low=0.0, low_open=True)
+    device = torch.device(device)
+    gen = torch.Generator().manual_seed(ensure_int("seed", seed, low=0))
+    net = torch.nn.Sequential(torch.nn.Linear(xa.shape[1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, n_classes))
+    with torch.no_grad():  # initialise from our own generator, not the global one
+        for layer in (net[0], net[2]):
+            bound = 1.0 / np.sqrt(layer.in_features)
+            layer.weight.copy_(torch.empty(layer.weight.shape).uniform_(-bound, bound, generator=gen))
+            layer.bias.copy_(torch.empty(layer.bias.shape).uniform_(-bound, bound, generator=gen))
+    net = net.to(device)
+    xt = torch.tensor(xa, dtype=torch.float32, device=device)
+    yt = torch.tensor(ya, dtype=torch.long, device=device)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(xt), yt).backward()
+        opt.step()
+    return net.eval()
+
+
+def logits_of(net: torch.nn.Module, x) -> np.ndarray:
+    """Logits of ``net`` on ``x`` as a float64 numpy array (any device)."""
+    xa = ensure_array("x", x, ndim=2)
+    device = next(net.parameters()).device
+    with torch.no_grad():
+        out = net(torch.tensor(xa, dtype=torch.float32, device=device))
+    return out.cpu().numpy().astype(np.float64)
+
+
+@functools.lru_cache(maxsize=2)
+def run_demo(seed: int = 0) -> dict:
+    """Train the lesson's classifier and compute every quantity the lesson plots.
+
+    Returns
+    -------
+    dict
+        ``task``, ``net`` (the trained network), ``temperature``, and logits/probabilities for test, OOD and
+        corrupted inputs, before (``probs_*``) and after (``cal_*``) temperature scaling.
+    """
+    task = make_digits_task(seed)
+    net = train_classifier(task.x_train, task.y_train, len(IN_CLASSES), seed=seed)
+    logits = {name: logits_of(net, x) for name, x in
+              (("val", task.x_val), ("test", task.x_test), ("ood", task.x_ood), ("corrupt", task.x_corrupt))}
+    temperature = fit_temperature(logits["val"], task.y_val)
+    out = {"task": task, "net": net, "temperature": temperature, "logits": logits}
+    for name, z in logits.items():
+        out[f"probs_{name}"] = softmax(z)
+        out[f"cal_{name}"] = softmax(z, temperature)
+    return out
+
+
+def plot_reliability(probs, labels, n_bins: int = 15, ax=None, label: str = "model"):
+    """Reliability diagram: accuracy per confidence bin against the diagonal."""
+    bins = reliability_bins(probs, labels, n_bins)
+    ece = expected_calibration_error(probs, labels, n_bins)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    centres = (bins["edges"][:-1] + bins["edges"][1:]) / 2
+    full = bins["count"] > 0
+    ax.bar(centres[full], bins["accuracy"][full], width=1.0 / n_bins, edgecolor="k", alpha=0.7, label="accuracy")
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy", title=f"{label}: ECE {ece:.3f}")
+    ax.legend(loc="upper left", fontsize=8)
+    return ax
+
+
+THRESHOLD_RANGE = (0.0, 1.0, 0.01)  # min, max, step of the abstention slider
+
+
+def plot_abstention(threshold: float) -> plt.Figure:
+    """The widget: answer only when the calibrated confidence clears ``threshold``.
+
+    Left: confidence histograms of correct, wrong, held-out-class and corrupted
+    inputs with the threshold. Right: the risk-coverage curve of the test set
+    with the operating point, and how many OOD/corrupted inputs still get an answer.
+    """
+    thr = ensure_float("threshold", threshold, 0.0, 1.0)
+    demo = run_demo()
+    task = demo["task"]
+    p_test = demo["cal_test"]
+    conf = p_test.max(axis=1)
+    correct = p_test.argmax(axis=1) == task.y_test
+    conf_ood = demo["cal_ood"].max(axis=1)
+    conf_cor = demo["cal_corrupt"].max(axis=1)
+    coverage, risk = selective_risk(conf, correct, thr)
+    cov_curve, risk_curve = risk_coverage_curve(conf, correct)
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    edges = np.linspace(0, 1, 26)
+    for values, name in ((conf[correct], "test, correct"), (conf[~correct], "test, wrong"),
+                         (conf_ood, "digits 8-9 (OOD)"), (conf_cor, "corrupted")):
+        ax1.hist(values, bins=edges, histtype="step", lw=1.5, density=True, label=name)
+    ax1.axvline(thr, color="k", ls="--", lw=1)
+    ax1.set(xlabel="calibrated confidence (max softmax)", ylabel="density", title=f"threshold {thr:.2f}")
+    ax1.legend(fontsize=8, loc="upper left")
+
+    ax2.plot(cov_curve, risk_curve, color="tab:blue", label="test risk-coverage")
+    ax2.plot([coverage], [risk], "o", color="tab:red", label="operating point")
+    ax2.set(xlim=(0, 1.02), ylim=(0, max(0.05, float(risk_curve.max()) * 1.1)), xlabel="coverage (fraction answered)",
+            ylabel="risk (error rate when answering)")
+    answered_ood = float((conf_ood >= thr).mean())
+    answered_cor = float((conf_cor >= thr).mean())
+    ax2.set_title(f"coverage {coverage:.2f}, risk {risk:.3f}\nanswered: OOD {answered_ood:.2f}, corrupted {answered_cor:.2f}",
+                  fontsize=10)
+    ax2.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+__all__ = [
+    "FALLBACK", "reliability_bins", "expected_calibration_error", "negative_log_likelihood", "fit_temperature",
+    "selective_risk", "risk_coverage_curve", "auroc", "answer_or_abstain", "DigitsTask", "make_digits_task",
+    "train_classifier", "logits_of", "run_demo", "plot_reliability", "plot_abstention", "THRESHOLD_RANGE",
+]

@@ -1,0 +1,160 @@
+"""Lesson 02: specification gaming and Goodhart's law in a gridworld.
+
+"When a measure becomes a target, it ceases to be a good measure" (Goodhart
+1975, in Strathern's 1997 wording). We show it with an agent, not a drawn curve:
+
+- The designer wants the agent at the goal ``G`` (true reward 1 per step).
+- The reward the agent is *trained* on (the proxy) also pays at the sensor
+  cell ``B``, where, like the bucket in the tomato-watering gridworld of
+  Leike et al. (2017), the agent fools the sensor: proxy pays ``1 + bonus``
+  per step, the true reward is ``B_TRUE`` (a small harm).
+- Optimisation pressure is the planning horizon: the greedy policy after
+  ``k`` value-iteration backups plans ``k`` steps ahead. Weak optimisers find
+  the nearby goal (proxy and true agree); strong ones find the far-away
+  exploit (proxy up, true down). This is the shape Gao, Schulman and Hilton
+  (2023) measured for reward-model over-optimisation.
+
+Returns are computed exactly (linear solve), not sampled, and reported per
+step, (1 - gamma) * V(start), so 1 means "at the goal from step 0 on".
+"""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from labkit.gridworld import GridWorld, draw_grid, greedy_path, greedy_policy, policy_evaluation, value_iteration
+from labkit.validation import ensure_array, ensure_float, ensure_int
+
+GOODHART_LAYOUT = (
+    "S...#....",
+    ".##.#.##.",
+    ".#G.#.#B.",
+    ".#..#.#..",
+    ".........",
+)
+GAMMA = 0.9
+B_TRUE = -0.5          # true reward at the sensor cell: a small harm
+BONUS_RANGE = (0.0, 3.0, 0.25)   # min, max, step of the widget's mis-specification slider
+STEPS_RANGE = (0, 30)            # min, max planning steps (value-iteration backups)
+
+
+def make_world() -> GridWorld:
+    """The lesson's 5 x 9 gridworld (deterministic moves)."""
+    return GridWorld.from_layout(GOODHART_LAYOUT)
+
+
+def true_reward(world: GridWorld) -> np.ndarray:
+    """What the designer wants: 1 per step at ``G``, ``B_TRUE`` at the sensor cell ``B``."""
+    return world.reward_from_types({"G": 1.0, "B": B_TRUE})
+
+
+def proxy_reward(world: GridWorld, bonus: float) -> np.ndarray:
+    """What the agent is trained on: agrees with the true reward except at ``B``, where it pays ``1 + bonus``.
+
+    Parameters
+    ----------
+    bonus : float >= 0
+        How much the fooled sensor over-reports; 0 still mis-reports ``B`` as
+        being as good as the goal.
+    """
+    bonus = ensure_float("bonus", bonus, 0.0, 100.0)
+    return world.reward_from_types({"G": 1.0, "B": 1.0 + bonus})
+
+
+def goodhart_curve(world: GridWorld, proxy, true, gamma: float, steps) -> dict[str, np.ndarray]:
+    """Proxy and true per-step return of the greedy policy after ``k`` backups, for each ``k`` in ``steps``.
+
+    Parameters
+    ----------
+    world : GridWorld, with exactly one start cell ``S``
+    proxy, true : arrays (S,)
+        The reward optimised and the reward that measures success.
+    gamma : float in [0, 1)
+    steps : array of int >= 0, increasing
+        Numbers of value-iteration backups (the optimisation pressure).
+
+    Returns
+    -------
+    dict with ``steps``, ``proxy`` and ``true`` (arrays of per-step returns from ``S``).
+    """
+    if not isinstance(world, GridWorld):
+        raise TypeError(f"world must be a GridWorld, got {type(world).__name__}")
+    proxy = ensure_array("proxy", proxy, ndim=1)
+    true = ensure_array("true", true, ndim=1)
+    gamma = ensure_float("gamma", gamma, 0.0, 1.0, high_open=True)
+    steps = ensure_array("steps", steps, ndim=1, dtype=int, min_len=1)
+    if (steps < 0).any() or (np.diff(steps) < 0).any() or steps.max() > 10_000:
+        raise ValueError("steps must be non-decreasing integers in [0, 10000]")
+    start = int(world.cells("S")[0])
+    P = world.P
+    V = np.zeros(world.n_states)
+    Q = np.repeat(proxy[:, None], world.n_actions, axis=1)   # zero backups: Q = r
+    done = 0
+    out_proxy, out_true = [], []
+    for k in steps:
+        while done < k:                                      # incremental backups, shared across k
+            Q = proxy[:, None] + gamma * P @ V
+            V = Q.max(axis=1)
+            done += 1
+        pi = greedy_policy(Q)
+        out_proxy.append((1 - gamma) * policy_evaluation(P, proxy, pi, gamma)[start])
+        out_true.append((1 - gamma) * policy_evaluation(P, true, pi, gamma)[start])
+    return {"steps": steps, "proxy": np.array(out_proxy) + 0.0, "true": np.array(out_true) + 0.0}
+
+
+def gaming_threshold(world: GridWorld, gamma: float = GAMMA) -> float:
+    """Smallest proxy bonus at which the fully optimised agent prefers ``B`` to ``G``.
+
+    With deterministic moves, staying at a cell worth ``v`` from step ``d`` on
+    is worth gamma^d v / (1 - gamma); the exploit wins once
+    gamma^d_B (1 + bonus) > gamma^d_G, i.e. bonus > gamma^(d_G - d_B) - 1.
+    """
+    dist = _distances(world)
+    d_goal, d_b = dist[world.cells("G")[0]], dist[world.cells("B")[0]]
+    return float(gamma ** (d_goal - d_b) - 1.0)
+
+
+def _distances(world: GridWorld) -> np.ndarray:
+    """Shortest number of moves from ``S`` to every cell (breadth-first search on P)."""
+    start = int(world.cells("S")[0])
+    dist = np.full(world.n_states, np.inf)
+    dist[start] = 0
+    frontier = [start]
+    while frontier:
+        nxt = []
+        for s in frontier:
+            for t in np.flatnonzero(world.P[s].max(axis=0) > 0):
+                if dist[t] == np.inf:
+                    dist[t] = dist[s] + 1
+                    nxt.append(int(t))
+        frontier = nxt
+    return dist
+
+
+def plot_goodhart(bonus: float, steps: int) -> plt.Figure:
+    """Widget: proxy vs true return over optimisation pressure, and the path the agent takes at ``steps``."""
+    bonus = ensure_float("bonus", bonus, BONUS_RANGE[0], BONUS_RANGE[1])
+    steps = ensure_int("steps", steps, *STEPS_RANGE)
+    world = make_world()
+    proxy, true = proxy_reward(world, bonus), true_reward(world)
+    ks = np.arange(STEPS_RANGE[0], STEPS_RANGE[1] + 1)
+    curve = goodhart_curve(world, proxy, true, GAMMA, ks)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [1.1, 1]})
+    ax1.plot(ks, curve["proxy"], color="tab:orange", marker=".", label="proxy return (what is optimised)")
+    ax1.plot(ks, curve["true"], color="tab:green", marker=".", label="true return (what we wanted)")
+    ax1.axvline(steps, color="k", ls=":", lw=1)
+    ax1.set(xlabel="optimisation pressure: value-iteration steps (planning horizon)",
+            ylabel="return per step", title=f"proxy bonus at B = {bonus:.2f}", ylim=(-0.6, 1.6))
+    ax1.legend(loc="upper left", fontsize=8)
+    _, Q = value_iteration(world.P, proxy, GAMMA, n_iter=steps)
+    path = greedy_path(world, greedy_policy(Q), int(world.cells("S")[0]), 16)
+    draw_grid(ax2, world, proxy, cmap="Oranges", path=path,
+              title=f"proxy reward and the agent's path after {steps} steps")
+    fig.tight_layout()
+    return fig
+
+
+__all__ = [
+    "GOODHART_LAYOUT", "GAMMA", "B_TRUE", "make_world", "true_reward", "proxy_reward",
+    "goodhart_curve", "gaming_threshold", "plot_goodhart",
+]

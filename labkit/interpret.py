@@ -1,0 +1,521 @@
+"""Lesson 08: attributions, model-agnostic explanations, probes and attention.
+
+- :func:`gradient_saliency` (Simonyan et al. 2014) and :func:`gradient_x_input`
+  (Shrikumar et al. 2016): one backward pass each.
+- :func:`integrated_gradients` (Sundararajan et al. 2017, eq. 1 and its
+  Riemann / Gauss-Legendre approximations), vectorised: every interpolation
+  step of every sample goes through one batched forward/backward (chunked when
+  large), with the completeness error |sum(attr) - (F(x) - F(x'))| reported.
+  Quadrature names follow Captum's.
+- :func:`shap_kernel` (Lundberg and Lee 2017, through the ``shap`` package) and
+  :func:`lime_tabular` (Ribeiro et al. 2016, through ``lime``), seeded.
+- :func:`rank_agreement` (Spearman's rho between attribution vectors) and
+  :func:`randomize_weights` for the model-randomisation sanity check of
+  Adebayo et al. (2018).
+- :func:`surrogate_tree`: rule extraction by a decision tree fitted to the
+  model's predictions, with its fidelity (agreement) on held-out data.
+- :func:`linear_probe` on hidden representations (Alain and Bengio 2016).
+- :class:`AttentionClassifier`: a one-layer attention-pooling classifier whose
+  attention map can be read, trained on :func:`make_signal_token_task`, where the
+  label depends on exactly one token.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from torch import nn
+
+from labkit.validation import ensure_array, ensure_choice, ensure_float, ensure_int, ensure_tensor
+
+IG_METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
+
+
+# ---------------------------------------------------------------- gradients
+def _select_target(output: torch.Tensor, target, batch: int) -> torch.Tensor:
+    """Return one scalar output per sample, shape (batch,)."""
+    if output.ndim == 1:
+        if target is not None and not (isinstance(target, int) and target == 0):
+            raise ValueError("target must be None (or 0) for a model with one output per sample")
+        return output
+    if output.ndim != 2:
+        raise ValueError(f"the model must return shape (batch,) or (batch, classes), got {tuple(output.shape)}")
+    if target is None:
+        if output.shape[1] != 1:
+            raise ValueError(f"target is required: the model returns {output.shape[1]} outputs per sample")
+        return output[:, 0]
+    if isinstance(target, torch.Tensor):
+        target = target.to(output.device).long().reshape(-1)
+        if target.numel() == 1:
+            target = target.expand(output.shape[0])
+        elif target.numel() == batch:
+            target = target.repeat(output.shape[0] // batch)  # IG stacks path points step-major
+        else:
+            raise ValueError(f"target must hold 1 or batch={batch} class indices, got {target.numel()}")
+        if ((target < 0) | (target >= output.shape[1])).any():
+            raise ValueError(f"target must be in [0, {output.shape[1] - 1}]")
+        return output.gather(1, target[:, None])[:, 0]
+    target = ensure_int("target", target, 0, output.shape[1] - 1)
+    return output[:, target]
+
+
+def _check_input(x) -> torch.Tensor:
+    x = ensure_tensor("x", x, floating=True)
+    if x.ndim < 2:
+        raise ValueError(f"x must be batched, shape (batch, ...), got shape {tuple(x.shape)}")
+    return x
+
+
+def gradient_saliency(model: nn.Module, x: torch.Tensor, target=None) -> torch.Tensor:
+    """Vanilla gradient saliency |dF_target/dx| (Simonyan et al. 2014, eq. 2 and sec. 3.1).
+
+    Parameters
+    ----------
+    model : nn.Module
+        Maps (batch, ...) to (batch,) or (batch, classes).
+    x : torch.Tensor, shape (batch, ...)
+    target : int, LongTensor of shape (batch,), or None
+        Output column to explain; ``None`` only for single-output models.
+
+    Returns
+    -------
+    torch.Tensor
+        Same shape as ``x``, non-negative.
+    """
+    x = _check_input(x).detach().requires_grad_(True)
+    out = _select_target(model(x), target, x.shape[0])
+    (grad,) = torch.autograd.grad(out.sum(), x)  # samples are independent: the sum separates them
+    return grad.abs()
+
+
+def gradient_x_input(model: nn.Module, x: torch.Tensor, target=None) -> torch.Tensor:
+    """Gradient times input, x * dF_target/dx (Shrikumar et al. 2016). Same arguments as :func:`gradient_saliency`."""
+    x = _check_input(x).detach().requires_grad_(True)
+    out = _select_target(model(x), target, x.shape[0])
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    return (grad * x).detach()
+
+
+def quadrature(steps: int, method: str = "gausslegendre") -> tuple[np.ndarray, np.ndarray]:
+    """Nodes alpha in [0, 1] and weights for integrating over the straight-line path.
+
+    Same conventions as Captum's ``approximation_methods``: left / right / middle
+    Riemann sums with weight 1/steps, the trapezoid rule on ``linspace(0, 1, steps)``,
+    and Gauss-Legendre nodes mapped from [-1, 1] to [0, 1].
+
+    Returns
+    -------
+    (alphas, weights) : two arrays of length ``steps``; the weights sum to 1.
+    """
+    method = ensure_choice("method", method, IG_METHODS)
+    steps = ensure_int("steps", steps, 2 if method == "riemann_trapezoid" else 1, 100_000)
+    if method == "gausslegendre":
+        nodes, weights = np.polynomial.legendre.leggauss(steps)
+        return (nodes + 1) / 2, weights / 2
+    if method == "riemann_trapezoid":
+        weights = np.full(steps, 1.0 / (steps - 1))
+        weights[[0, -1]] /= 2
+        return np.linspace(0.0, 1.0, steps), weights
+    offset = {"riemann_left": 0.0, "riemann_right": 1.0, "riemann_middle": 0.5}[method]
+    return (np.arange(steps) + offset) / steps, np.full(steps, 1.0 / steps)
+
+
+def integrated_gradients(
+    model: nn.Module,
+    x: torch.Tensor,
+    baseline: torch.Tensor | None = None,
+    target=None,
+    steps: int = 50,
+    method: str = "gausslegendre",
+    chunk_size: int = 4096,
+    return_error: bool = False,
+):
+    """Integrated gradients (Sundararajan, Taly and Yan 2017).
+
+    IG_i(x) = (x_i - x'_i) * integral_0^1 dF(x' + a (x - x'))/dx_i da   (their eq. 1),
+    approximated by sum_k w_k * grad F(x' + a_k (x - x')) with the quadrature of
+    :func:`quadrature`. By the fundamental theorem of calculus (their
+    "completeness" axiom) sum_i IG_i = F(x) - F(x') exactly; the gap of the
+    approximation is the completeness error.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Maps (batch, ...) to (batch,) or (batch, classes); evaluated as is (put
+        it in ``eval()`` mode first if it has dropout or batch norm).
+    x : torch.Tensor, shape (batch, ...)
+    baseline : torch.Tensor or None
+        Same shape as ``x`` or as one sample; ``None`` means zeros.
+    target : int, LongTensor of shape (batch,), or None
+        Output column explained; ``None`` only for single-output models.
+    steps : int >= 1
+        Quadrature nodes.
+    method : {"riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre"}
+    chunk_size : int
+        At most this many interpolated inputs per forward/backward pass.
+    return_error : bool
+        Also return the completeness error per sample.
+
+    Returns
+    -------
+    torch.Tensor, or (torch.Tensor, torch.Tensor)
+        Attributions of the shape of ``x``; with ``return_error``, also
+        |sum(attr) - (F(x) - F(baseline))| of shape (batch,).
+    """
+    x = _check_input(x).detach()
+    alphas, weights = quadrature(steps, method)
+    chunk_size = ensure_int("chunk_size", chunk_size, 1, None)
+    if baseline is None:
+        baseline = torch.zeros_like(x)
+    else:
+        baseline = ensure_tensor("baseline", baseline, floating=True).to(x.device, x.dtype)
+        if baseline.shape == x.shape[1:]:
+            baseline = baseline.expand_as(x)
+        if baseline.shape != x.shape:
+            raise ValueError(f"baseline must have the shape of x {tuple(x.shape)} or of one sample, got {tuple(baseline.shape)}")
+    batch, delta = x.shape[0], x - baseline
+    alpha_t = torch.as_tensor(alphas, dtype=x.dtype, device=x.device)
+    weight_t = torch.as_tensor(weights, dtype=x.dtype, device=x.device)
+    view = (-1, 1) + (1,) * (x.ndim - 1)
+    path_grad = torch.zeros_like(x)
+    steps_per_chunk = max(1, chunk_size // batch)
+    for start in range(0, len(alphas), steps_per_chunk):
+        a = alpha_t[start:start + steps_per_chunk]
+        # (k, batch, ...) -> (k * batch, ...): all k path points in one pass
+        points = (baseline.unsqueeze(0) + a.view(view) * delta.unsqueeze(0)).reshape(-1, *x.shape[1:])
+        points.requires_grad_(True)
+        out = _select_target(model(points), target, batch)
+        # each output depends on its own row only, so one backward of the sum gives
+        # every per-point gradient; no graph of the gradient is needed (no create_graph)
+        (grad,) = torch.autograd.grad(out.sum(), points)
+        w = weight_t[start:start + steps_per_chunk].view(view)
+        path_grad += (w * grad.reshape(len(a), *x.shape)).sum(0)
+    attributions = delta * path_grad
+    if not return_error:
+        return attributions
+    with torch.no_grad():
+        gap = _select_target(model(x), target, batch) - _select_target(model(baseline), target, batch)
+        error = (attributions.reshape(batch, -1).sum(1) - gap).abs()
+    return attributions, error
+
+
+# ---------------------------------------------------------------- tabular demo
+class TabularMLP(nn.Module):
+    """A small MLP classifier for standardised tabular features."""
+
+    def __init__(self, n_features: int, hidden: int = 16, n_classes: int = 2):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(n_features, hidden), nn.Tanh(), nn.Linear(hidden, n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Numpy in, numpy probabilities out (the interface shap and lime call)."""
+        with torch.no_grad():
+            t = torch.as_tensor(np.asarray(x, dtype=np.float32))
+            return torch.softmax(self(t), dim=1).numpy().astype(float)
+
+
+@functools.lru_cache(maxsize=2)
+def breast_cancer_demo(seed: int = 0, hidden: int = 16, epochs: int = 300) -> dict:
+    """Train :class:`TabularMLP` on scikit-learn's bundled breast-cancer data.
+
+    Features are standardised with training statistics; 70 % train, 30 % test,
+    stratified. Cached, so widgets and lessons reuse one model.
+
+    Returns
+    -------
+    dict with model, X_train, X_test, y_train, y_test (numpy float32 / int),
+    feature_names, class_names, train_acc, test_acc.
+    """
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+
+    data = load_breast_cancer()
+    X_tr, X_te, y_tr, y_te = train_test_split(data.data, data.target, test_size=0.3, random_state=seed, stratify=data.target)
+    mean, std = X_tr.mean(0), X_tr.std(0)
+    X_tr, X_te = ((X_tr - mean) / std).astype(np.float32), ((X_te - mean) / std).astype(np.float32)
+    torch.manual_seed(seed)
+    model = TabularMLP(X_tr.shape[1], hidden)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-3)
+    xt, yt = torch.from_numpy(X_tr), torch.from_numpy(y_tr).long()
+    for _ in range(epochs):  # full batch: deterministic, and fast at this size
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(xt), yt).backward()
+        opt.step()
+    model.eval()
+    acc = lambda X, y: float((model.predict_proba(X).argmax(1) == y).mean())  # noqa: E731
+    return {
+        "model": model, "X_train": X_tr, "X_test": X_te, "y_train": y_tr, "y_test": y_te,
+        "feature_names": list(data.feature_names), "class_names": list(data.target_names),
+        "train_acc": acc(X_tr, y_tr), "test_acc": acc(X_te, y_te),
+    }
+
+
+def shap_kernel(predict_proba, background: np.ndarray, x: np.ndarray, target: int = 1,
+                nsamples: int = 300, seed: int = 0) -> np.ndarray:
+    """Kernel SHAP values (Lundberg and Lee 2017, eq. 8-9) through the ``shap`` package.
+
+    Parameters
+    ----------
+    predict_proba : callable
+        numpy (n, d) -> probabilities (n, classes).
+    background : np.ndarray, shape (m, d)
+        Reference samples that stand in for "feature absent"; keep m small
+        (cost is nsamples * m model rows per explained sample).
+    x : np.ndarray, shape (n, d) or (d,)
+    target : int
+        Class whose probability is explained.
+    nsamples : int
+        Coalitions sampled per explained sample.
+    seed : int
+        shap samples coalitions with numpy's global generator; it is seeded here.
+
+    Returns
+    -------
+    np.ndarray, shape (n, d): SHAP values; each row sums to f(x) - E[f(background)].
+    """
+    import shap
+
+    background = ensure_array("background", background, ndim=2, min_len=1)
+    x = np.atleast_2d(ensure_array("x", x, ndim=(1, 2)))
+    nsamples = ensure_int("nsamples", nsamples, 1, 100_000)
+    target = ensure_int("target", target, 0, None)
+    explainer = shap.KernelExplainer(lambda z: predict_proba(z)[:, target], background)
+    state = np.random.get_state()
+    np.random.seed(ensure_int("seed", seed, 0, 2**32 - 1))
+    try:
+        values = explainer.shap_values(x, nsamples=nsamples, silent=True, l1_reg=False)
+    finally:
+        np.random.set_state(state)
+    return np.asarray(values, dtype=float).reshape(x.shape)
+
+
+def lime_tabular(predict_proba, training_data: np.ndarray, x: np.ndarray, target: int = 1,
+                 num_samples: int = 500, seed: int = 0, feature_names=None) -> np.ndarray:
+    """LIME weights (Ribeiro, Singh and Guestrin 2016, eq. 1) through the ``lime`` package.
+
+    A weighted linear model is fitted to the classifier around ``x``; its
+    coefficients (on lime's discretised features, one per input feature) are the
+    explanation. Seeded through ``random_state``.
+
+    Returns
+    -------
+    np.ndarray, shape (d,): the local linear weight of every feature for ``target``.
+    """
+    from lime.lime_tabular import LimeTabularExplainer
+
+    training_data = ensure_array("training_data", training_data, ndim=2, min_len=2)
+    x = ensure_array("x", x, ndim=1)
+    num_samples = ensure_int("num_samples", num_samples, 10, 100_000)
+    explainer = LimeTabularExplainer(training_data, feature_names=feature_names, mode="classification",
+                                     random_state=ensure_int("seed", seed, 0, 2**32 - 1))
+    exp = explainer.explain_instance(x, predict_proba, labels=(target,), num_features=x.shape[0], num_samples=num_samples)
+    weights = np.zeros(x.shape[0])
+    for feature, weight in exp.as_map()[target]:
+        weights[feature] = weight
+    return weights
+
+
+TABULAR_METHODS = ("saliency", "gradient x input", "integrated gradients", "SHAP", "LIME")
+
+
+def explain_tabular(demo: dict, index: int, method: str, target: int = 1) -> np.ndarray:
+    """Attribution of test sample ``index`` of a :func:`breast_cancer_demo` by ``method``.
+
+    Gradient methods use the logit of ``target``; SHAP and LIME its probability.
+    The IG baseline is the training mean (zero after standardisation).
+    """
+    method = ensure_choice("method", method, TABULAR_METHODS)
+    index = ensure_int("index", index, 0, len(demo["X_test"]) - 1)
+    model, x_np = demo["model"], demo["X_test"][index]
+    x = torch.from_numpy(x_np)[None]
+    if method == "saliency":
+        return gradient_saliency(model, x, target)[0].numpy().astype(float)
+    if method == "gradient x input":
+        return gradient_x_input(model, x, target)[0].numpy().astype(float)
+    if method == "integrated gradients":
+        return integrated_gradients(model, x, target=target, steps=32)[0].numpy().astype(float)
+    if method == "SHAP":
+        background = demo["X_train"][:: max(1, len(demo["X_train"]) // 8)][:8]
+        return shap_kernel(model.predict_proba, background, x_np, target=target, nsamples=200)[0]
+    return lime_tabular(model.predict_proba, demo["X_train"], x_np, target=target, num_samples=300)
+
+
+def plot_attribution(index: int = 0, method: str = "integrated gradients", top: int = 12) -> plt.Figure:
+    """Widget callback: the ``top`` largest attributions of one test sample of the breast-cancer demo."""
+    demo = breast_cancer_demo()
+    attr = explain_tabular(demo, index, method)
+    top = ensure_int("top", top, 1, len(attr))
+    order = np.argsort(-np.abs(attr), kind="stable")[:top][::-1]
+    p = demo["model"].predict_proba(demo["X_test"][index][None])[0, 1]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.barh([demo["feature_names"][i] for i in order], attr[order],
+            color=["tab:blue" if v >= 0 else "tab:red" for v in attr[order]])
+    ax.axvline(0, color="k", lw=0.8)
+    truth = demo["class_names"][demo["y_test"][index]]
+    ax.set(title=f"test sample {index} (true: {truth}, P(benign) = {p:.2f}): {method}", xlabel="attribution toward 'benign'")
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------- agreement and sanity
+def rank_agreement(a, b, absolute: bool = True) -> float:
+    """Spearman's rank correlation between two attribution vectors.
+
+    With ``absolute`` (default) the ranking is by magnitude, i.e. "do both
+    methods consider the same features important". Returns 0.0 when one vector
+    is constant (no ranking to agree with).
+    """
+    from scipy.stats import spearmanr
+
+    a = ensure_array("a", a).ravel()
+    b = ensure_array("b", b).ravel()
+    if a.shape != b.shape or a.size < 2:
+        raise ValueError(f"a and b must have the same number (>= 2) of entries, got {a.size} and {b.size}")
+    if absolute:
+        a, b = np.abs(a), np.abs(b)
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0
+    return float(spearmanr(a, b).statistic)
+
+
+def randomize_weights(model: nn.Module, n_layers: int | None = None, seed: int = 0) -> nn.Module:
+    """A copy of ``model`` whose last ``n_layers`` parametrised layers are re-initialised.
+
+    Cascading randomisation from the top, as in the model-parameter
+    randomisation test of Adebayo et al. (2018, sec. 3.1). ``None`` randomises all.
+    """
+    layers = [m for m in model.modules() if hasattr(m, "reset_parameters") and any(True for _ in m.parameters(recurse=False))]
+    n_layers = len(layers) if n_layers is None else ensure_int("n_layers", n_layers, 0, len(layers))
+    clone = copy.deepcopy(model)
+    clone_layers = [m for m in clone.modules() if hasattr(m, "reset_parameters") and any(True for _ in m.parameters(recurse=False))]
+    state = torch.random.get_rng_state()
+    torch.manual_seed(ensure_int("seed", seed, 0, 2**32 - 1))
+    try:
+        for layer in clone_layers[len(clone_layers) - n_layers:]:
+            layer.reset_parameters()
+    finally:
+        torch.random.set_rng_state(state)
+    return clone
+
+
+# ---------------------------------------------------------------- rules
+def surrogate_tree(predict, X_train: np.ndarray, X_test: np.ndarray, max_depth: int = 3, feature_names=None) -> dict:
+    """Rule extraction: fit a decision tree to the *model's* predictions.
+
+    Fidelity is the fraction of held-out samples on which tree and model agree
+    (Craven and Shavlik 1996); it says how far the rules can be trusted as a
+    description of the model, not of the data.
+
+    Returns
+    -------
+    dict with tree, rules (text from sklearn's export_text), train_fidelity, test_fidelity.
+    """
+    from sklearn.tree import DecisionTreeClassifier, export_text
+
+    X_train = ensure_array("X_train", X_train, ndim=2, min_len=2)
+    X_test = ensure_array("X_test", X_test, ndim=2, min_len=1)
+    max_depth = ensure_int("max_depth", max_depth, 1, 30)
+    y_model_train, y_model_test = np.asarray(predict(X_train)), np.asarray(predict(X_test))
+    tree = DecisionTreeClassifier(max_depth=max_depth, random_state=0).fit(X_train, y_model_train)
+    names = list(feature_names) if feature_names is not None else None
+    return {
+        "tree": tree,
+        "rules": export_text(tree, feature_names=names, decimals=2),
+        "train_fidelity": float((tree.predict(X_train) == y_model_train).mean()),
+        "test_fidelity": float((tree.predict(X_test) == y_model_test).mean()),
+    }
+
+
+# ---------------------------------------------------------------- attention task and probes
+def make_signal_token_task(n: int, length: int = 10, vocab: int = 16, seed: int = 0):
+    """Sequences where the label depends on one token.
+
+    Each sequence holds noise tokens (ids 3..vocab-1) and exactly one signal
+    token at a random position: id 1 (label 1) or id 2 (label 0). Id 0 is unused.
+
+    Returns
+    -------
+    tokens (n, length) LongTensor, labels (n,) LongTensor, positions (n,) LongTensor.
+    """
+    n = ensure_int("n", n, 1, 10_000_000)
+    length = ensure_int("length", length, 2, 4096)
+    vocab = ensure_int("vocab", vocab, 4, 100_000)
+    g = torch.Generator().manual_seed(ensure_int("seed", seed, 0, 2**63 - 1))
+    tokens = torch.randint(3, vocab, (n, length), generator=g)
+    labels = torch.randint(0, 2, (n,), generator=g)
+    positions = torch.randint(0, length, (n,), generator=g)
+    tokens[torch.arange(n), positions] = 2 - labels  # label 1 -> id 1, label 0 -> id 2
+    return tokens, labels, positions
+
+
+class AttentionClassifier(nn.Module):
+    """Embedding + one attention head with a learned query, pooled, then a linear head.
+
+    score_t = q . k_t / sqrt(d), a = softmax(score), h = sum_t a_t v_t
+    (scaled dot-product attention, Vaswani et al. 2017, eq. 1, with one query).
+    """
+
+    def __init__(self, vocab: int = 16, length: int = 10, dim: int = 16):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.pos = nn.Embedding(length, dim)
+        self.query = nn.Parameter(torch.zeros(dim))
+        self.key = nn.Linear(dim, dim)
+        self.value = nn.Linear(dim, dim)
+        self.head = nn.Linear(dim, 2)
+
+    def attend(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (pooled hidden representation (n, dim), attention weights (n, length))."""
+        e = self.embed(tokens) + self.pos(torch.arange(tokens.shape[1], device=tokens.device))
+        scores = self.key(e) @ self.query / e.shape[-1] ** 0.5
+        attn = torch.softmax(scores, dim=-1)
+        return (attn.unsqueeze(-1) * self.value(e)).sum(1), attn
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.tanh(self.attend(tokens)[0]))
+
+
+def train_attention_classifier(tokens: torch.Tensor, labels: torch.Tensor, epochs: int = 150, seed: int = 0,
+                               vocab: int = 16) -> AttentionClassifier:
+    """Full-batch Adam on the signal-token task (deterministic for a given seed)."""
+    torch.manual_seed(ensure_int("seed", seed, 0, 2**63 - 1))
+    model = AttentionClassifier(vocab=vocab, length=tokens.shape[1]).to(tokens.device)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-2)
+    for _ in range(ensure_int("epochs", epochs, 0, 100_000)):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(tokens), labels).backward()
+        opt.step()
+    return model.eval()
+
+
+def linear_probe(train_features, train_labels, test_features, test_labels, seed: int = 0) -> float:
+    """Accuracy of a logistic-regression probe on frozen representations (Alain and Bengio 2016).
+
+    A high accuracy says the information is *linearly decodable* from the
+    representation, not that the model uses it; compare with a control
+    (e.g. the same probe on an untrained model, Hewitt and Liang 2019).
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    Xtr = ensure_array("train_features", train_features, ndim=2, min_len=2)
+    Xte = ensure_array("test_features", test_features, ndim=2, min_len=1)
+    ytr = ensure_array("train_labels", train_labels, ndim=1, dtype=int)
+    yte = ensure_array("test_labels", test_labels, ndim=1, dtype=int)
+    if len(ytr) != len(Xtr) or len(yte) != len(Xte):
+        raise ValueError("features and labels must have the same number of rows")
+    probe = LogisticRegression(max_iter=2000, random_state=seed).fit(Xtr, ytr)
+    return float((probe.predict(Xte) == yte).mean())
+
+
+__all__ = [
+    "IG_METHODS", "TABULAR_METHODS", "gradient_saliency", "gradient_x_input", "quadrature", "integrated_gradients",
+    "TabularMLP", "breast_cancer_demo", "shap_kernel", "lime_tabular", "explain_tabular", "plot_attribution",
+    "rank_agreement", "randomize_weights", "surrogate_tree", "make_signal_token_task", "AttentionClassifier",
+    "train_attention_classifier", "linear_probe",
+]

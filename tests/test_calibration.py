@@ -1,0 +1,145 @@
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from sklearn.metrics import roc_auc_score
+
+from labkit import calibration as cal
+from labkit.basics import softmax
+from labkit.ui import float_slider, interactive_figure
+from widget_driver import draw_and_check, values_strategy
+
+
+def test_ece_hand_computed():
+    # bins of width 0.2: {0.6, 0.6} acc 0.5 -> gap 0.1; {0.8} acc 1 -> 0.2; {0.9} acc 1 -> 0.1
+    probs = np.array([[0.6, 0.4], [0.6, 0.4], [0.9, 0.1], [0.2, 0.8]])
+    labels = np.array([0, 1, 0, 1])
+    assert cal.expected_calibration_error(probs, labels, n_bins=5) == pytest.approx(2 / 4 * 0.1 + 1 / 4 * 0.2 + 1 / 4 * 0.1)
+    # one confident mistake out of four: ECE = 1/4
+    assert cal.expected_calibration_error(np.eye(3)[[0, 1, 2, 0]], [1, 1, 2, 0]) == pytest.approx(0.25)
+
+
+def test_ece_zero_for_perfectly_calibrated_predictor():
+    # In each bin, the fraction correct equals the stated confidence exactly.
+    rows, labels = [], []
+    for conf, n_right, n in ((0.9, 9, 10), (0.7, 7, 10), (0.55, 11, 20)):
+        for i in range(n):
+            rows.append([conf, 1 - conf])
+            labels.append(0 if i < n_right else 1)
+    assert cal.expected_calibration_error(np.array(rows), np.array(labels), n_bins=10) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_ece_of_sampled_labels_shrinks_with_n():
+    rng = np.random.default_rng(0)
+    p = softmax(rng.normal(0, 2, size=(200_000, 4)))
+    labels = (rng.uniform(size=(len(p), 1)) > p.cumsum(axis=1)).sum(axis=1)  # y ~ Categorical(p)
+    assert cal.expected_calibration_error(p, labels) < 0.01
+
+
+def test_reliability_bins_partition_the_data():
+    rng = np.random.default_rng(1)
+    p = softmax(rng.normal(0, 3, size=(500, 5)))
+    y = rng.integers(0, 5, 500)
+    bins = cal.reliability_bins(p, y, n_bins=7)
+    assert bins["count"].sum() == 500
+    weighted_acc = (bins["count"] * bins["accuracy"]).sum() / 500
+    assert weighted_acc == pytest.approx((p.argmax(1) == y).mean())
+
+
+def test_temperature_scaling_recovers_true_temperature_and_keeps_argmax():
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 3, size=(20_000, 5))
+    true_t = 2.5
+    p = softmax(z / true_t)
+    y = (rng.uniform(size=(len(p), 1)) > p.cumsum(axis=1)).sum(axis=1)
+    t = cal.fit_temperature(z, y)
+    assert t == pytest.approx(true_t, rel=0.05)
+    assert cal.negative_log_likelihood(z, y, t) <= cal.negative_log_likelihood(z, y, 1.0)
+    assert np.array_equal(softmax(z / t).argmax(1), z.argmax(1))
+
+
+def test_selective_risk_hand_values_and_monotone_coverage():
+    conf = np.array([0.9, 0.8, 0.3])
+    ok = np.array([True, False, True])
+    assert cal.selective_risk(conf, ok, 0.5) == pytest.approx((2 / 3, 0.5))
+    assert cal.selective_risk(conf, ok, 0.95) == (0.0, 0.0)
+    assert cal.selective_risk(conf, ok, 0.0) == pytest.approx((1.0, 1 / 3))
+    cov, risk = cal.risk_coverage_curve(conf, ok)
+    np.testing.assert_allclose(cov, [1 / 3, 2 / 3, 1.0])
+    np.testing.assert_allclose(risk, [0.0, 0.5, 1 / 3])
+
+
+def test_risk_coverage_full_coverage_is_error_rate():
+    rng = np.random.default_rng(2)
+    conf, ok = rng.uniform(size=300), rng.uniform(size=300) < 0.8
+    cov, risk = cal.risk_coverage_curve(conf, ok)
+    assert cov[-1] == 1.0 and risk[-1] == pytest.approx(1 - ok.mean())
+    assert np.all(np.diff(cov) > 0)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_auroc_matches_brute_force_and_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    pos = np.round(rng.normal(0.5, 1, int(rng.integers(1, 60))), 1)  # rounding creates ties
+    neg = np.round(rng.normal(0, 1, int(rng.integers(1, 60))), 1)
+    brute = np.mean([(p > n) + 0.5 * (p == n) for p in pos for n in neg])
+    assert cal.auroc(pos, neg) == pytest.approx(brute)
+    labels = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
+    assert cal.auroc(pos, neg) == pytest.approx(roc_auc_score(labels, np.r_[pos, neg]))
+
+
+def test_auroc_symmetry_and_invariance():
+    rng = np.random.default_rng(3)
+    pos, neg = rng.normal(1, 1, 30), rng.normal(0, 1, 40)
+    assert cal.auroc(pos, neg) + cal.auroc(neg, pos) == pytest.approx(1.0)
+    assert cal.auroc(np.exp(pos), np.exp(neg)) == pytest.approx(cal.auroc(pos, neg))  # monotone transform
+
+
+def test_answer_or_abstain():
+    p = np.array([[0.9, 0.1], [0.55, 0.45]])
+    assert cal.answer_or_abstain(p, 0.6) == [0, cal.FALLBACK]
+    assert cal.answer_or_abstain(p, 0.0) == [0, 0]
+
+
+def test_invalid_arguments_name_the_argument():
+    with pytest.raises(ValueError, match="n_bins"):
+        cal.expected_calibration_error([[0.5, 0.5]], [0], n_bins=0)
+    with pytest.raises(ValueError, match="probs"):
+        cal.expected_calibration_error([[0.5, 0.6]], [0])
+    with pytest.raises(ValueError, match="labels"):
+        cal.expected_calibration_error([[0.5, 0.5]], [2])
+    with pytest.raises(ValueError, match="threshold"):
+        cal.selective_risk([0.5], [True], 1.5)
+    with pytest.raises(ValueError, match="correct"):
+        cal.selective_risk([0.5], [2], 0.5)
+    with pytest.raises(ValueError, match="positive_scores"):
+        cal.auroc([], [0.1])
+    with pytest.raises(TypeError, match="temperature"):
+        cal.negative_log_likelihood([[0.0, 1.0]], [0], "hot")
+
+
+def test_classifier_trains_on_any_device(device):
+    task = cal.make_digits_task(seed=0, n_train=100, n_val=50)
+    net = cal.train_classifier(task.x_train, task.y_train, 8, steps=30, hidden=32, device=device)
+    z = cal.logits_of(net, task.x_test)
+    assert z.dtype == np.float64 and np.isfinite(z).all()
+    assert (z.argmax(1) == task.y_test).mean() > 0.5  # well above the 1/8 chance level
+
+
+def test_demo_story_holds():
+    demo = cal.run_demo()
+    y = demo["task"].y_test
+    before = cal.expected_calibration_error(demo["probs_test"], y)
+    after = cal.expected_calibration_error(demo["cal_test"], y)
+    assert demo["temperature"] > 1 and after < before  # over-confident, fixed by T > 1
+    assert cal.auroc(demo["cal_test"].max(1), demo["cal_ood"].max(1)) > 0.6
+
+
+lo, hi, step = cal.THRESHOLD_RANGE
+WIDGET = interactive_figure(cal.plot_abstention, threshold=float_slider("threshold", lo, hi, step, 0.5))
+
+
+@settings(max_examples=20, deadline=None)
+@given(values_strategy(WIDGET))
+def test_abstention_widget_full_range(values):
+    draw_and_check(WIDGET, values)

@@ -1,0 +1,118 @@
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from torch import nn
+
+from labkit import continual
+from labkit.ui import float_slider, interactive_figure
+from widget_driver import draw_and_check, values_strategy
+
+
+def test_ewc_penalty_hand_value_zero_at_anchor_and_quadratic(device):
+    p = [torch.tensor([2.0, -1.0], device=device)]
+    a = [torch.tensor([0.0, 0.0], device=device)]
+    f = [torch.tensor([3.0, 0.5], device=device)]
+    # 0.5 * lam * (3 * 4 + 0.5 * 1) = 0.5 * 2 * 12.5
+    assert continual.ewc_penalty(p, a, f, 2.0).item() == pytest.approx(12.5)
+    assert continual.ewc_penalty(a, a, f, 5.0).item() == 0.0
+    g = torch.Generator().manual_seed(0)
+    anchor = [torch.randn(4, 3, generator=g).to(device), torch.randn(3, generator=g).to(device)]
+    fisher = [torch.rand(4, 3, generator=g).to(device), torch.rand(3, generator=g).to(device)]
+    d = [torch.randn(t.shape, generator=g).to(device) for t in anchor]
+    vals = [continual.ewc_penalty([x + t * y for x, y in zip(anchor, d)], anchor, fisher, 1.0).item() for t in (1.0, 2.0, 3.0)]
+    assert vals[1] == pytest.approx(4 * vals[0]) and vals[2] == pytest.approx(9 * vals[0])
+
+
+def test_ewc_penalty_gradient_pulls_toward_anchor_and_anchor_gets_none():
+    p = torch.tensor([1.0, -2.0], requires_grad=True)
+    a = torch.tensor([0.0, 0.0], requires_grad=True)
+    continual.ewc_penalty([p], [a], [torch.tensor([2.0, 1.0])], 1.0).backward()
+    assert torch.allclose(p.grad, torch.tensor([2.0, -2.0]))  # lam * F * (p - a)
+    assert a.grad is None
+
+
+def test_slide_regulariser_is_identically_zero():
+    p = nn.Linear(3, 2).weight
+    assert (p - p.data).pow(2).sum().item() == 0.0
+
+
+def test_ewc_penalty_rejects_bad_arguments():
+    t = [torch.zeros(2)]
+    with pytest.raises(ValueError, match="lam"):
+        continual.ewc_penalty(t, t, t, -1.0)
+    with pytest.raises(ValueError, match="equal length"):
+        continual.ewc_penalty(t, t + t, t, 1.0)
+    with pytest.raises(ValueError, match="shapes differ"):
+        continual.ewc_penalty(t, [torch.zeros(3)], t, 1.0)
+    with pytest.raises(TypeError, match="lam"):
+        continual.ewc_penalty(t, t, t, "big")
+
+
+def test_diagonal_fisher_matches_closed_form_and_brute_force(device):
+    rng = np.random.default_rng(0)
+    X, W = rng.normal(size=(20, 3)), rng.normal(size=(4, 3))
+    model = nn.Linear(3, 4, bias=False).double().to(device)
+    with torch.no_grad():
+        model.weight.copy_(torch.from_numpy(W))
+    (fisher,) = continual.diagonal_fisher(model, torch.from_numpy(X).to(device), chunk_size=7)
+    np.testing.assert_allclose(fisher.cpu().numpy(), continual.softmax_regression_fisher(X, W), rtol=1e-10)
+    # brute force: loop over samples and classes with ordinary autograd
+    brute = torch.zeros_like(model.weight)
+    for x in torch.from_numpy(X).to(device):
+        logp = torch.log_softmax(model(x), -1)
+        for c in range(4):
+            (g,) = torch.autograd.grad(logp[c], model.weight, retain_graph=True)
+            brute += logp[c].exp().detach() * g**2
+    np.testing.assert_allclose(fisher.cpu().numpy(), (brute / len(X)).cpu().numpy(), rtol=1e-10)
+
+
+def test_empirical_fisher_uses_labels():
+    model = nn.Linear(2, 2, bias=False).double()
+    with torch.no_grad():
+        model.weight.zero_()
+    X = torch.tensor([[1.0, 2.0]], dtype=torch.float64)
+    (f,) = continual.diagonal_fisher(model, X, torch.tensor([0]))
+    # p = (1/2, 1/2); grad of log p_0 wrt W is ((1 - 1/2) x, (0 - 1/2) x)
+    np.testing.assert_allclose(f.numpy(), 0.25 * np.array([[1.0, 4.0], [1.0, 4.0]]))
+    with pytest.raises(ValueError, match="one label per row"):
+        continual.diagonal_fisher(model, X, torch.tensor([0, 1]))
+
+
+def test_softmax_regression_fisher_properties():
+    X = np.array([[1.0, 2.0]])
+    np.testing.assert_allclose(continual.softmax_regression_fisher(X, np.zeros((2, 2))), [[0.25, 1.0], [0.25, 1.0]])
+    saturated = continual.softmax_regression_fisher(X, np.array([[1000.0, 0.0], [0.0, 0.0]]))
+    assert np.all(np.isfinite(saturated)) and saturated.max() < 1e-300 + 1e-12
+    with pytest.raises(ValueError, match="features"):
+        continual.softmax_regression_fisher(np.ones((2, 3)), np.ones((2, 2)))
+
+
+def test_tasks_are_permutations_of_the_same_images():
+    a, b = continual.permuted_digits_tasks(2, seed=0)
+    assert torch.equal(a["X_train"][:, b["permutation"]], b["X_train"])
+    assert sorted(b["permutation"]) == list(range(64)) and not np.array_equal(b["permutation"], np.arange(64))
+    with pytest.raises(ValueError, match="n_tasks"):
+        continual.permuted_digits_tasks(0)
+
+
+def test_forgetting_and_ewc_protection():
+    plain = continual.train_sequential("finetune", steps_b=100)
+    ewc = continual.train_sequential("ewc", lam=100.0, steps_b=100)
+    assert plain["acc_a"][0] > 0.9                      # task A was learned
+    assert plain["final_a"] < plain["acc_a"][0] - 0.3   # and fine-tuning forgets it
+    assert ewc["final_a"] > plain["final_a"] + 0.3      # EWC keeps much more of it
+    again = continual.train_sequential("ewc", lam=100.0, steps_b=100)
+    assert again["acc_a"] == ewc["acc_a"]               # deterministic
+    with pytest.raises(ValueError, match="strategy"):
+        continual.train_sequential("magic")
+
+
+lo, hi, step = continual.LOG10_LAMBDA_RANGE
+WIDGET = interactive_figure(continual.plot_ewc_lambda, log10_lambda=float_slider("log10 λ", lo, hi, step, 2.0))
+
+
+@settings(max_examples=6, deadline=None)
+@given(values_strategy(WIDGET))
+def test_lambda_widget_full_range(values):
+    draw_and_check(WIDGET, values)

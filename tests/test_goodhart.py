@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from labkit import goodhart
+from labkit.ui import float_slider, int_slider, interactive_figure
+from widget_driver import draw_and_check, values_strategy
+
+
+def test_proxy_agrees_with_true_reward_except_at_the_sensor():
+    world = goodhart.make_world()
+    proxy, true = goodhart.proxy_reward(world, 1.5), goodhart.true_reward(world)
+    differs = np.flatnonzero(proxy != true)
+    assert differs.tolist() == world.cells("B").tolist()
+    with pytest.raises(ValueError, match="bonus"):
+        goodhart.proxy_reward(world, -1.0)
+
+
+def test_goodhart_curve_proxy_rises_true_falls_under_strong_optimisation():
+    world = goodhart.make_world()
+    ks = np.arange(0, 31)
+    curve = goodhart.goodhart_curve(world, goodhart.proxy_reward(world, 1.5), goodhart.true_reward(world), goodhart.GAMMA, ks)
+    # Proxy return never falls with more planning here; the true return peaks and then drops below 0.
+    assert (np.diff(curve["proxy"]) >= -1e-12).all()
+    peak = curve["true"].argmax()
+    assert curve["true"][peak] > 0.5 and curve["true"][-1] < 0 and 0 < peak < len(ks) - 1
+    # Where the agent goes to G, proxy and true returns are equal (hand value gamma^6 for 6 moves).
+    assert curve["true"][peak] == pytest.approx(curve["proxy"][peak]) == pytest.approx(goodhart.GAMMA**6)
+
+
+def test_no_gaming_below_the_threshold_and_gaming_above():
+    world = goodhart.make_world()
+    threshold = goodhart.gaming_threshold(world)
+    assert threshold == pytest.approx(goodhart.GAMMA ** (6 - 13) - 1)   # 6 moves to G, 13 to B
+    true = goodhart.true_reward(world)
+    below = goodhart.goodhart_curve(world, goodhart.proxy_reward(world, threshold - 0.05), true, goodhart.GAMMA, [200])
+    above = goodhart.goodhart_curve(world, goodhart.proxy_reward(world, threshold + 0.05), true, goodhart.GAMMA, [200])
+    assert below["true"][0] == pytest.approx(below["proxy"][0])
+    assert above["true"][0] < 0 < above["proxy"][0]
+
+
+def test_goodhart_curve_rejects_bad_steps():
+    world = goodhart.make_world()
+    r = goodhart.true_reward(world)
+    with pytest.raises(ValueError, match="steps"):
+        goodhart.goodhart_curve(world, r, r, 0.9, [3, 1])
+    with pytest.raises(TypeError, match="world"):
+        goodhart.goodhart_curve("grid", r, r, 0.9, [1])
+
+
+lo, hi, step = goodhart.BONUS_RANGE
+WIDGET = interactive_figure(
+    goodhart.plot_goodhart,
+    bonus=float_slider("bonus", lo, hi, step, 1.5),
+    steps=int_slider("steps", *goodhart.STEPS_RANGE, 20),
+)
+
+
+@settings(max_examples=15, deadline=None)
+@given(values_strategy(WIDGET))
+def test_goodhart_widget_full_range(values):
+    draw_and_check(WIDGET, values)

@@ -1,0 +1,189 @@
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from torch import nn
+
+from labkit import interpret
+from labkit.ui import dropdown, int_slider, interactive_figure
+from widget_driver import draw_and_check, values_strategy
+
+
+def _mlp(seed=0, d=5, k=3):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(d, 8), nn.Tanh(), nn.Linear(8, k)).double()
+
+
+@pytest.mark.parametrize("method", interpret.IG_METHODS)
+def test_quadrature_integrates_polynomials(method):
+    alphas, weights = interpret.quadrature(8, method)
+    assert weights.sum() == pytest.approx(1.0)
+    assert np.all((alphas >= 0) & (alphas <= 1))
+    exact_degree = {"gausslegendre": 15, "riemann_middle": 1, "riemann_trapezoid": 1, "riemann_left": 0, "riemann_right": 0}[method]
+    for deg in range(exact_degree + 1):
+        assert (weights * alphas**deg).sum() == pytest.approx(1 / (deg + 1), abs=1e-12)
+
+
+def test_quadrature_hand_values():
+    a, w = interpret.quadrature(4, "riemann_left")
+    np.testing.assert_allclose(a, [0, 0.25, 0.5, 0.75]); np.testing.assert_allclose(w, 0.25)
+    a, w = interpret.quadrature(3, "riemann_trapezoid")
+    np.testing.assert_allclose(a, [0, 0.5, 1]); np.testing.assert_allclose(w, [0.25, 0.5, 0.25])
+    a, w = interpret.quadrature(1, "gausslegendre")
+    np.testing.assert_allclose(a, [0.5]); np.testing.assert_allclose(w, [1.0])
+    with pytest.raises(ValueError, match="method must be one of"):
+        interpret.quadrature(5, "simpson")
+    with pytest.raises(ValueError, match="steps"):
+        interpret.quadrature(1, "riemann_trapezoid")
+
+
+def test_ig_of_linear_model_is_weight_times_input(device):
+    lin = nn.Linear(3, 2).double().to(device)
+    x = torch.tensor([[1.0, -2.0, 3.0]], dtype=torch.float64, device=device)
+    attr = interpret.integrated_gradients(lin, x, target=1, steps=1, method="riemann_left")
+    torch.testing.assert_close(attr, lin.weight[1].detach() * x)
+
+
+@pytest.mark.parametrize("method", interpret.IG_METHODS)
+def test_ig_completeness_and_convergence(method, device):
+    model = _mlp().to(device)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(6, 5, generator=g, dtype=torch.float64).to(device)
+    base = torch.randn(5, generator=g, dtype=torch.float64).to(device)
+    errors = []
+    for steps in (4, 16, 64, 256):
+        attr, err = interpret.integrated_gradients(model, x, baseline=base, target=2, steps=steps, method=method, return_error=True)
+        with torch.no_grad():
+            gap = model(x)[:, 2] - model(base.expand_as(x))[:, 2]
+        # the reported error is exactly the completeness gap
+        torch.testing.assert_close(err, (attr.sum(1) - gap).abs())
+        errors.append(err.max().item())
+    assert errors[-1] < 1e-3 and errors[-1] <= errors[0]
+    # converged attributions agree with a brute-force fine midpoint rule computed step by step
+    a, w = interpret.quadrature(400, "riemann_middle")
+    brute = torch.zeros_like(x)
+    for alpha, weight in zip(a, w):
+        p = (base + alpha * (x - base)).requires_grad_(True)
+        (grad,) = torch.autograd.grad(model(p)[:, 2].sum(), p)
+        brute += weight * grad
+    atol = 2e-3 if method in ("riemann_left", "riemann_right") else 1e-4  # O(1/n) vs O(1/n^2) rules
+    torch.testing.assert_close(attr, (x - base) * brute, atol=atol, rtol=0)
+
+
+def test_ig_chunking_per_sample_targets_and_no_graph():
+    model = _mlp()
+    x = torch.randn(4, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    target = torch.tensor([0, 1, 2, 1])
+    full = interpret.integrated_gradients(model, x, target=target, steps=10)
+    chunked = interpret.integrated_gradients(model, x, target=target, steps=10, chunk_size=5)
+    torch.testing.assert_close(full, chunked)
+    one = interpret.integrated_gradients(model, x[2:3], target=2, steps=10)
+    torch.testing.assert_close(full[2:3], one)
+    assert not full.requires_grad
+
+
+def test_ig_rejects_bad_arguments():
+    model, x = _mlp(), torch.zeros(2, 5, dtype=torch.float64)
+    with pytest.raises(ValueError, match="target is required"):
+        interpret.integrated_gradients(model, x)
+    with pytest.raises(ValueError, match="target"):
+        interpret.integrated_gradients(model, x, target=7)
+    with pytest.raises(ValueError, match="baseline"):
+        interpret.integrated_gradients(model, x, baseline=torch.zeros(3, dtype=torch.float64), target=0)
+    with pytest.raises(ValueError, match="method"):
+        interpret.integrated_gradients(model, x, target=0, method="simpson")
+    with pytest.raises(ValueError, match="batched"):
+        interpret.integrated_gradients(model, torch.zeros(5), target=0)
+    with pytest.raises(TypeError, match="x must be a torch.Tensor"):
+        interpret.integrated_gradients(model, np.zeros((2, 5)), target=0)
+
+
+def test_gradient_methods_hand_values():
+    lin = nn.Linear(2, 1, bias=False).double()
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[2.0, -3.0]]))
+    x = torch.tensor([[1.0, 2.0]], dtype=torch.float64)
+    torch.testing.assert_close(interpret.gradient_saliency(lin, x), torch.tensor([[2.0, 3.0]], dtype=torch.float64))
+    torch.testing.assert_close(interpret.gradient_x_input(lin, x), torch.tensor([[2.0, -6.0]], dtype=torch.float64))
+
+
+def test_rank_agreement():
+    assert interpret.rank_agreement([1, 2, 3], [10, 20, 30]) == pytest.approx(1.0)
+    assert interpret.rank_agreement([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert interpret.rank_agreement([1, -2, 3], [1, 2, 3]) == pytest.approx(1.0)  # magnitudes
+    assert interpret.rank_agreement([1, 1, 1], [1, 2, 3]) == 0.0
+    with pytest.raises(ValueError, match="same number"):
+        interpret.rank_agreement([1, 2], [1, 2, 3])
+
+
+def test_randomize_weights_changes_only_top_layers_and_not_the_original():
+    model = _mlp()
+    before = [p.detach().clone() for p in model.parameters()]
+    top = interpret.randomize_weights(model, 1, seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    p_top = list(top.parameters())
+    assert torch.equal(p_top[0], before[0]) and not torch.equal(p_top[2], before[2])
+    assert all(torch.equal(a, b) for a, b in zip(interpret.randomize_weights(model, 1, seed=0).parameters(), p_top))
+
+
+def test_shap_lime_are_deterministic_and_shap_is_efficient():
+    demo = interpret.breast_cancer_demo()
+    model, bg, x = demo["model"], demo["X_train"][:5], demo["X_test"][:2]
+    s1 = interpret.shap_kernel(model.predict_proba, bg, x, nsamples=100)
+    s2 = interpret.shap_kernel(model.predict_proba, bg, x, nsamples=100)
+    np.testing.assert_array_equal(s1, s2)
+    # efficiency (Shapley): values sum to f(x) - E_background f
+    expected = model.predict_proba(x)[:, 1] - model.predict_proba(bg)[:, 1].mean()
+    np.testing.assert_allclose(s1.sum(1), expected, atol=1e-6)
+    l1 = interpret.lime_tabular(model.predict_proba, demo["X_train"], x[0], num_samples=100)
+    np.testing.assert_array_equal(l1, interpret.lime_tabular(model.predict_proba, demo["X_train"], x[0], num_samples=100))
+    assert demo["test_acc"] > 0.9
+
+
+def test_surrogate_fidelity_is_perfect_for_a_tree_shaped_model():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    predict = lambda Z: (Z[:, 1] > 0.3).astype(int)  # noqa: E731
+    out = interpret.surrogate_tree(predict, X[:150], X[150:], max_depth=1)
+    assert out["train_fidelity"] == 1.0 and out["test_fidelity"] == 1.0
+    with pytest.raises(ValueError, match="max_depth"):
+        interpret.surrogate_tree(predict, X, X, max_depth=0)
+
+
+def test_signal_task_and_attention_focus():
+    tokens, labels, positions = interpret.make_signal_token_task(600, seed=0)
+    signal = (tokens == 1) | (tokens == 2)
+    assert torch.equal(signal.sum(1), torch.ones(600, dtype=torch.long))
+    assert torch.equal(tokens[torch.arange(600), positions], 2 - labels)
+    model = interpret.train_attention_classifier(tokens[:400], labels[:400], epochs=60)
+    with torch.no_grad():
+        _, attn = model.attend(tokens[400:])
+    torch.testing.assert_close(attn.sum(1), torch.ones(200))
+    assert attn[torch.arange(200), positions[400:]].mean() > 0.5
+
+
+def test_linear_probe_decodes_linear_labels():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    y = (X[:, 0] > 0).astype(int)
+    assert interpret.linear_probe(X[:200], y[:200], X[200:], y[200:]) > 0.95
+    with pytest.raises(ValueError, match="same number of rows"):
+        interpret.linear_probe(X[:200], y[:100], X[200:], y[200:])
+
+
+WIDGET = interactive_figure(interpret.plot_attribution, index=int_slider("test sample", 0, len(interpret.breast_cancer_demo()["X_test"]) - 1, 0),
+                            method=dropdown("method", list(interpret.TABULAR_METHODS), "integrated gradients"))
+
+
+@settings(max_examples=10, deadline=None)
+@given(values_strategy(WIDGET))
+def test_attribution_widget_full_range(values):
+    draw_and_check(WIDGET, values)
+
+
+def test_single_output_models_need_no_target():
+    scalar = lambda z: (z**2).sum(1)  # noqa: E731  F(x) = |x|^2: IG from 0 is exactly x_i^2
+    x = torch.tensor([[1.0, -2.0]], dtype=torch.float64)
+    torch.testing.assert_close(interpret.integrated_gradients(scalar, x, steps=3), x**2)
+    with pytest.raises(ValueError, match="target must be None"):
+        interpret.integrated_gradients(scalar, x, target=1)

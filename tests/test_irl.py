@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from labkit import gridworld as gw
+from labkit import irl
+from labkit.ui import float_slider, int_slider, interactive_figure
+from widget_driver import draw_and_check, values_strategy
+
+
+def small_world():
+    return gw.GridWorld.from_layout(["..G", ".L.", "M.."], slip=0.1)
+
+
+def test_gradient_is_zero_when_learner_visitation_equals_expert():
+    world = small_world()
+    phi, start = world.features(), world.start_distribution()
+    theta = np.array([0.3, -0.2, 1.0, -0.5])
+    _, _, pi = gw.soft_value_iteration(world.P, phi @ theta, 0.9, tol=1e-12)
+    D = gw.discounted_occupancy(world.P, pi, start, 0.9)
+    np.testing.assert_allclose(irl.maxent_gradient(phi.T @ D, D, phi), 0.0, atol=1e-12)
+    _, grad, _ = irl.maxent_dual(theta, world.P, phi, phi.T @ D, start, 0.9)
+    np.testing.assert_allclose(grad, 0.0, atol=1e-7)
+
+
+def test_dual_gradient_matches_finite_differences():
+    world = small_world()
+    phi, start = world.features(), world.start_distribution()
+    mu = np.array([4.0, 1.0, 3.5, 1.5])
+    theta = np.array([0.1, -0.4, 0.7, 0.2])
+    _, grad, _ = irl.maxent_dual(theta, world.P, phi, mu, start, 0.9, l2=0.1)
+    eps = 1e-5
+    numeric = [(irl.maxent_dual(theta + eps * e, world.P, phi, mu, start, 0.9, l2=0.1)[0]
+                - irl.maxent_dual(theta - eps * e, world.P, phi, mu, start, 0.9, l2=0.1)[0]) / (2 * eps)
+               for e in np.eye(4)]
+    np.testing.assert_allclose(grad, numeric, atol=1e-5)
+
+
+def test_exact_expert_features_recover_the_reward_up_to_scale_and_constant():
+    world = small_world()
+    phi, start = world.features(), world.start_distribution()
+    theta_true = np.array([0.0, 1.0, -1.0, -0.3])   # ., G, L, M
+    noise = 0.5                                      # Boltzmann demonstrator: model reward is theta / noise
+    pi_E = irl.expert_policy(world, phi @ theta_true, 0.9, noise)
+    mu_E = phi.T @ gw.discounted_occupancy(world.P, pi_E, start, 0.9)
+    res = irl.fit_reward(world.P, phi, mu_E, start, 0.9, l2=0.0)
+    np.testing.assert_allclose(irl.centred(res.theta) * noise, irl.centred(theta_true), atol=1e-3)
+    np.testing.assert_allclose(res.visitation, gw.discounted_occupancy(world.P, pi_E, start, 0.9), atol=1e-4)
+
+
+def test_sampled_demonstrations_satisfy_regularised_feature_matching():
+    out = irl.run_experiment(n_demos=30, gamma=0.9, noise=0.25)
+    res = out["result"]
+    # Stationarity of the regularised dual: mu_E - mu_theta = l2 * theta.
+    np.testing.assert_allclose(res.expert_features - res.learner_features, 0.01 * res.theta, atol=1e-4)
+    tv = 0.5 * np.abs(out["expert_visitation"] - out["learner_visitation"]).sum()
+    uniform = gw.discounted_occupancy(out["world"].P, np.full((100, 5), 0.2), out["world"].start_distribution(), 0.9)
+    tv_uniform = 0.5 * np.abs(out["expert_visitation"] - uniform / uniform.sum()).sum()
+    assert tv < 0.5 * tv_uniform
+
+
+def test_feature_expectations_hand_value_and_errors():
+    phi = np.eye(3)
+    traj = np.array([[0, 1, 2], [0, 0, 0]])
+    np.testing.assert_allclose(irl.feature_expectations(traj, phi, 0.5), [(1 + 1.75) / 2, 0.25, 0.125])
+    with pytest.raises(ValueError, match="state indices"):
+        irl.feature_expectations(np.array([[0, 3]]), phi, 0.5)
+    with pytest.raises(ValueError, match="features must have shape"):
+        irl.maxent_gradient(np.zeros(2), np.zeros(3), phi)
+    with pytest.raises(ValueError, match="gamma"):
+        irl.maxent_irl(np.full((3, 1, 3), 1 / 3), phi, traj, np.ones(3) / 3, 1.0)
+
+
+WIDGET = interactive_figure(
+    irl.plot_irl,
+    n_demos=int_slider("demos", *irl.N_DEMOS_RANGE, 50),
+    gamma=float_slider("gamma", *irl.GAMMA_RANGE, 0.9),
+    noise=float_slider("noise", *irl.NOISE_RANGE, 0.25),
+)
+
+
+@settings(max_examples=8, deadline=None)
+@given(values_strategy(WIDGET))
+def test_irl_widget_full_range(values):
+    draw_and_check(WIDGET, values)

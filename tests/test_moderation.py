@@ -1,0 +1,252 @@
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from labkit import moderation as m
+from labkit.ui import interactive_figure
+from widget_driver import draw_and_check, values_strategy
+
+
+@pytest.fixture(scope="module")
+def moderator():
+    return m.train_moderator(n_train=1500, n_calibration=600)
+
+
+# ---------------------------------------------------------------- normalize
+
+@pytest.mark.parametrize("raw, expected", [
+    ("k1ll", "kill"), ("h u r t", "hurt"), ("h.u.r.t me", "hurt me"), ("I H@TE Y0U", "i hate you"),
+    ("Ｉ ｈａｔｅ", "i hate"), ("іdіоt", "idiot"), ("ki\u200bll", "kill"), ("kíll", "kill"),
+    ("kiiiiill", "kill"), ("hello! wow!", "hello! wow!"), ("call 555 123 4567 in 2024", "call 555 123 4567 in 2024"),
+    ("  many   spaces\n\there ", "many spaces here"), ("I am a cat", "i am a cat"), ("", ""),
+])
+def test_normalize_folds_obfuscations_and_leaves_plain_text(raw, expected):
+    assert m.normalize(raw) == expected
+
+
+def test_normalize_undoes_every_attack_on_plain_words():
+    for attack in m.ATTACKS:
+        # (a lone "1" stays a digit: one-character words are ambiguous, so these texts avoid them)
+        for text in ["we will hurt you", "you are very stupid", "kill the process"]:
+            assert m.normalize(m.obfuscate(text, attack)).replace(" ", "") == text.replace(" ", ""), attack
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=300))
+def test_normalize_is_idempotent_and_total_on_any_unicode(text):
+    once = m.normalize(text)
+    assert isinstance(once, str)
+    assert m.normalize(once) == once
+
+
+def test_normalize_rejects_non_strings():
+    with pytest.raises(TypeError, match="text must be a str"):
+        m.normalize(b"bytes")
+
+
+# ---------------------------------------------------------------- PII
+
+def test_luhn_hand_values():
+    assert m.luhn_valid("4111 1111 1111 1111") and m.luhn_valid("79927398713") and m.luhn_valid("378282246310005")
+    assert not m.luhn_valid("4111 1111 1111 1112") and not m.luhn_valid("") and not m.luhn_valid("12a4")
+    # Luhn catches every single-digit error: brute force over one number
+    number = "4539578763621486"
+    assert m.luhn_valid(number)
+    for i in range(len(number)):
+        for d in "0123456789":
+            if d != number[i]:
+                assert not m.luhn_valid(number[:i] + d + number[i + 1:])
+
+
+def test_iban_check():
+    assert m.iban_valid("GB82 WEST 1234 5698 7654 32")  # the ISO 13616 example
+    assert not m.iban_valid("GB82 WEST 1234 5698 7654 33")
+
+
+FIXTURE = [
+    ("Mail jane.doe@example.com today", [("EMAIL_ADDRESS", "jane.doe@example.com")]),
+    ("Call (555) 123-4567 or +44 20 7946 0958.", [("PHONE_NUMBER", "(555) 123-4567"), ("PHONE_NUMBER", "+44 20 7946 0958")]),
+    ("Card 4111 1111 1111 1111, exp 12/29", [("CREDIT_CARD", "4111 1111 1111 1111")]),
+    ("SSN 460-89-9847 on file", [("US_SSN", "460-89-9847")]),
+    ("Server at 192.168.10.254 is down", [("IP_ADDRESS", "192.168.10.254")]),
+    ("IBAN GB82WEST12345698765432 please", [("IBAN_CODE", "GB82WEST12345698765432")]),
+]
+CLEAN = ["I hate Mondays.", "Meet at 10:30 on 2024-05-01, room 12.", "Version 3.11.4 is out", "Order #4111 shipped",
+         "Card ending 1234", "4111 1111 1111 1112 is not a valid card", "The score was 3-2.", ""]
+
+
+@pytest.mark.parametrize("text, labelled", FIXTURE)
+def test_redactor_removes_every_labelled_span(text, labelled):
+    redacted, spans = m.redact_pii(text)
+    assert [(s.kind, s.text) for s in spans] == labelled
+    for _, value in labelled:
+        assert value not in redacted
+    for s in spans:
+        assert text[s.start:s.end] == s.text
+
+
+@pytest.mark.parametrize("text", CLEAN)
+def test_redactor_leaves_clean_text_untouched(text):
+    assert m.redact_pii(text) == (text, [])
+
+
+def test_pii_span_recall_counts_covered_spans():
+    texts = [t for t, _ in FIXTURE]
+    gold = [[(t.index(v), t.index(v) + len(v), k) for k, v in spans] for t, spans in FIXTURE]
+    recall = m.pii_span_recall(texts, gold)
+    assert all(found == total for found, total in recall.values())
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=300))
+def test_redaction_is_consistent_on_any_unicode(text):
+    redacted, spans = m.redact_pii(text)
+    assert all(text[s.start:s.end] == s.text for s in spans)
+    assert all(a.end <= b.start for a, b in zip(spans, spans[1:]))  # sorted, disjoint
+    assert len(redacted) == len(text) - sum(s.end - s.start for s in spans) + sum(len(s.kind) + 2 for s in spans)
+
+
+# ---------------------------------------------------------------- classifier
+
+def test_char_ngram_counts_equal_sklearn_char_wb():
+    texts, _, _ = m.generate_messages(400, seed=3)
+    docs = [m.normalize(t) for t in texts]
+    ours = m.CharNgramCounts().fit(docs)
+    ref = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), lowercase=False, min_df=2, use_idf=False, norm=None).fit(docs)
+    other, _, _ = m.generate_messages(200, seed=4)
+    probe = [m.normalize(t) for t in other] + ["", "   ", "x", "zz qq zz"]
+    assert ours.vocabulary_ == ref.vocabulary_
+    np.testing.assert_array_equal(ours.transform(probe).toarray(), ref.transform(probe).toarray())
+
+
+def test_generator_is_deterministic_and_balanced():
+    a = m.generate_messages(300, seed=5)
+    b = m.generate_messages(300, seed=5)
+    assert a[0] == b[0] and a[2] == b[2]
+    assert a[1].sum() == 150
+    assert set(a[2]) == set(m.CATEGORIES) | {"benign"}
+
+
+def test_threshold_for_fpr_hand_values_and_guarantee():
+    assert m.threshold_for_fpr([0.1, 0.2, 0.3, 0.4], 0.25) == np.nextafter(0.3, 1)
+    assert m.threshold_for_fpr([0.5, 0.5, 0.5], 0.5) > 0.5  # ties: none flagged
+    assert m.threshold_for_fpr([0.3], 1.0) == 0.0
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        s = rng.random(int(rng.integers(1, 300)))
+        f = float(rng.uniform(0, 1))
+        t = m.threshold_for_fpr(s, f)
+        assert np.mean(s >= t) <= f + 1e-12
+        assert t == 0.0 or np.mean(s >= np.nextafter(t, -1) - 1e-12) > f  # the lowest such threshold
+    with pytest.raises(ValueError, match=r"max_false_positive_rate must be in \[0, 1\]"):
+        m.threshold_for_fpr([0.1], 1.5)
+
+
+def test_classifier_is_deterministic_and_calibrated(moderator):
+    again = m.train_moderator(n_train=1500, n_calibration=600)
+    texts, labels, cats = m.generate_messages(800, seed=11)
+    p1 = moderator.classifier.predict_proba(texts)
+    np.testing.assert_array_equal(p1, again.classifier.predict_proba(texts))
+    assert np.all((p1 >= 0) & (p1 <= 1))
+    # the calibrated threshold holds the false-positive rate on the calibration set
+    cal, cal_labels, _ = m.generate_messages(600, seed=1)
+    flagged = moderator.classifier.predict(cal)
+    assert flagged[~cal_labels].mean() <= 0.05
+    # held-out synthetic messages: high recall per category
+    report = m.category_report(cats, moderator.predict(texts))
+    assert all(r > 0.9 for _, r, _ in report.values())
+
+
+def test_classifier_survives_obfuscation_where_the_slide_regex_fails(moderator):
+    for attack in m.ATTACKS:
+        assert moderator.classifier.predict([m.obfuscate("i will kill you tonight", attack)])[0], attack
+    assert not moderator.classifier.predict(["I hate Mondays"])[0]
+
+
+def test_padding_cannot_dilute_a_harmful_message(moderator):
+    harmful = "i will kill you tonight"
+    padded = ("the weather is lovely today and dinner was great. " * 200) + harmful
+    assert moderator.classifier.predict([padded])[0]
+
+
+def test_invalid_arguments(moderator):
+    with pytest.raises(RuntimeError, match="not fitted"):
+        m.TextClassifier().predict_proba(["x"])
+    with pytest.raises(TypeError, match="texts must be a list of str"):
+        moderator.classifier.predict_proba("one string")
+    with pytest.raises(ValueError, match="both classes"):
+        m.TextClassifier().fit(["a", "b"], [True, True])
+    with pytest.raises(ValueError, match="labels must"):
+        m.TextClassifier().fit(["a", "b"], [1])
+    with pytest.raises(ValueError, match="attack must be one of"):
+        m.obfuscate("x", "rot13")
+    with pytest.raises(ValueError, match="kinds must be one of"):
+        m.find_pii("x", kinds=["PASSPORT"])
+    with pytest.raises(ValueError, match=r"n must be an integer in \[1, inf\)"):
+        m.generate_messages(0)
+
+
+def test_precision_recall_f1_hand_values():
+    assert m.precision_recall_f1([1, 1, 0, 0], [1, 0, 1, 0]) == (0.5, 0.5, 0.5)
+    assert m.precision_recall_f1([0, 0], [0, 0]) == (0.0, 0.0, 0.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=200))
+def test_pipeline_on_arbitrary_unicode_never_crashes_or_nans(moderator, text):
+    result = moderator.moderate(text)
+    assert result["decision"] in ("allow", "flag")
+    assert 0.0 <= result["harmful"] <= 1.0
+    assert all(np.isfinite(v) for v in result["category_scores"].values())
+
+
+# ---------------------------------------------------------------- performance (generous margins)
+
+def test_throughput_at_least_5000_messages_per_second(moderator):
+    texts, _, _ = m.generate_messages(5000, seed=21)
+    moderator.predict(texts[:200])  # warm the word cache as a running service would
+    start = time.process_time()  # CPU time: other processes on a shared machine do not count
+    moderator.predict(texts)
+    assert 5000 / (time.process_time() - start) >= 5000
+
+
+HOSTILE = {
+    "repeated letter": "a" * 1_000_000,
+    "at signs": "a@" * 500_000,
+    "spaced digits": "1 " * 500_000,
+    "digit groups": "12 " * 333_333,
+    "dots": "a." * 500_000,
+    "marks and zero-width": "\u0430\u0301\u200b" * 333_333,
+    "mixed": ("k1ll h u r t x@y.co 4111-1111-1111-1111 " * 30_000)[:1_000_000],
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_one_megabyte_hostile_string_through_the_pipeline_in_under_2s(moderator, name):
+    text = HOSTILE[name]
+    start = time.process_time()
+    result = moderator.moderate(text)
+    normalize_too = m.normalize(text)
+    elapsed = time.process_time() - start
+    assert result["decision"] == "review" and isinstance(normalize_too, str)
+    assert elapsed < 2.0, f"{name}: {elapsed:.2f} s"
+
+
+# ---------------------------------------------------------------- widget
+
+def test_moderation_widget_on_arbitrary_text(moderator):
+    from ipywidgets import Text
+
+    widget = interactive_figure(lambda text: m.plot_moderation(moderator, text), text=Text(value="I will k1ll you"))
+
+    @settings(max_examples=30, deadline=None)
+    @given(values_strategy(widget))
+    def run(values):
+        draw_and_check(widget, values)
+
+    run()
+    draw_and_check(widget, {"text": "email a.b@example.com, $5 and $6 " * 10})
