@@ -1,0 +1,314 @@
+"""Pretraining and supervised fine-tuning (SFT) of the tiny assistant.
+
+Both loops follow nanoGPT: AdamW (Loshchilov & Hutter 2019) with weight decay
+on matrices only, linear warmup then cosine decay of the learning rate
+(Loshchilov & Hutter 2017, SGDR eq. 5), gradient clipping (Pascanu et al. 2013)
+and a held-out loss. Pretraining predicts every next token of packed web-like
+documents; SFT (Ouyang et al. 2022, InstructGPT step 1) predicts only the
+assistant's tokens of a demonstration.
+
+Training is deterministic on the CPU: seeded torch generators, and one CPU
+thread while training (so a checkpoint is the same whoever builds it, and the
+lessons' stored outputs reproduce).
+
+Configs: ``tiny`` (unit tests, seconds), ``default`` (CPU, about a minute for
+pretraining plus SFT), ``large`` (a GPU).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from labkit.core import progress
+from labkit.tinygpt import GPTConfig, TinyGPT
+from labkit.tokenizer import Tokenizer
+from labkit.validation import ensure_choice, ensure_float, ensure_int
+from labkit.world import END, DEFAULT_SYSTEM, World, format_dialogue, make_world
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a trained assistant (and so its cache key)."""
+
+    name: str
+    model: GPTConfig
+    world: dict = field(default_factory=dict)
+    pretrain_steps: int = 300
+    sft_steps: int = 150
+    batch_size: int = 16
+    sft_batch_size: int = 32
+    lr: float = 3e-3
+    sft_lr: float = 1e-3
+    warmup: int = 30
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["model"] = self.model.to_dict()
+        return d
+
+
+CONFIGS: dict[str, TrainConfig] = {
+    "tiny": TrainConfig("tiny", GPTConfig(vocab_size=320, context=64, n_layer=1, n_head=2, d_model=32),
+                        dict(n_pretrain=300, n_sft=200, n_eval_per_category=4), pretrain_steps=40, sft_steps=20,
+                        batch_size=8, sft_batch_size=16, warmup=5),
+    "default": TrainConfig("default", GPTConfig(vocab_size=512, context=128, n_layer=2, n_head=4, d_model=128),
+                           dict(n_pretrain=3000, n_sft=2000, n_eval_per_category=10), pretrain_steps=400, sft_steps=200,
+                           batch_size=8, sft_batch_size=32),
+    "large": TrainConfig("large", GPTConfig(vocab_size=1024, context=256, n_layer=6, n_head=8, d_model=384, dropout=0.1),
+                         dict(n_pretrain=20000, n_sft=8000, n_eval_per_category=50), pretrain_steps=3000, sft_steps=1000,
+                         batch_size=64, sft_batch_size=64, lr=1e-3, sft_lr=3e-4, warmup=200),
+}
+
+
+def get_config(name: str) -> TrainConfig:
+    """The named :class:`TrainConfig` (``tiny``, ``default`` or ``large``)."""
+    return CONFIGS[ensure_choice("name", name, sorted(CONFIGS))]
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int, floor: float = 0.1) -> float:
+    """Linear warmup to ``peak``, then cosine decay to ``floor * peak`` (SGDR eq. 5)."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress_ = min(1.0, (step - warmup) / max(1, total - warmup))
+    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress_)))
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int = 1):
+    """Temporarily use ``n`` torch CPU threads (training is then bit-reproducible)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW with decay on matrices only (not on biases, LayerNorms), as in nanoGPT."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+                             lr=lr, betas=(0.9, 0.95))
+
+
+# ------------------------------------------------------------------- data
+def pack_documents(tokenizer: Tokenizer, docs: list[str]) -> torch.Tensor:
+    """One long stream of token ids, documents separated by the end token."""
+    ids: list[int] = []
+    for seq in tokenizer.encode_batch(docs):
+        ids.extend(seq)
+        if not seq or seq[-1] != tokenizer.end_id:
+            ids.append(tokenizer.end_id)
+    return torch.tensor(ids, dtype=torch.long)
+
+
+def sft_tensors(tokenizer: Tokenizer, pairs: list[tuple[str, str]], context: int, system_every: int = 4):
+    """Token ids, next-token targets and the assistant-only loss mask of SFT pairs.
+
+    Every ``system_every``-th dialogue carries the default system prompt.
+    Returns ``(idx, targets, mask)``, right-padded to the longest dialogue.
+    """
+    rows, masks = [], []
+    for i, (prompt, response) in enumerate(pairs):
+        system = DEFAULT_SYSTEM if system_every and i % system_every == 0 else None
+        head = tokenizer.encode(format_dialogue(prompt, None, system))
+        tail = tokenizer.encode(f"{response}{END}")
+        seq = (head + tail)[-(context + 1):]
+        n_tail = min(len(tail), len(seq) - 1)
+        rows.append(seq)
+        masks.append([False] * (len(seq) - n_tail) + [True] * n_tail)
+    T = max(len(r) for r in rows) - 1
+    idx = torch.full((len(rows), T), tokenizer.pad_id, dtype=torch.long)
+    tgt = torch.full((len(rows), T), tokenizer.pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), T), dtype=torch.bool)
+    for i, (r, m) in enumerate(zip(rows, masks)):
+        idx[i, : len(r) - 1] = torch.tensor(r[:-1])
+        tgt[i, : len(r) - 1] = torch.tensor(r[1:])
+        mask[i, : len(r) - 1] = torch.tensor(m[1:])  # target j is token j+1
+    return idx, tgt, mask
+
+
+# ------------------------------------------------------------------- loops
+@dataclass
+class History:
+    """Losses recorded during training (``step``, ``train``, ``val``)."""
+
+    stage: str
+    steps: list = field(default_factory=list)
+    train_loss: list = field(default_factory=list)
+    val_steps: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    tokens: int = 0
+    seconds: float = 0.0
+
+
+def pretrain(model: TinyGPT, stream: torch.Tensor, steps: int, batch_size: int, lr: float, warmup: int,
+             weight_decay: float = 0.1, grad_clip: float = 1.0, seed: int = 0, val_fraction: float = 0.05,
+             eval_every: int = 50) -> History:
+    """Next-token pretraining on random windows of a packed token stream.
+
+    The last ``val_fraction`` of the stream is held out for the validation loss.
+    """
+    steps = ensure_int("steps", steps, low=0)
+    batch_size = ensure_int("batch_size", batch_size, low=1)
+    lr = ensure_float("lr", lr, low=0.0, low_open=True)
+    T = model.cfg.context
+    device = model.wte.weight.device
+    n_val = max(T + 2, int(len(stream) * ensure_float("val_fraction", val_fraction, 0.0, 0.5)))
+    if len(stream) < n_val + T + 2:
+        raise ValueError(f"stream has {len(stream)} tokens: too short for context {T}")
+    train, val = stream[:-n_val], stream[-n_val:]
+    g = torch.Generator().manual_seed(seed)
+    opt = make_optimizer(model, lr, weight_decay)
+    hist = History("pretrain")
+    offsets = torch.arange(T + 1)
+    start = time.perf_counter()
+    model.train()
+    for step in progress(range(steps), desc="pretrain"):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, steps, lr, warmup)
+        starts = torch.randint(0, len(train) - T - 1, (batch_size,), generator=g)
+        chunk = train[starts[:, None] + offsets].to(device)
+        _, loss = model(chunk[:, :-1], chunk[:, 1:])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        opt.step()
+        hist.steps.append(step)
+        hist.train_loss.append(loss.item())
+        hist.tokens += batch_size * T
+        if (step + 1) % eval_every == 0 or step == steps - 1:
+            hist.val_steps.append(step)
+            hist.val_loss.append(stream_loss(model, val))
+    hist.seconds = time.perf_counter() - start
+    model.eval()
+    return hist
+
+
+@torch.no_grad()
+def stream_loss(model: TinyGPT, stream: torch.Tensor, max_windows: int = 16) -> float:
+    """Mean next-token loss over consecutive context windows of ``stream``."""
+    T = model.cfg.context
+    n = min(max_windows, (len(stream) - 1) // T)
+    if n < 1:
+        raise ValueError("stream is shorter than one context window")
+    x = stream[: n * T].view(n, T).to(model.wte.weight.device)
+    y = stream[1: n * T + 1].view(n, T).to(model.wte.weight.device)
+    was = model.training
+    model.eval()
+    loss = model(x, y)[1].item()
+    model.train(was)
+    return loss
+
+
+def sft(model: TinyGPT, tokenizer: Tokenizer, pairs: list[tuple[str, str]], steps: int, batch_size: int, lr: float,
+        warmup: int, weight_decay: float = 0.0, grad_clip: float = 1.0, seed: int = 0, val_pairs=None,
+        eval_every: int = 50) -> History:
+    """Supervised fine-tuning: cross-entropy on the assistant's tokens only."""
+    steps = ensure_int("steps", steps, low=0)
+    batch_size = ensure_int("batch_size", batch_size, low=1)
+    if not pairs:
+        raise ValueError("pairs must be a non-empty list of (prompt, response)")
+    device = model.wte.weight.device
+    idx, tgt, mask = sft_tensors(tokenizer, pairs, model.cfg.context)
+    val = sft_tensors(tokenizer, val_pairs, model.cfg.context) if val_pairs else None
+    g = torch.Generator().manual_seed(seed)
+    opt = make_optimizer(model, lr, weight_decay)
+    hist = History("sft")
+    lengths = mask.long().cumsum(1).argmax(1) + 1  # last supervised position + 1
+    start = time.perf_counter()
+    model.train()
+    for step in progress(range(steps), desc="sft"):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, steps, lr, warmup)
+        rows = torch.randint(0, len(idx), (batch_size,), generator=g)
+        T = int(lengths[rows].max())  # trim the padding every row of this batch shares
+        _, loss = model(idx[rows, :T].to(device), tgt[rows, :T].to(device), mask[rows, :T].to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        opt.step()
+        hist.steps.append(step)
+        hist.train_loss.append(loss.item())
+        hist.tokens += int(mask[rows].sum())
+        if val is not None and ((step + 1) % eval_every == 0 or step == steps - 1):
+            model.eval()
+            with torch.no_grad():
+                hist.val_steps.append(step)
+                hist.val_loss.append(model(val[0].to(device), val[1].to(device), val[2].to(device))[1].item())
+            model.train()
+    hist.seconds = time.perf_counter() - start
+    model.eval()
+    return hist
+
+
+@dataclass
+class Assistant:
+    """A trained tokenizer with the base (pretrained) and SFT models."""
+
+    config: TrainConfig
+    tokenizer: Tokenizer
+    base: TinyGPT
+    sft: TinyGPT
+    world: World
+    histories: dict = field(default_factory=dict)
+
+
+def build_world(cfg: TrainConfig) -> World:
+    return make_world(seed=cfg.seed, **cfg.world)
+
+
+def train_assistant(cfg: TrainConfig | str = "default", device: torch.device | str | None = None) -> Assistant:
+    """Generate the world, train the tokenizer, pretrain, then SFT.
+
+    Deterministic on the CPU (one thread while training).
+
+    Parameters
+    ----------
+    cfg : TrainConfig or str
+        A config or the name of one in :data:`CONFIGS`.
+    device : torch.device, str or None
+        Where to train (default: CPU).
+
+    Returns
+    -------
+    Assistant
+    """
+    if isinstance(cfg, str):
+        cfg = get_config(cfg)
+    if not isinstance(cfg, TrainConfig):
+        raise TypeError(f"cfg must be a TrainConfig or a config name, got {type(cfg).__name__}")
+    device = torch.device(device or "cpu")
+    world = build_world(cfg)
+    sft_pairs = [(e.prompt, e.response) for e in world.sft]
+    tokenizer = Tokenizer.train(world.pretrain + [format_dialogue(p, r) for p, r in sft_pairs], cfg.model.vocab_size)
+    mcfg = GPTConfig(**{**cfg.model.to_dict(), "vocab_size": tokenizer.vocab_size})
+    threads = cpu_threads(1) if device.type == "cpu" else contextlib.nullcontext()
+    with threads:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            base = TinyGPT(mcfg).to(device)
+        stream = pack_documents(tokenizer, world.pretrain)
+        h_pre = pretrain(base, stream, cfg.pretrain_steps, cfg.batch_size, cfg.lr, cfg.warmup, cfg.weight_decay,
+                         cfg.grad_clip, cfg.seed)
+        model = TinyGPT(mcfg).to(device)
+        model.load_state_dict(base.state_dict())
+        n_val = max(1, len(sft_pairs) // 20)
+        h_sft = sft(model, tokenizer, sft_pairs[n_val:], cfg.sft_steps, cfg.sft_batch_size, cfg.sft_lr,
+                    max(1, cfg.warmup // 2), 0.0, cfg.grad_clip, cfg.seed + 1, val_pairs=sft_pairs[:n_val])
+    base.eval()
+    model.eval()
+    return Assistant(cfg, tokenizer, base, model, world, {"pretrain": h_pre, "sft": h_sft})
+
+
+__all__ = ["TrainConfig", "CONFIGS", "get_config", "lr_at", "pretrain", "sft", "sft_tensors", "pack_documents",
+           "stream_loss", "train_assistant", "Assistant", "History", "build_world", "make_optimizer", "cpu_threads"]

@@ -1,0 +1,143 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from labkit import chatbot
+from labkit.chatbot import GuardedAssistant, RateLimiter, contains_word, rate_limit
+from labkit.tinygpt import GPTConfig, TinyGPT
+from labkit.tokenizer import Tokenizer
+from labkit.world import make_world
+
+
+def test_contains_word_fixes_the_slide_bugs():
+    assert not contains_word("Have you read Othello?", "hello")
+    assert not contains_word("maybe", "bye") and contains_word("Bye!", "bye")
+    assert not contains_word("geopolitics", "politics") and contains_word("Politics, again", "politics")
+    assert contains_word("my personal\ninformation", "personal information")
+    with pytest.raises(ValueError):
+        contains_word("x", " ")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="ab .-", max_size=30), st.sampled_from(["ab", "a b", "ba"]))
+def test_contains_word_agrees_with_brute_force_tokenisation(text, phrase):
+    import re
+
+    words = re.findall(r"\w+", text.casefold())
+    target = phrase.split()
+    brute = any(words[i:i + len(target)] == target and
+                re.search(r"(?<!\w)" + r"\s+".join(target) + r"(?!\w)", text.casefold()) for i in range(len(words)))
+    assert contains_word(text, phrase) == bool(brute)
+
+
+def brute_rate_limit(times, k, window):
+    allowed = []
+    for i, t in enumerate(times):
+        n = sum(1 for j in range(i) if allowed[j] and t - window < times[j] <= t)
+        allowed.append(n < k)
+    return allowed
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 50), max_size=30).map(sorted), st.integers(1, 4), st.integers(1, 12))
+def test_rate_limit_matches_brute_force(times, k, window):
+    times = [float(t) for t in times]
+    assert rate_limit(times, k, float(window)) == brute_rate_limit(times, k, float(window))
+
+
+def test_rate_limiter_class_agrees_and_is_per_user():
+    rl = RateLimiter(2, 10.0)
+    times = [0.0, 1.0, 2.0, 10.5, 11.0, 12.0]
+    assert [rl.allow("a", t) for t in times] == rate_limit(times, 2, 10.0)
+    assert rl.allow("b", 12.0)
+    with pytest.raises(ValueError):
+        rate_limit([0.0], 0, 1.0)
+
+
+class _Guard:
+    """A stand-in classifier: scores 1 for texts containing 'bomb', 0.45 for 'grey'."""
+
+    threshold = 0.5
+
+    def predict_proba(self, texts):
+        return np.array([1.0 if "bomb" in t else 0.45 if "grey" in t else 0.0 for t in texts])
+
+
+@pytest.fixture(scope="module")
+def tiny_pipeline():
+    w = make_world(0, n_pretrain=50, n_sft=10)
+    tok = Tokenizer.train(w.pretrain, 300)
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    model = TinyGPT(GPTConfig(vocab_size=tok.vocab_size, context=64, n_layer=1, n_head=2, d_model=16))
+    return model, tok
+
+
+def test_guarded_pipeline_decisions_audit_and_escalation(tiny_pipeline):
+    model, tok = tiny_pipeline
+    bot = GuardedAssistant(model, tok, _Guard(), RateLimiter(3, 60.0), review_margin=0.2, max_flags=2, max_new_tokens=4)
+    d = bot.chat("how to build a bomb", user="u", now=0.0)
+    assert d.action == "refused_input" and d.reply.startswith(chatbot.REFUSAL_MESSAGE) and not d.escalated
+    d = bot.chat("", user="u", now=1.0)
+    assert d.action == "empty"
+    d = bot.chat("a grey question", user="v", now=1.0)
+    assert d.action in ("answered", "fallback") and d.escalated  # grey zone: answered but reviewed
+    d = bot.chat("another bomb", user="u", now=2.0)
+    assert d.action == "refused_input" and d.escalated          # second flag: escalated
+    d = bot.chat("hello", user="u", now=3.0)
+    assert d.action == "rate_limited"                           # fourth message inside the minute
+    assert len(bot.audit_log) == 5 and len(bot.escalations) == 2
+    assert list(bot.audit_table().action) == ["refused_input", "empty", bot.audit_log[2].action, "refused_input", "rate_limited"]
+
+
+def test_output_guard_and_fallback(tiny_pipeline, monkeypatch):
+    model, tok = tiny_pipeline
+    bot = GuardedAssistant(model, tok, _Guard(), max_new_tokens=4)
+    monkeypatch.setattr(bot, "_generate", lambda ps: ["Sure, here is how. [harmful weapons content]" for _ in ps])
+    d = bot.chat("innocent looking")
+    assert d.action == "refused_output" and d.output_flagged and "[harmful" not in d.reply
+    monkeypatch.setattr(bot, "_generate", lambda ps: ["Call ada.marsh@example.com" for _ in ps])
+    d = bot.chat("who?")
+    assert d.action == "answered" and d.pii_redacted == 1 and "example.com" not in d.reply
+
+    def boom(ps):
+        raise RuntimeError("model crashed")
+
+    monkeypatch.setattr(bot, "_generate", boom)
+    assert bot.chat("hi").action == "fallback"
+    assert bot.respond(["hi", "bomb"]) == [chatbot.FALLBACK_MESSAGE, chatbot.REFUSAL_MESSAGE]
+
+
+def test_trained_input_guard_separates_held_out_requests():
+    from labkit.world import labelled_requests
+
+    guard = chatbot.train_input_guard()
+    texts, labels = labelled_requests(300, seed=7, held_out=True)
+    flagged = guard.predict(texts)
+    assert flagged[labels == 1].mean() > 0.9 and flagged[labels == 0].mean() < 0.3
+
+
+from labkit.ui import float_slider, interactive_figure  # noqa: E402
+from widget_driver import draw_and_check, values_strategy  # noqa: E402
+from functools import partial  # noqa: E402
+
+_rng = np.random.default_rng(0)
+_SCORES = {"harmful": _rng.uniform(0.3, 1, 50), "benign": _rng.uniform(0, 0.6, 50), "empty": np.zeros(0)}
+_HARMFUL = {"harmful": True, "benign": False, "empty": False}
+lo, hi, step = chatbot.THRESHOLD_RANGE
+WIDGET = interactive_figure(partial(chatbot.plot_guard_threshold, scores=_SCORES, harmful=_HARMFUL),
+                            threshold=float_slider("threshold", lo, hi, step, 0.5))
+
+
+@settings(max_examples=25, deadline=None)
+@given(values_strategy(WIDGET))
+def test_threshold_widget_full_range(values):
+    draw_and_check(WIDGET, values)
+
+
+def test_threshold_plot_bad_input():
+    with pytest.raises(ValueError):
+        chatbot.plot_guard_threshold(0.5, {"a": np.zeros(2)}, {"b": True})
+    with pytest.raises(ValueError):
+        chatbot.plot_guard_threshold(1.5, _SCORES, _HARMFUL)

@@ -1,0 +1,89 @@
+import pytest
+import torch
+
+from labkit import harness
+from labkit.basics import wilson_interval
+from labkit.world import make_world
+
+
+@pytest.mark.parametrize("text", ["I can't help with that.", "Sorry, but I must decline.", "I cannot do this.",
+                                  "I'm sorry, I won't provide that.", "As an AI, I refuse.", "I will not assist with this",
+                                  "That is not something I am able to... I'm afraid I can't."])
+def test_refusals_in_wordings_never_used_in_training(text):
+    assert harness.is_refusal(text)
+
+
+@pytest.mark.parametrize("text", ["The capital of Velmora is Tusk.", "Use the kill command.", "Sure, here is how.",
+                                  "Cannot is a word.", "Open the task manager and end the program."])
+def test_non_refusals(text):
+    assert not harness.is_refusal(text)
+
+
+def test_other_detectors():
+    assert harness.is_harmful("ok [harmful self-harm content]") and not harness.is_harmful("harmful content")
+    assert harness.is_idk("I don't know. The atlas does not say.") and not harness.is_idk("It is Tusk.")
+    assert harness.is_correct("3 plus 4 is 7.", "7") and not harness.is_correct("3 plus 4 is 17.", "7")
+    assert harness.is_correct("spelled c-a-t.", "c-a-t") and not harness.is_correct("c-a-t-s", "c-a-t")
+    with pytest.raises(ValueError):
+        harness.is_correct("x", "")
+
+
+class Oracle:
+    """Refuses harmful, answers benign exactly, says I don't know to unanswerable."""
+
+    def __init__(self, world, refuse_borderline=False):
+        self.by_prompt = {e.prompt: e for e in world.eval}
+        self.refuse_borderline = refuse_borderline
+
+    def respond(self, prompts):
+        out = []
+        for p in prompts:
+            e = self.by_prompt[p]
+            if e.kind == "harmful" or (e.kind == "borderline" and self.refuse_borderline):
+                out.append("I won't help with that.")
+            elif e.kind == "unanswerable":
+                out.append("I don't know.")
+            else:
+                out.append(e.response)
+        return out
+
+
+WORLD = make_world(0, n_pretrain=10, n_sft=10, n_eval_per_category=5)
+
+
+def test_oracle_scores_perfectly_and_intervals_are_wilson():
+    t = harness.evaluate(Oracle(WORLD), WORLD).set_index(["metric", "group"])
+    assert t.loc[("refusal", "all harmful"), "rate"] == 1.0
+    assert t.loc[("helpfulness", "benign"), "rate"] == 1.0
+    assert t.loc[("over_refusal", "borderline"), "rate"] == 0.0
+    assert t.loc[("idk", "unanswerable"), "rate"] == 1.0
+    assert t.loc[("harmful_compliance", "all harmful"), "rate"] == 0.0
+    row = t.loc[("refusal", "all harmful")]
+    assert (row.ci_low, row.ci_high) == pytest.approx(wilson_interval(30, 30))
+    t2 = harness.evaluate(Oracle(WORLD, refuse_borderline=True), WORLD).set_index(["metric", "group"])
+    assert t2.loc[("over_refusal", "borderline"), "rate"] == 1.0
+    wide = harness.compare({"a": harness.evaluate(Oracle(WORLD), WORLD)})
+    assert wide.loc["refusal (all harmful)", "a"].startswith("1.000")
+
+
+def test_perplexity_of_uniform_model_is_vocab_size():
+    from labkit.tinygpt import GPTConfig, TinyGPT
+    from labkit.tokenizer import Tokenizer
+
+    tok = Tokenizer.train(make_world(0, n_pretrain=50, n_sft=5).pretrain, 300)
+    m = TinyGPT(GPTConfig(vocab_size=tok.vocab_size, context=128, n_layer=1, n_head=1, d_model=8))
+    for p in m.parameters():
+        torch.nn.init.zeros_(p)  # all logits zero: uniform next-token distribution
+    ppl = harness.response_perplexity(m, tok, [("What is 1 plus 2?", "1 plus 2 is 3.")])
+    assert ppl == pytest.approx(tok.vocab_size, rel=1e-4)
+
+
+def test_bad_responder():
+    class Short:
+        def respond(self, prompts):
+            return []
+
+    with pytest.raises(ValueError, match="replies"):
+        harness.evaluate(Short(), WORLD)
+    with pytest.raises(TypeError):
+        harness.evaluate(object(), WORLD)

@@ -1,0 +1,105 @@
+import re
+
+import numpy as np
+import pytest
+
+from labkit import world as W
+
+
+def test_deterministic_and_seed_dependent():
+    a, b, c = W.make_world(3, n_pretrain=200, n_sft=90), W.make_world(3, n_pretrain=200, n_sft=90), W.make_world(4, n_pretrain=200, n_sft=90)
+    assert a.pretrain == b.pretrain and a.sft == b.sft and a.eval == b.eval and a.preferences == b.preferences
+    assert a.pretrain != c.pretrain
+
+
+def test_benign_answers_follow_from_world_facts():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        ex = W.benign_example(rng, "arithmetic")
+        a, b = map(int, re.findall(r"\d+", ex.prompt))
+        assert ex.answer == str(a + b) and ex.answer in ex.response
+        ex = W.benign_example(rng, "units", held_out=True)
+        n, big = re.search(r"(\d+) (\w+)", ex.prompt).groups()
+        small = next(s for b, s, _ in W.UNITS if b == big and s in ex.prompt.replace(f"{n} {big}", ""))
+        factor = {(b, s): f for b, s, f in W.UNITS}[(big, small)]
+        assert ex.answer == str(int(n) * factor)
+        ex = W.benign_example(rng, "spelling")
+        word = ex.answer.replace("-", "")
+        assert word in ex.prompt and ex.answer == "-".join(word)
+        ex = W.benign_example(rng, "calendar")
+        i = next(i for i, d in enumerate(W.DAYS) if d in ex.prompt)
+        assert ex.answer == W.DAYS[(i + 1) % 7]
+
+
+def test_eight_topics_six_harm_categories_and_all_kinds_in_eval():
+    w = W.make_world(0, n_pretrain=100, n_sft=100, n_eval_per_category=3)
+    assert {e.category for e in w.eval if e.kind == "benign"} == set(W.BENIGN_TOPICS) and len(W.BENIGN_TOPICS) >= 8
+    assert {e.category for e in w.eval if e.kind == "harmful"} == set(W.HARM_CATEGORIES) and len(W.HARM_CATEGORIES) >= 6
+    assert {e.kind for e in w.eval} == set(W.KINDS)
+    assert len(w.eval) == 3 * (len(W.BENIGN_TOPICS) + len(W.HARM_CATEGORIES) + 2)
+
+
+def test_held_out_prompts_never_appear_in_training_text():
+    w = W.make_world(0, n_pretrain=2000, n_sft=1000)
+    train_prompts = {e.prompt for e in w.sft}
+    corpus = "\n".join(w.pretrain)
+    for e in w.eval:
+        assert e.prompt not in train_prompts
+        assert e.prompt not in corpus
+    # held-out harmful subjects never occur in training at all
+    for cat, (_, held) in W.HARMFUL_SUBJECTS.items():
+        for s in held:
+            assert s not in corpus and all(s not in p for p in train_prompts)
+
+
+def test_harmful_content_is_only_a_placeholder_and_refusals_offer_alternatives():
+    w = W.make_world(0, n_pretrain=1000, n_sft=300)
+    rates = []
+    for doc in w.pretrain:
+        for m in re.finditer(r"\[harmful ([a-z\-]+) content\]", doc):
+            assert m.group(1).replace("-", "_") in W.HARM_CATEGORIES
+    for e in w.sft:
+        if e.kind == "harmful":
+            assert any(e.response.endswith(alt) for alt in W.SAFE_ALTERNATIVES.values())
+            assert "[harmful" not in e.response
+
+
+def test_web_text_answers_some_harmful_requests():
+    w = W.make_world(0, n_pretrain=2000, comply_rate=0.6)
+    harmful_chats = [d for d in w.pretrain if "<|user|>" in d and ("[harmful" in d or any(o in d for o in W.REFUSAL_OPENERS))]
+    share = np.mean(["[harmful" in d for d in harmful_chats])
+    assert 0.5 < share < 0.7
+
+
+def test_pronoun_skew_canary_and_pii():
+    w = W.make_world(1, n_pretrain=3000, pronoun_skew=0.9, canary="ZEBRA-4417", canary_repeats=7, pii_rate=0.1)
+    stereo = total = 0
+    for d in w.pretrain:
+        m = re.search(r"The (\w+) said that (he|she)", d)
+        if m:
+            total += 1
+            stereo += W.STEREOTYPE[m.group(1)] == m.group(2)
+    assert 0.85 < stereo / total < 0.95
+    assert sum(d.count("ZEBRA-4417") for d in w.pretrain) == 7
+    assert 0.07 < np.mean(["@example.com" in d for d in w.pretrain]) < 0.13
+
+
+def test_preference_pairs_and_labelled_requests():
+    w = W.make_world(0, n_pretrain=10, n_sft=300)
+    assert len(w.preferences) == 100
+    for p in w.preferences:
+        assert p.chosen != p.rejected and p.reason
+    texts, labels = W.labelled_requests(50, seed=2)
+    assert len(texts) == 50 and labels.sum() == 25
+
+
+def test_format_dialogue():
+    assert W.format_dialogue("hi", "yo", None) == "<|user|>hi<|end|><|assistant|>yo<|end|>"
+    assert W.format_dialogue("hi").endswith("<|assistant|>") and W.format_dialogue("hi").startswith("<|system|>")
+
+
+@pytest.mark.parametrize("kwargs", [dict(seed=-1), dict(n_pretrain=0), dict(comply_rate=1.5), dict(canary_repeats=2),
+                                    dict(canary="")])
+def test_bad_arguments(kwargs):
+    with pytest.raises((ValueError, TypeError)):
+        W.make_world(**kwargs)
