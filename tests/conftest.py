@@ -1,17 +1,7 @@
 """Shared test setup: the reproducible environment, devices, widget driving."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-
-import repro_env  # noqa: E402
-
-repro_env.apply()  # before nbval starts any kernel
-
-import matplotlib  # noqa: E402
+import matplotlib  # noqa: E402  (the root conftest.py has applied tools/repro_env.py)
 
 matplotlib.use("Agg")  # for plotting callbacks tested in this process only
 

@@ -1,0 +1,72 @@
+"""Exercises of lesson 05 (reward modeling)."""
+import numpy as np
+import torch
+
+from labkit import reward
+from labkit.exercises import Exercise, register
+
+
+def _bt_cases(rng: np.random.Generator):
+    cases = [
+        ((torch.zeros(3), torch.zeros(3)), {}),                                   # σ(0) = 1/2: loss log 2
+        ((torch.tensor([2.0, -1.0]), torch.tensor([0.0, 1.0])), {}),
+        ((torch.tensor([-200.0, 200.0]), torch.tensor([0.0, 0.0])), {}),          # a naive log(σ) gives inf
+        ((torch.tensor([1.0, 3.0]), torch.tensor([0.0, 0.0])), {"margin": 1.0}),
+        ((torch.zeros(3), torch.zeros(2)), {}),                                   # shapes differ: ValueError
+    ]
+    for _ in range(5):
+        n = int(rng.integers(1, 50))
+        chosen = torch.tensor(rng.normal(0, 3, size=n), dtype=torch.float32)
+        rejected = torch.tensor(rng.normal(0, 3, size=n), dtype=torch.float32)
+        cases.append(((chosen, rejected), {"margin": float(rng.choice([0.0, 0.5, 2.0]))}))
+    return cases
+
+
+register(Exercise(
+    key="05.bradley_terry_loss",
+    title="the Bradley-Terry loss of a reward model, numerically stable",
+    reference=reward.bradley_terry_loss,
+    make_cases=_bt_cases,
+    difficulty=1, importance="core", minutes=10,
+))
+
+
+def _ece_cases(rng: np.random.Generator):
+    cases = [
+        ((np.array([0.5, 0.5, 0.5, 0.5]), np.array([1.0, 0.0, 1.0, 0.0])), {}),   # calibrated: 0
+        ((np.array([1.0, 1.0]), np.array([1.0, 0.0])), {}),                        # 1.0 belongs to the last bin
+        ((np.array([0.05, 0.95]), np.array([0.0, 1.0])), {"n_bins": 1}),
+        ((np.array([0.1, 0.2, 0.85, 0.9]), np.array([0.0, 1.0, 1.0, 1.0])), {"n_bins": 5}),
+        ((np.array([0.2, 1.5]), np.array([0.0, 1.0])), {}),                        # not a probability: ValueError
+    ]
+    for _ in range(5):
+        n = int(rng.integers(5, 200))
+        probs = rng.uniform(0, 1, size=n)
+        labels = (rng.uniform(0, 1, size=n) < probs ** 1.5).astype(float)
+        cases.append(((probs, labels), {"n_bins": int(rng.integers(2, 16))}))
+    return cases
+
+
+register(Exercise(
+    key="05.expected_calibration_error",
+    title="expected calibration error of predicted preference probabilities",
+    reference=reward.expected_calibration_error,
+    make_cases=_ece_cases,
+    difficulty=2, importance="core", minutes=15,
+))
+
+
+def _kl_cases(rng: np.random.Generator):
+    cases = [((1,), {}), ((2,), {}), ((1024,), {}), ((0,), {})]   # n = 0 must raise ValueError
+    for _ in range(4):
+        cases.append(((int(rng.integers(1, 100_000)),), {}))
+    return cases
+
+
+register(Exercise(
+    key="05.best_of_n_kl",
+    title="the KL divergence of best-of-n sampling from the base policy",
+    reference=reward.best_of_n_kl,
+    make_cases=_kl_cases,
+    difficulty=1, importance="practice", minutes=5,
+))

@@ -1,0 +1,335 @@
+# %% [markdown]
+# # 05 · Reward modeling: Bradley–Terry and over-optimization
+#
+# RLHF optimises a language model against a *reward model*: a learned function
+# that scores responses the way people would. Slide 5 of the deck proposes a
+# linear model regressed on a scalar "feedback". This lesson shows what that
+# gets wrong, trains the reward model RLHF actually uses, from pairwise
+# preferences, and then shows the trap waiting for every learned reward: push
+# hard enough on it and the true quality goes *down*.
+#
+# **In this lesson you will**
+# 1. run the slide's scalar-feedback model and find its defects;
+# 2. write the Bradley–Terry loss (Christiano et al. 2017; Ouyang et al. 2022) and fit a reward model on simulated preferences with label noise;
+# 3. measure held-out accuracy and calibration (and write the calibration error);
+# 4. reproduce reward over-optimization in miniature (Gao, Schulman and Hilton 2022) with best-of-n sampling;
+# 5. explore label noise, data size and n with a widget.
+#
+# **The simulation.** A response is a vector $x \in \mathbb{R}^8$ of features
+# drawn from $N(0, I)$ (think: helpfulness, honesty, length, ... as a model's
+# responses vary). A hidden **gold reward** $r^*(x)$ says how good it really is.
+# We never let the reward model see $r^*$, only people's judgements about it.
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+import labkit
+from labkit import reward as rw
+from labkit.exercises import card, check
+
+device = labkit.setup(seed=0)
+
+# %% [markdown]
+# ## 1. The slide's approach
+#
+# The slide keeps a weight vector, predicts $\hat r = w \cdot s$ and, given a
+# number such as `human_feedback = 0.8`, takes one least-mean-squares step
+# $w \leftarrow w + 0.01\,(f - \hat r)\,s$. In a few lines:
+
+# %%
+class SlideRewardModel:
+    def __init__(self, num_features):
+        self.weights = np.random.randn(num_features)
+
+    def calculate_reward(self, state):
+        return state @ self.weights
+
+    def update(self, state, human_feedback, learning_rate=0.01):
+        error = human_feedback - self.calculate_reward(state)
+        self.weights += learning_rate * error * state
+
+# %% [markdown]
+# ### Bug hunt
+#
+# **Bug 1: the step size silently diverges.** An LMS step with rate η shrinks
+# the error along $s$ by a factor $1 - \eta\|s\|^2$; once $\eta\|s\|^2 > 2$ the
+# error *grows* every step. With 8 features $\eta\|s\|^2 \approx 0.08$ and all is
+# well; with a 768-dimensional sentence embedding, $\eta\|s\|^2 \approx 7.7$.
+# Nothing warns: the weights overflow to `inf` and then `nan`.
+
+# %%
+feedback_rng = np.random.default_rng(0)
+model = SlideRewardModel(768)
+with np.errstate(over="ignore", invalid="ignore"):
+    for step in range(1, 401):
+        model.update(feedback_rng.normal(size=768), 0.8)
+        if step in (1, 10, 100, 400):
+            print(f"after {step:>3} updates: |w| = {np.linalg.norm(model.weights):.3g}")
+
+# %% [markdown]
+# **Bug 2: people do not give calibrated numbers.** What does "0.8" mean? Each
+# rater has a personal scale: a lenient one gives 0.9 where a harsh one gives
+# 0.4, though both agree which answer is better. `rw.simulate_ratings` draws such
+# scores from the gold reward through rater-specific scales. The slide's model
+# has no intercept either, so its rewards are centred on 0 while the scores
+# average above 0.5; and it starts from random weights and takes one small step per
+# rating, so after a pass over 2,000 ratings it is still far from its own least-squares fit.
+# Ranking accuracy on 4,000 held-out pairs, against the gold ordering:
+
+# %%
+held_out = rw.simulate_preferences(4000, label_noise=0.0, seed=2)
+features, scores, rater = rw.simulate_ratings(2000, seed=4)
+slide_model = SlideRewardModel(rw.N_FEATURES)
+for x, score in zip(features, scores):
+    slide_model.update(x, score)
+least_squares = np.linalg.lstsq(np.c_[features, np.ones(len(features))], scores, rcond=None)[0][:-1]
+bt_weights = rw.fit_bradley_terry(rw.simulate_preferences(1000, label_noise=0.0, seed=5))
+print(f"mean score {scores.mean():.3f}, mean slide reward {(features @ slide_model.weights).mean():.3f}")
+print(f"slide model after one pass over 2000 ratings: {rw.pairwise_accuracy(slide_model.weights, held_out, 'gold'):.3f}")
+print(f"least squares with intercept, same ratings:   {rw.pairwise_accuracy(least_squares, held_out, 'gold'):.3f}")
+print(f"Bradley-Terry on 1000 comparisons:            {rw.pairwise_accuracy(bt_weights, held_out, 'gold'):.3f}")
+
+# %% [markdown]
+# The regression *idea* is not hopeless here (fitted properly, it ranks about as
+# well), but it needs scores on a common scale, which people do not produce.
+# Comparisons need no scale at all: "A is better than B" means the same from a
+# lenient and a harsh rater, and people make them more easily and consistently,
+# which is why Christiano et al. (2017) collect comparisons and Ouyang et al.
+# (2022) rankings.
+# Finally, the slide's `np.random.randn` uses numpy's hidden global generator:
+# two models built the same way disagree, unless something else happened to seed it.
+#
+# ## 2. The Bradley–Terry reward model
+#
+# Bradley and Terry (1952) model a comparison as
+# $P(a \succ b) = \sigma(r(a) - r(b))$. Fitting $r$ by maximum likelihood on
+# pairs (chosen, rejected) minimises
+#
+# $$L = -\frac{1}{N}\sum_i \log \sigma\big(r(x^{\text{chosen}}_i) - r(x^{\text{rejected}}_i) - m\big),$$
+#
+# the reward-model loss of Christiano et al. (2017, eq. 1) and Ouyang et al.
+# (2022, eq. 1); Llama 2 adds a margin $m$ for pairs rated "much better"
+# (Touvron et al. 2023, eq. 2).
+
+# %%
+card("05.bradley_terry_loss")
+
+# %% [markdown]
+# Write `bradley_terry_loss(r_chosen, r_rejected, margin=0.0)` for two torch
+# tensors of the same shape, returning the **mean** loss as a scalar tensor.
+# Use `torch.nn.functional.logsigmoid`: `torch.log(torch.sigmoid(-200.))` is
+# `-inf` in float32. Raise `ValueError` when the shapes differ.
+
+# %%
+import torch.nn.functional as F
+
+def bradley_terry_loss(r_chosen, r_rejected, margin=0.0):
+    ### BEGIN SOLUTION
+    if r_chosen.shape != r_rejected.shape:
+        raise ValueError("r_chosen and r_rejected must have the same shape")
+    return -F.logsigmoid(r_chosen - r_rejected - margin).mean()
+    ### END SOLUTION
+
+# %%
+check("05.bradley_terry_loss", bradley_terry_loss)
+
+# %% [markdown]
+# A quick sanity check of labkit's version: equal rewards give $\log 2$, and a
+# reward gap of −200 gives a loss of 200, not infinity.
+
+# %%
+print(f"{rw.bradley_terry_loss(torch.zeros(4), torch.zeros(4)).item():.4f} (log 2 = {np.log(2):.4f})")
+print(f"{rw.bradley_terry_loss(torch.tensor([-200.0]), torch.tensor([0.0])).item():.1f}")
+
+# %% [markdown]
+# **Simulated annotators.** `rw.simulate_preferences` draws pairs of responses
+# and labels them the way the gold reward says, through the Bradley–Terry model
+# itself (close calls are coin flips), then flips each label with probability
+# `label_noise` (careless annotators). The reward model is linear,
+# $r_\theta(x) = \theta\cdot x$: for a linear reward the loss above is convex
+# (logistic regression on $x^{\text{chosen}} - x^{\text{rejected}}$), so
+# `rw.fit_bradley_terry` finds its exact minimiser with Newton's method.
+
+# %%
+train = rw.simulate_preferences(1000, label_noise=0.1, seed=1)
+test = rw.simulate_preferences(4000, label_noise=0.1, seed=2)
+theta = rw.fit_bradley_terry(train)
+chosen, rejected = (torch.tensor(a) for a in train.chosen_rejected())
+theta_t = torch.tensor(theta)
+print(f"training loss at the fit: {rw.bradley_terry_loss(chosen @ theta_t, rejected @ theta_t).item():.4f}")
+cosine = theta @ rw.GOLD_WEIGHTS / (np.linalg.norm(theta) * np.linalg.norm(rw.GOLD_WEIGHTS))
+print(f"cosine between learned and gold weights: {cosine:.3f}")
+for name, value in rw.held_out_report(theta, test).items():
+    print(f"held-out {name:<19} {value:.3f}")
+
+# %% [markdown]
+# Two accuracies tell different stories. Against the held-out *labels* the model
+# is right on about three pairs in four, which looks mediocre, but the labels
+# themselves are noisy: against the noise-free gold ordering it is right on
+# about 94 %. Annotator noise puts a ceiling on label accuracy, not on what the
+# model learns.
+#
+# ### Calibration
+#
+# The model outputs a probability $P(a \succ b)$. It is **calibrated** if, among
+# pairs where it says 0.8, $a$ is chosen 80 % of the time. The expected
+# calibration error (ECE; Guo et al. 2017, eq. 3) averages the gap over bins of
+# predicted probability, weighted by bin size:
+# $\mathrm{ECE} = \sum_b \frac{n_b}{n}\,\big|\overline{y}_b - \overline{p}_b\big|$.
+
+# %%
+card("05.expected_calibration_error")
+
+# %% [markdown]
+# Write `expected_calibration_error(probs, labels, n_bins=10)`: bin $b$ holds the
+# probabilities in $[b/n_\text{bins}, (b+1)/n_\text{bins})$, and a probability
+# of exactly 1 goes into the last bin; empty bins count for nothing. Raise
+# `ValueError` when a probability lies outside $[0, 1]$.
+
+# %%
+def expected_calibration_error(probs, labels, n_bins=10):
+    ### BEGIN SOLUTION
+    probs, labels = np.asarray(probs, dtype=float), np.asarray(labels, dtype=float)
+    if (probs < 0).any() or (probs > 1).any():
+        raise ValueError("probs must lie in [0, 1]")
+    bins = np.minimum((probs * n_bins).astype(int), n_bins - 1)
+    total = 0.0
+    for b in range(n_bins):
+        in_bin = bins == b
+        if in_bin.any():
+            total += in_bin.sum() * abs(labels[in_bin].mean() - probs[in_bin].mean())
+    return total / len(probs)
+    ### END SOLUTION
+
+# %%
+check("05.expected_calibration_error", expected_calibration_error)
+
+# %% [markdown]
+# Label noise matters for calibration: the Bradley–Terry model can only say
+# "σ of a reward gap", while flipped labels cap the true probability at
+# $1 - \text{noise}$. The fitted model compensates by shrinking its rewards,
+# which is what maximum likelihood does, and stays roughly calibrated:
+
+# %%
+for noise in (0.0, 0.1, 0.3):
+    tr = rw.simulate_preferences(1000, noise, seed=1)
+    te = rw.simulate_preferences(4000, noise, seed=2)
+    th = rw.fit_bradley_terry(tr)
+    report = rw.held_out_report(th, te)
+    print(f"label noise {noise:.1f}: |theta| {np.linalg.norm(th):.3f}, acc vs labels {report['accuracy_vs_labels']:.3f}, "
+          f"acc vs gold {report['accuracy_vs_gold']:.3f}, ECE {report['ece']:.3f}")
+
+# %% [markdown]
+# ## 3. Reward over-optimization in miniature (Gao, Schulman and Hilton 2022)
+#
+# The gold reward here is $r^*(x) = w\cdot x - \kappa\,\max(0,\ \hat w\cdot x - \tau)^2$:
+# on typical responses it is almost exactly linear (our linear proxy agrees with
+# it on nearly every held-out pair), but past $\tau$ "more of the good
+# direction" stops helping and then hurts, like a response that is longer,
+# or more confident, or more agreeable than it should be.
+#
+# The simplest way to optimise against a reward model is **best-of-n**: sample
+# $n$ responses from the base policy and keep the one the proxy scores highest.
+# Its KL divergence from the base policy has a closed form,
+# $\mathrm{KL}_{\text{bon}} = \log n - \frac{n-1}{n}$ (Stiennon et al. 2020;
+# Gao et al. 2022, eq. 1), so $n$ measures optimisation pressure.
+
+# %%
+card("05.best_of_n_kl")
+
+# %% [markdown]
+# Write `best_of_n_kl(n)` for an integer $n \ge 1$ (return a float), raising
+# `ValueError` when $n < 1$.
+
+# %%
+import math
+
+def best_of_n_kl(n):
+    ### BEGIN SOLUTION
+    if n < 1:
+        raise ValueError("n must be >= 1")
+    return math.log(n) - (n - 1) / n
+    ### END SOLUTION
+
+# %%
+check("05.best_of_n_kl", best_of_n_kl)
+
+# %% [markdown]
+# Gao et al. (2022, fig. 1) found that as KL grows, the proxy reward keeps
+# rising while the gold reward rises, peaks and falls, and that for best-of-n
+# the gold reward follows $R(d) = d\,(\alpha - \beta d)$ with $d = \sqrt{\mathrm{KL}}$
+# (their eq. 2). Here are the proxy and gold rewards of best-of-n (relative to
+# the base policy) for the reward model trained above on 1,000 noisy
+# comparisons, and for the best linear proxy there is, the gold reward's own
+# linear part $w\cdot x$ (what infinitely many comparisons would give):
+
+# %%
+n_values = rw.N_CHOICES
+proxies = {"learned, 1000 pairs": theta, "ideal linear proxy w": rw.GOLD_WEIGHTS}
+fig, ax = plt.subplots(figsize=(7, 4))
+print("n                     " + " ".join(f"{n:>6}" for n in n_values))
+print("KL                    " + " ".join(f"{k:6.2f}" for k in rw.best_of_n_kl(np.array(n_values))))
+for (name, weights), style in zip(proxies.items(), ["-", "--"]):
+    curve = rw.best_of_n(weights, n_values, n_trials=300, seed=3)
+    ax.plot(curve["kl"], curve["proxy"], style, marker="o", ms=3, color="tab:blue", label=f"proxy, {name}")
+    ax.plot(curve["kl"], curve["gold"], style, marker="s", ms=3, color="tab:orange", label=f"gold, {name}")
+    alpha, beta, r2 = rw.fit_gao_bon(curve["kl"], curve["gold"])
+    best = int(np.argmax(curve["gold"]))
+    print(f"proxy {name:<16}" + " ".join(f"{v:6.2f}" for v in curve["proxy"]))
+    print(f"gold  {name:<16}" + " ".join(f"{v:6.2f}" for v in curve["gold"]))
+    print(f"   accuracy on typical held-out pairs {rw.pairwise_accuracy(weights, held_out, 'gold'):.3f}; "
+          f"gold peaks at n = {n_values[best]} (KL {curve['kl'][best]:.2f}); "
+          f"Gao fit alpha {alpha:.2f}, beta {beta:.2f}, R^2 {r2:.3f}")
+ax.set(xlabel="KL(best-of-n ‖ base) = log n − (n−1)/n  [nats]", ylabel="reward relative to the base policy",
+       title="Best-of-n against a learned reward model")
+ax.legend(fontsize=8)
+plt.show()
+
+# %% [markdown]
+# The proxy reward rises monotonically with KL (it is what best-of-n
+# maximises), while the gold reward peaks at a moderate n and then falls, and
+# Gao et al.'s functional form fits it well ($R^2 \approx 0.97$). Selecting
+# harder on the proxy drives responses into the region where the proxy was
+# never right. Note the ideal proxy: it orders almost every typical pair
+# correctly, yet its gold reward peaks and falls just like the learned one's,
+# because the only thing wrong with it is exactly the direction best-of-n
+# pushes along. Held-out accuracy on typical data does not
+# tell you how a reward model behaves under optimisation pressure. This is why
+# RLHF penalises KL from the reference policy (Ouyang et al. 2022, eq. 2) and
+# why Gao et al. measure over-optimization against a separate gold model.
+#
+# ### The widget
+#
+# Change the annotators' label noise, the number of comparisons, and n. The
+# left panel is the reliability diagram of the retrained reward model on
+# held-out pairs; the right panel the over-optimization curve, with best-of-n
+# marked. With few comparisons or heavy noise the learned weights point further
+# from the gold direction, held-out accuracy against gold drops, and the gold
+# reward usually peaks lower.
+
+# %% tags=["nbval-ignore-output"]
+from labkit.ui import dropdown, float_slider, int_slider, interactive_figure
+
+interactive_figure(
+    rw.plot_reward_model,
+    label_noise=float_slider("label noise", *rw.NOISE_RANGE, 0.1),
+    n_comparisons=int_slider("comparisons", rw.COMPARISONS_RANGE[0], rw.COMPARISONS_RANGE[1], 500, step=rw.COMPARISONS_RANGE[2]),
+    n=dropdown("best-of-n", rw.N_CHOICES, 16),
+)
+
+# %% [markdown]
+# ## Key takeaways
+# * Train reward models on comparisons with the Bradley–Terry loss, computed with `logsigmoid`; absolute scores need a common scale that people do not share.
+# * Judge a reward model against the noise-free ordering when you can, and check its calibration: label accuracy is capped by annotator noise.
+# * A learned reward is a proxy: optimising it hard (large n, large KL) raises the proxy and, past a point, lowers the true reward. Regularise towards the base policy.
+#
+# ## Further reading
+# * R. A. Bradley, M. E. Terry (1952), *Rank Analysis of Incomplete Block Designs: I. The Method of Paired Comparisons.* Biometrika 39.
+# * P. Christiano, J. Leike, T. Brown et al. (2017), *Deep Reinforcement Learning from Human Preferences.* NeurIPS.
+# * N. Stiennon, L. Ouyang, J. Wu et al. (2020), *Learning to Summarize from Human Feedback.* NeurIPS.
+# * L. Ouyang, J. Wu, X. Jiang et al. (2022), *Training Language Models to Follow Instructions with Human Feedback.* NeurIPS.
+# * L. Gao, J. Schulman, J. Hilton (2022), *Scaling Laws for Reward Model Overoptimization.* arXiv:2210.10760 (ICML 2023).
+# * C. Guo, G. Pleiss, Y. Sun, K. Q. Weinberger (2017), *On Calibration of Modern Neural Networks.* ICML.
+# * D. Manheim, S. Garrabrant (2018), *Categorizing Variants of Goodhart's Law.* arXiv:1803.04585.
