@@ -38,6 +38,11 @@ def jupyterlab(tmp_path_factory):
     settings.mkdir(parents=True)
     # No news or update prompts over the notebook.
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    # Render every cell: with windowing, off-screen cells have no layout and
+    # cannot be scrolled to or clicked.
+    tracker = work / "settings" / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True)
+    (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
     root = work / "root"
     root.mkdir()
     for name in LESSONS:
@@ -127,7 +132,7 @@ def test_lesson_widgets_render_and_respond(jupyterlab, browser, lesson):
 
     # The first interactive figure: a widget box holding a slider and an image.
     box = page.locator(".jp-Notebook .widget-vbox", has=page.locator(".widget-slider")).filter(has=page.locator("img")).first
-    box.scroll_into_view_if_needed()
+    box.evaluate("el => el.scrollIntoView({block: 'center'})")
     before = box.locator("img").first.get_attribute("src")
     handle = box.locator(".widget-slider .noUi-handle").first
     handle.focus()
