@@ -88,8 +88,8 @@ print(f"alarms on 2,000 healthy requests: {alarms} ({alarms / 2000:.3f}); theory
 # %% [markdown]
 # **Bug 3: a sustained shift is barely visible, and evidence is never
 # accumulated.** After a one-sigma drift the rule fires on only about 16 % of
-# requests (the share above 2, plus the share below -2), barely more than the
-# false alarms: the detector looks at one point at a time, so 100 slightly
+# requests (the share above 2, plus the share below -2), only about three times
+# its false-alarm rate, so drift is hard to tell from noise: the detector looks at one point at a time, so 100 slightly
 # worse requests in a row look like 100 independent coin flips.
 
 # %%
@@ -244,8 +244,8 @@ pd.DataFrame(rows).set_index("detector")
 # * The rolling z-score is slower on a drift because its baseline follows the
 #   stream: after 100 requests the new level *is* the baseline (it is built
 #   for spikes, not drifts).
-# * KS compares whole distributions, so it needs a full window of drifted
-#   data and catches no 15-request burst.
+# * KS compares whole distributions, so it fires only once a sizeable part of
+#   its 200-request window has drifted, and it catches no 15-request burst.
 # * Mahalanobis watches the inputs, not the metric, and catches every burst.
 #   Its "drift delay" is meaningless: the inputs do not change with the
 #   drift, and the alarm after it is one of the ~1 % false positives its

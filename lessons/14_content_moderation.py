@@ -81,8 +81,9 @@ for attack in mod.ATTACKS:
 pd.DataFrame(rows)
 
 # %% [markdown]
-# Every attack folds back to the same letters (spaced-out text loses its word
-# breaks, which character n-grams tolerate). The normaliser is deliberately
+# Every attack folds back to the same letters, apart from a lone leetspeak
+# digit (the "1" in "1 will kill you", explained next); spaced-out text also
+# loses its word breaks, which character n-grams tolerate. The normaliser is deliberately
 # conservative: a lone digit stays a digit ("1" could be *one* or *i*), and
 # digits inside numbers stay digits, so "call 555 123 4567 in 2024" is unchanged.
 

@@ -132,16 +132,29 @@ def test_lesson_widgets_render_and_respond(jupyterlab, browser, lesson):
 
     # The first interactive figure: a widget box holding a slider and an image.
     box = page.locator(".jp-Notebook .widget-vbox", has=page.locator(".widget-slider")).filter(has=page.locator("img")).first
+    box.wait_for(state="attached", timeout=60_000)
     box.evaluate("el => el.scrollIntoView({block: 'center'})")
     before = box.locator("img").first.get_attribute("src")
+    # Drag the first slider's handle to the right, as a person would. Widgets
+    # lay out asynchronously after the kernel is idle, and a loaded machine can
+    # drop the first drag, so try a few times before calling it a failure.
     handle = box.locator(".widget-slider .noUi-handle").first
-    handle.focus()
-    for _ in range(3):
-        handle.press("ArrowRight")
-    page.wait_for_function(
-        "([el, old]) => { const img = el.querySelector('img'); return img && img.getAttribute('src') !== old; }",
-        arg=[box.element_handle(), before], timeout=60_000,
-    )
+    changed = "([el, old]) => { const img = el.querySelector('img'); return img && img.getAttribute('src') !== old; }"
+    for attempt in range(3):
+        try:
+            handle.wait_for(state="visible", timeout=60_000)
+            handle.scroll_into_view_if_needed(timeout=30_000)
+            hb = handle.bounding_box()
+            page.mouse.move(hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2)
+            page.mouse.down()
+            page.mouse.move(hb["x"] + hb["width"] / 2 + 40 * (attempt + 1), hb["y"] + hb["height"] / 2, steps=5)
+            page.mouse.up()
+            page.wait_for_function(changed, arg=[box.element_handle(), before], timeout=60_000)
+            break
+        except Exception:
+            page.screenshot(path=str(shots / f"{lesson}_attempt{attempt}.png"), full_page=False)
+            if attempt == 2:
+                raise
     after = box.locator("img").first.get_attribute("src")
     assert after != before, "moving the slider did not redraw the figure"
 
