@@ -202,14 +202,19 @@ def pgd(
     x = x.detach()
     if eps == 0:
         return x.clone()
+    # The feasible set is the box [x - eps, x + eps] ∩ [low, high]: compute its
+    # corners once, so each projection is a single clamp (same values as _project).
+    lo, hi = x - eps, x + eps
+    if clamp is not None:
+        lo, hi = lo.clamp_min(clamp[0]), hi.clamp_max(clamp[1])
     x_adv = x.clone()
     if random_start:
         # Drawn on the CPU and moved: the same generator gives the same start on every device.
         noise = torch.rand(x.shape, generator=generator, dtype=x.dtype)
-        x_adv = _project(x + (2 * noise.to(x.device) - 1) * eps, x, eps, clamp)
+        x_adv = torch.clamp(x + (2 * noise.to(x.device) - 1) * eps, lo, hi)
     for _ in range(steps):
         grad = _input_gradient(model, x_adv, y)
-        x_adv = _project(x_adv + alpha * grad.sign(), x, eps, clamp)
+        x_adv = torch.clamp(x_adv.add_(grad.sign_(), alpha=alpha), lo, hi)
     return x_adv.detach()
 
 
