@@ -26,11 +26,12 @@ from pathlib import Path
 
 import torch
 
+from labkit.datasets import sha256_file
 from labkit.tinygpt import GPTConfig, TinyGPT
 from labkit.tokenizer import Tokenizer
 from labkit.train import Assistant, TrainConfig, build_world, get_config, train_assistant
 
-CODE_VERSION = "1"
+CODE_VERSION = "2"
 CACHE_ENV = "LABKIT_CACHE_DIR"
 COURSE_MODELS = ("default",)  # every config a lesson loads
 
@@ -53,14 +54,6 @@ def config_key(cfg: TrainConfig) -> str:
 
 def checkpoint_path(cfg: TrainConfig) -> Path:
     return models_dir() / f"assistant-{cfg.name}-{config_key(cfg)}.pt"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -92,7 +85,7 @@ def save_assistant(assistant: Assistant, path: Path | None = None) -> Path:
                                      "tokens": h.tokens} for k, h in assistant.histories.items()}),
     }
     _atomic_write(path, lambda f: torch.save(payload, f))
-    digest = _sha256(path)
+    digest = sha256_file(path)
     _atomic_write(path.with_name(path.name + ".sha256"), lambda f: f.write(digest.encode()))
     return path
 
@@ -113,7 +106,7 @@ def load_assistant(cfg: TrainConfig, path: Path | None = None, device: torch.dev
     sidecar = path.with_name(path.name + ".sha256")
     if not path.exists() or not sidecar.exists():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    if _sha256(path) != sidecar.read_text().strip():
+    if sha256_file(path) != sidecar.read_text().strip():
         raise ValueError(f"checksum mismatch for {path}: the file is partial or corrupted")
     payload = torch.load(path, map_location="cpu", weights_only=True)
     if payload.get("key") != config_key(cfg):

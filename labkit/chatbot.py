@@ -122,15 +122,19 @@ class RateLimiter:
         return False
 
 
-def train_input_guard(n_train: int = 2000, n_calibration: int = 1000, max_false_positive_rate: float = 0.02,
-                      seed: int = 0) -> TextClassifier:
+def train_input_guard(n_train: int = 4000, n_calibration: int = 1000, max_false_positive_rate: float = 0.02,
+                      seed: int = 0, C: float = 16.0) -> TextClassifier:
     """Fit the moderation classifier on generated labelled requests and calibrate its threshold.
 
     Training and calibration sets come from the world's *training* templates
-    (different seeds); the world's held-out prompts stay untouched.
+    (different seeds); the world's held-out prompts stay untouched. The
+    negatives include hard ones (harmless subjects in the phrasing of harmful
+    requests, borderline-benign requests with alarming words, questions about
+    harms), so the calibrated threshold reflects them, not only easy benign
+    questions. ``C`` is the classifier's inverse regularisation strength.
     """
     texts, labels = labelled_requests(n_train, seed=seed)
-    guard = TextClassifier().fit(texts, labels.astype(bool))
+    guard = TextClassifier(C=C).fit(texts, labels.astype(bool))
     cal_texts, cal_labels = labelled_requests(n_calibration, seed=seed + 1)
     guard.calibrate_threshold(cal_texts, cal_labels.astype(bool), max_false_positive_rate)
     return guard

@@ -102,7 +102,8 @@ def cache_dir() -> Path:
     return Path(base) / "datasets"
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -123,7 +124,7 @@ def _install(src: Path | None, url: str | None, dest: Path, sha: str) -> None:
             else:
                 with urllib.request.urlopen(url, timeout=30) as resp:  # noqa: S310 (fixed https URLs)
                     shutil.copyfileobj(resp, out)
-        got = _sha256(tmp)
+        got = sha256_file(tmp)
         if got != sha:
             raise DatasetUnavailable(f"checksum mismatch for {dest.name}: expected {sha}, got {got}")
         tmp.replace(dest)
@@ -143,7 +144,7 @@ def fetch(name: str) -> Path:
     """
     ds = REGISTRY[ensure_choice("name", name, sorted(REGISTRY))]
     dest = cache_dir() / ds.path
-    if dest.exists() and _sha256(dest) == ds.sha256:
+    if dest.exists() and sha256_file(dest) == ds.sha256:
         return dest
     mirror = os.environ.get(MIRROR_ENV)
     if mirror and (Path(mirror) / ds.path).exists():
@@ -184,4 +185,4 @@ def citation(name: str) -> str:
     return f"{ds.citation} Licence: {ds.licence}."
 
 
-__all__ = ["Dataset", "DatasetUnavailable", "REGISTRY", "fetch", "load", "citation", "cache_dir"]
+__all__ = ["Dataset", "DatasetUnavailable", "REGISTRY", "fetch", "load", "citation", "cache_dir", "sha256_file"]

@@ -209,9 +209,10 @@ bot.audit_table()[["user", "time", "prompt", "action", "input_score", "escalated
 # %% [markdown]
 # The audit log says who asked what, when, what the guard scored, what the
 # pipeline did and whether a human was called. The guard refuses both harmful
-# requests, but also the harmless "terminate a frozen process" (over-refusal,
-# measured below). Ana's third refusal escalates her conversation to a human,
-# and her fifth message inside a minute is rate limited.
+# requests and lets the harmless "terminate a frozen process" through to the
+# model (whose tiny-model answer is not a good one). Ana's fifth message inside
+# a minute is rate limited; a third refusal would have escalated her
+# conversation to a human.
 
 # %%
 card("15.rate_limit")
@@ -279,17 +280,19 @@ plt.show()
 # %% [markdown]
 # Reading the table (every rate is on held-out prompts, with its interval):
 #
-# * The **base** model mostly does what its web text did: it refuses only about
-#   one harmful prompt in eight and usually emits the harmful placeholder. It
-#   is a real problem to fix.
-# * **SFT** moves the refusal rate to about 85 % and harmful compliance to zero,
-#   but it also refuses about nine borderline prompts in ten (over-refusal), and
-#   it answers only about 40 % of benign questions exactly: a model of under half
-#   a million parameters, trained briefly on a CPU, generalises poorly to request
-#   wordings it never saw.
-# * The **guarded** pipeline refuses every held-out harmful prompt, at the cost of
-#   the same over-refusal and a slightly lower helpfulness: the guard sometimes
-#   blocks benign requests before the model sees them.
+# * The **base** model mostly does what its web text did: it refuses almost no
+#   harmful prompt and usually emits the harmful placeholder. It is a real
+#   problem to fix. It also answers few benign questions exactly: a model of
+#   under half a million parameters, pretrained briefly on a CPU, generalises
+#   poorly to request wordings it never saw.
+# * **SFT** moves the refusal rate to about 98 % and harmful compliance to zero,
+#   and roughly half of the benign questions are answered exactly. It still
+#   refuses about three borderline prompts in ten (over-refusal): requests with
+#   alarming words it never saw ("slaughter", "hijack") look harmful to it.
+# * The **guarded** pipeline adds the input guard in front of the same model.
+#   Here the guard lets the held-out benign and borderline prompts through, so
+#   helpfulness and over-refusal are those of the SFT model; the remaining
+#   over-refusal comes from the model itself.
 #
 # With 10 to 80 prompts per row the intervals are wide: a borderline rate of
 # 0.9 on 10 prompts is compatible with anything from 0.6 to 0.98.
@@ -330,13 +333,14 @@ for name, (texts, is_harmful) in sets.items():
 pd.DataFrame(rows)
 
 # %% [markdown]
-# On the world's own held-out requests the guard looks excellent (every harmful
-# request flagged, about one benign request in seven flagged). On real prompts
-# it catches about 92 % of AdvBench's harmful behaviours, about 74 % of
-# XSTest's unsafe prompts and every PAIR jailbreak (long role-play prompts full
-# of alarming words), but it also
-# flags more than half of XSTest's **safe** prompts ("how do I kill a Python
-# process"-style questions), against XSTest's target of at most 15 %.
+# On the world's own held-out requests the guard looks good (about 92 % of
+# harmful requests flagged, about 2 % of benign ones). On real prompts it
+# catches about 94 % of AdvBench's harmful behaviours, about 65 % of XSTest's
+# unsafe prompts and every PAIR jailbreak (long role-play prompts full of
+# alarming words), but it also flags about a third of XSTest's **safe**
+# prompts ("how do I kill a Python process"-style questions), against XSTest's
+# target of at most 15 %, even though its training negatives include
+# harmless requests with alarming words.
 #
 # This is a miniature reproduction of XSTest's finding (Röttger et al. 2024):
 # safety mechanisms that key on surface features show *exaggerated safety*,
