@@ -110,7 +110,7 @@ def test_lesson_widgets_render_and_respond(jupyterlab, browser, lesson):
     if not (root / f"{lesson}.ipynb").exists():
         pytest.skip(f"{lesson} is not built yet")
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{url}/lab/tree/{lesson}.ipynb?token={token}")
+    page.goto(f"{url}/lab/tree/{lesson}.ipynb?reset&token={token}")  # reset: no tabs restored from an earlier test
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget && window.jupyterapp.shell.currentWidget.sessionContext", timeout=60_000)
     page.wait_for_function("() => { const s = window.jupyterapp.shell.currentWidget.sessionContext; return s.session && s.session.kernel && s.session.kernel.status === 'idle'; }", timeout=60_000)
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
@@ -124,14 +124,16 @@ def test_lesson_widgets_render_and_respond(jupyterlab, browser, lesson):
         page.screenshot(path=str(shots / f"{lesson}_timeout.png"))
         raise
 
-    text = page.inner_text(".jp-Notebook")
+    # Only the notebook in the visible tab: a restored workspace may hold others.
+    notebook = page.locator(".jp-NotebookPanel:visible .jp-Notebook").first
+    text = notebook.inner_text()
     assert "Error displaying widget" not in text
     assert "Traceback" not in text, "a cell raised in the browser"
-    sliders = page.locator(".jp-Notebook .widget-slider")
+    sliders = notebook.locator(".widget-slider")
     assert sliders.count() >= 1, "no slider widget rendered"
 
     # The first interactive figure: a widget box holding a slider and an image.
-    box = page.locator(".jp-Notebook .widget-vbox", has=page.locator(".widget-slider")).filter(has=page.locator("img")).first
+    box = notebook.locator(".widget-vbox", has=page.locator(".widget-slider")).filter(has=page.locator("img")).first
     box.wait_for(state="attached", timeout=60_000)
     box.evaluate("el => el.scrollIntoView({block: 'center'})")
     before = box.locator("img").first.get_attribute("src")
