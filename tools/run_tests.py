@@ -17,8 +17,7 @@ ROOT = repro_env.ROOT
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("-n", "--jobs", default="2", help="pytest-xdist workers")
-    parser.add_argument("extra", nargs="*", help="extra pytest arguments")
-    args = parser.parse_args()
+    args, extra = parser.parse_known_args()  # anything else goes to pytest
     repro_env.apply()
     start = time.monotonic()
     prebuild = ROOT / "labkit" / "cache.py"
@@ -29,7 +28,7 @@ def main() -> int:
         sys.executable, "-m", "pytest", "-n", str(args.jobs), "--dist", "loadfile",
         "--nbval", "--nbval-current-env", "--nbval-sanitize-with", "tests/sanitize.cfg",
         "--nbval-cell-timeout", "600",
-        "tests", "notebooks", "solutions", *args.extra,
+        "tests", "notebooks", "solutions", *extra,
     ]
     print("running:", " ".join(cmd[1:]), flush=True)
     rc = subprocess.call(cmd, cwd=ROOT)
