@@ -151,6 +151,14 @@ class History:
     seconds: float = 0.0
 
 
+def _optimizer_step(model: torch.nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float) -> None:
+    """One update: fresh gradients, global-norm clipping, then the AdamW step."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+
+
 def pretrain(model: TinyGPT, stream: torch.Tensor, steps: int, batch_size: int, lr: float, warmup: int,
              weight_decay: float = 0.1, grad_clip: float = 1.0, seed: int = 0, val_fraction: float = 0.05,
              eval_every: int = 50) -> History:
@@ -179,10 +187,7 @@ def pretrain(model: TinyGPT, stream: torch.Tensor, steps: int, batch_size: int, 
         starts = torch.randint(0, len(train) - T - 1, (batch_size,), generator=g)
         chunk = train[starts[:, None] + offsets].to(device)
         _, loss = model(chunk[:, :-1], chunk[:, 1:])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        opt.step()
+        _optimizer_step(model, opt, loss, grad_clip)
         hist.steps.append(step)
         hist.train_loss.append(loss.item())
         hist.tokens += batch_size * T
@@ -233,10 +238,7 @@ def sft(model: TinyGPT, tokenizer: Tokenizer, pairs: list[tuple[str, str]], step
         rows = torch.randint(0, len(idx), (batch_size,), generator=g)
         T = int(lengths[rows].max())  # trim the padding every row of this batch shares
         _, loss = model(idx[rows, :T].to(device), tgt[rows, :T].to(device), mask[rows, :T].to(device))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        opt.step()
+        _optimizer_step(model, opt, loss, grad_clip)
         hist.steps.append(step)
         hist.train_loss.append(loss.item())
         hist.tokens += int(mask[rows].sum())
