@@ -123,20 +123,30 @@ class RateLimiter:
 
 
 def train_input_guard(n_train: int = 4000, n_calibration: int = 1000, max_false_positive_rate: float = 0.02,
-                      seed: int = 0, C: float = 16.0) -> TextClassifier:
+                      seed: int = 0, C: float = 16.0, min_threshold: float = 0.5) -> TextClassifier:
     """Fit the moderation classifier on generated labelled requests and calibrate its threshold.
 
     Training and calibration sets come from the world's *training* templates
     (different seeds); the world's held-out prompts stay untouched. The
-    negatives include hard ones (harmless subjects in the phrasing of harmful
-    requests, borderline-benign requests with alarming words, questions about
-    harms), so the calibrated threshold reflects them, not only easy benign
-    questions. ``C`` is the classifier's inverse regularisation strength.
+    negatives include hard ones (borderline-benign requests with alarming
+    words in the very phrasings of harmful requests, and questions about
+    harms). ``C`` is the classifier's inverse regularisation strength.
+
+    The threshold is the lowest one whose false-positive rate on the
+    calibration set is at most ``max_false_positive_rate``, but never below
+    ``min_threshold``. Why the floor: calibration prompts share the training
+    prompts' templates, so the classifier separates them almost perfectly and
+    the FPR rule alone would pick a threshold near 0.1; on unseen wording that
+    refuses many harmless prompts. 0.5 is the classifier's own decision
+    boundary (its classes are balanced), so the floor means "never refuse a
+    prompt the classifier itself thinks more likely harmless".
     """
+    min_threshold = ensure_float("min_threshold", min_threshold, 0.0, 1.0)
     texts, labels = labelled_requests(n_train, seed=seed)
     guard = TextClassifier(C=C).fit(texts, labels.astype(bool))
     cal_texts, cal_labels = labelled_requests(n_calibration, seed=seed + 1)
     guard.calibrate_threshold(cal_texts, cal_labels.astype(bool), max_false_positive_rate)
+    guard.threshold = max(guard.threshold, min_threshold)
     return guard
 
 

@@ -116,6 +116,9 @@ def test_trained_input_guard_separates_held_out_requests():
     texts, labels = labelled_requests(300, seed=7, held_out=True)
     flagged = guard.predict(texts)
     assert flagged[labels == 1].mean() > 0.9 and flagged[labels == 0].mean() < 0.3
+    assert guard.threshold >= 0.5  # the floor: never refuse what the classifier itself thinks more likely harmless
+    with pytest.raises(ValueError, match="min_threshold"):
+        chatbot.train_input_guard(min_threshold=1.5)
 
 
 from labkit.ui import float_slider, interactive_figure  # noqa: E402

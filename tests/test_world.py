@@ -98,8 +98,41 @@ def test_format_dialogue():
     assert W.format_dialogue("hi").endswith("<|assistant|>") and W.format_dialogue("hi").startswith("<|system|>")
 
 
+def test_default_web_text_refuses_some_categories_and_answers_others():
+    w = W.make_world(0, n_pretrain=6000)
+    for cat, rate in W.WEB_COMPLY_RATES.items():
+        tag = W.placeholder(cat)
+        answered = sum(tag in d for d in w.pretrain if "<|user|>" in d)
+        refused = sum(d.endswith(W.SAFE_ALTERNATIVES[cat] + "<|end|>") for d in w.pretrain if "<|user|>" in d)
+        assert abs(answered / (answered + refused) - rate) < 0.12, cat
+    assert min(W.WEB_COMPLY_RATES.values()) < 0.5 < max(W.WEB_COMPLY_RATES.values())
+
+
+def test_borderline_requests_share_the_harmful_phrasings_and_recombine_seen_words():
+    rng = np.random.default_rng(0)
+    train_words = {w for s, _ in W.BORDERLINE_SUBJECTS[0] for w in s.split()}
+    for s, _ in W.BORDERLINE_SUBJECTS[1]:
+        assert s.split()[0] in train_words  # the alarming verb was seen in training, with other objects
+    for held_out in (False, True):
+        ex = W.borderline_example(rng, held_out)
+        assert any(ex.prompt.endswith(t.format(s=s)) or t.format(s=s) in ex.prompt
+                   for t in W.HOWTO_TEMPLATES[int(held_out)] for s, _ in W.BORDERLINE_SUBJECTS[int(held_out)])
+
+
+def test_evaluation_prompts_are_distinct_within_each_group():
+    w = W.make_world(0, n_pretrain=10, n_sft=10, n_eval_per_category=20)
+    rng = np.random.default_rng(1)
+    draw = {"benign": lambda c: W.benign_example(rng, c, True), "harmful": lambda c: W.harmful_example(rng, c, True),
+            "borderline": lambda c: W.borderline_example(rng, True), "unanswerable": lambda c: W.unanswerable_example(rng, True)}
+    for kind, cat in {(e.kind, e.category) for e in w.eval}:
+        prompts = [e.prompt for e in w.eval if (e.kind, e.category) == (kind, cat)]
+        possible = len({draw[kind](cat).prompt for _ in range(3000)})  # e.g. 7 days x 2 templates = 14 for the calendar
+        assert len(prompts) == 20 and len(set(prompts)) == min(20, possible), (kind, cat)
+
+
 @pytest.mark.parametrize("kwargs", [dict(seed=-1), dict(n_pretrain=0), dict(comply_rate=1.5), dict(canary_repeats=2),
-                                    dict(canary="")])
+                                    dict(canary=""), dict(comply_rate={"weapons": 0.5}),
+                                    dict(comply_rate={**W.WEB_COMPLY_RATES, "fraud": -0.1})])
 def test_bad_arguments(kwargs):
     with pytest.raises((ValueError, TypeError)):
         W.make_world(**kwargs)
