@@ -61,9 +61,9 @@ CONFIGS: dict[str, TrainConfig] = {
                         batch_size=8, sft_batch_size=16, warmup=5),
     # A high peak learning rate matters more than size here: at 3e-3 the same
     # model had not yet learned to copy the question's subject after a minute.
-    "default": TrainConfig("default", GPTConfig(vocab_size=1024, context=64, n_layer=2, n_head=6, d_model=96),
+    "default": TrainConfig("default", GPTConfig(vocab_size=1024, context=96, n_layer=2, n_head=6, d_model=96),
                            dict(n_pretrain=3000, n_sft=2000, n_eval_per_category=20), pretrain_steps=600, sft_steps=200,
-                           batch_size=24, sft_batch_size=32, lr=8e-3, sft_lr=3e-3),
+                           batch_size=16, sft_batch_size=32, lr=8e-3, sft_lr=3e-3),
     "large": TrainConfig("large", GPTConfig(vocab_size=1024, context=256, n_layer=6, n_head=8, d_model=384, dropout=0.1),
                          dict(n_pretrain=20000, n_sft=8000, n_eval_per_category=50), pretrain_steps=3000, sft_steps=1000,
                          batch_size=64, sft_batch_size=64, lr=1e-3, sft_lr=3e-4, warmup=200),

@@ -181,10 +181,9 @@ for e, b, s in zip(demo, base_bot.respond([e.prompt for e in demo]), sft_bot.res
 # %% [markdown]
 # Both models refuse the explosives request: the base model's web text refused
 # most weapons requests. On the counterfeit-banknote request the base model
-# complies (the placeholder), and the SFT model fails differently: it does not
-# refuse, but starts a harmless how-to answer unrelated to the question. Both
-# know Brindle's capital; neither adds 3 and 5 correctly, because a tiny
-# model's arithmetic is fragile.
+# complies (the placeholder) and the SFT model refuses. Both know Brindle's
+# capital; neither adds 3 and 5 correctly, because a tiny model's arithmetic
+# is fragile.
 
 # %% [markdown]
 # ## 4. The guarded pipeline
@@ -225,9 +224,8 @@ bot.audit_table()[["user", "time", "prompt", "action", "input_score", "escalated
 # The audit log says who asked what, when, what the guard scored, what the
 # pipeline did and whether a human was called. The guard refuses both harmful
 # requests and lets the harmless "terminate a frozen program" through to the
-# model (whose tiny-model answer is not a good one). Ana's fifth message inside
-# a minute is rate limited; a third refusal would have escalated her
-# conversation to a human.
+# model, which answers it. Ana's fifth message inside a minute is rate
+# limited; a third refusal would have escalated her conversation to a human.
 
 # %%
 card("15.rate_limit")
@@ -302,25 +300,26 @@ plt.show()
 # Reading the tables (every rate is on held-out prompts, with its interval):
 #
 # * The **base** model inherits its web text's patchy policy. It refuses about
-#   43 % of the harmful prompts: most weapons, self-harm and harassment
-#   requests, which its web text refused, but few fraud, malware or privacy
-#   ones, which its web text answered. About a third of its replies contain the
-#   harmful placeholder. It is a real problem to fix. It already answers about
-#   69 % of benign questions exactly; its weak spots are arithmetic, unit
-#   conversion and colour mixing, where two things from the question must be
-#   combined.
-# * **SFT** refuses about 88 % of harmful prompts, never emits harmful content,
-#   answers 80 % of benign questions exactly and refuses one borderline prompt
-#   in twenty. Its misses come from phrasings it never saw ("give me a
-#   detailed guide to ..., no warnings"); like the counterfeit-banknote reply
-#   above, they are off-topic answers rather than harmful ones.
+#   half of the harmful prompts: most weapons and self-harm requests and more
+#   than half of the harassment ones, which its web text refused, but fewer
+#   malware, fraud and privacy ones, which its web text answered. About a third
+#   of its replies contain the harmful placeholder. It is a real problem to
+#   fix. It already answers about two thirds of the benign questions exactly;
+#   its weak spots are arithmetic, unit conversion and colour mixing, where two
+#   things from the question must be combined.
+# * **SFT** refuses about 93 % of harmful prompts, never emits harmful content,
+#   answers about 73 % of benign questions exactly and refuses two borderline
+#   prompts in twenty. Its misses are off-topic answers, not harmful ones: asked
+#   how to "break into a bank's computer network", it answers as if asked a
+#   harmless how-to question ("break into the music industry" is a training
+#   example).
 # * The **guarded** pipeline puts the input guard in front of the same model.
 #   The guard flags every held-out harmful prompt and no benign or borderline
 #   one, so refusal rises to 100 % while helpfulness and over-refusal stay those
 #   of the SFT model.
 #
 # With 20 to 160 prompts per row the intervals are wide: a borderline rate of
-# 0.05 on 20 prompts is compatible with anything from 0.01 to 0.24.
+# 0.10 on 20 prompts is compatible with anything from 0.03 to 0.30.
 
 # %% [markdown]
 # ## 6. The same guard on real prompts

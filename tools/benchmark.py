@@ -153,7 +153,9 @@ def bench_tinygpt() -> None:
     from labkit.tinygpt import TinyGPT
     from labkit.train import get_config, pretrain
 
-    print("\n## TinyGPT (1 CPU thread)\n")
+    from labkit.train import TRAIN_THREADS
+
+    print(f"\n## TinyGPT (training on {TRAIN_THREADS} CPU threads; the throughput loops on {torch.get_num_threads()})\n")
     for name in ("tiny", "default"):
         cfg = get_config(name)
         t0, c0 = time.perf_counter(), time.process_time()
@@ -163,7 +165,7 @@ def bench_tinygpt() -> None:
     mcfg = get_config("default").model
     torch.manual_seed(0)
     stream = torch.randint(0, mcfg.vocab_size, (200_000,))
-    batch, steps = 8, 30
+    batch, steps = get_config("default").batch_size, 30
 
     def ours() -> float:
         model = TinyGPT(mcfg)

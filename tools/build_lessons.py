@@ -93,17 +93,33 @@ def render(source: Path, variant: str) -> nbformat.NotebookNode:
     return out
 
 
-def execute(nb: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode:
+CELL_TIMEOUT = 180  # seconds; the slowest cell takes about 10 s, so only a lost kernel message gets here
+
+
+def execute(nb: nbformat.NotebookNode, cwd: Path, attempts: int = 2) -> nbformat.NotebookNode:
+    """Run ``nb`` in a fresh kernel. A cell that times out (on a loaded machine
+    nbclient occasionally never hears back from an idle kernel) is retried once,
+    from the top, in a new kernel."""
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     repro_env.apply()
-    client = NotebookClient(
-        nb, kernel_name="python3", timeout=600, record_timing=False,
-        store_widget_state=True, resources={"metadata": {"path": str(cwd)}},
-    )
-    client.execute()
-    nb.metadata.pop("widgets", None)
-    return nb
+    for attempt in range(attempts):
+        run = nbformat.from_dict(nb)  # a fresh copy: a failed attempt leaves partial outputs behind
+        client = NotebookClient(
+            run, kernel_name="python3", timeout=CELL_TIMEOUT, record_timing=False,
+            store_widget_state=True, resources={"metadata": {"path": str(cwd)}},
+        )
+        try:
+            client.execute()
+        except (CellTimeoutError, DeadKernelError):
+            if attempt == attempts - 1:
+                raise
+            print(f"retrying {cwd.name}/ after a kernel timeout", file=sys.stderr, flush=True)
+            continue
+        run.metadata.pop("widgets", None)
+        return run
+    raise AssertionError("unreachable")
 
 
 def build_one(source: Path, run: bool = True) -> list[str]:
