@@ -183,6 +183,13 @@ def _check_mdp(P, r, gamma) -> tuple[np.ndarray, np.ndarray, float]:
     return P, r, gamma
 
 
+def _check_start(start, S: int) -> np.ndarray:
+    d = ensure_array("start", start, ndim=1)
+    if d.shape[0] != S or (d < 0).any() or not np.isclose(d.sum(), 1.0):
+        raise ValueError(f"start must be a probability vector over the {S} states")
+    return d
+
+
 def _check_policy(policy, S: int, A: int) -> np.ndarray:
     pi = ensure_array("policy", policy, ndim=2)
     if pi.shape != (S, A):
@@ -349,9 +356,7 @@ def state_visitation(P, policy, start, gamma: float, horizon: int) -> np.ndarray
     P = ensure_array("P", P, ndim=3)
     S, A, _ = P.shape
     pi = _check_policy(policy, S, A)
-    d = ensure_array("start", start, ndim=1)
-    if d.shape[0] != S or (d < 0).any() or not np.isclose(d.sum(), 1.0):
-        raise ValueError(f"start must be a probability vector over the {S} states")
+    d = _check_start(start, S)
     gamma = ensure_float("gamma", gamma, 0.0, 1.0)
     horizon = ensure_int("horizon", horizon, 1, 100_000)
     P_pi = np.einsum("sa,sat->st", pi, P)
@@ -370,9 +375,7 @@ def discounted_occupancy(P, policy, start, gamma: float) -> np.ndarray:
     P = ensure_array("P", P, ndim=3)
     S, A, _ = P.shape
     pi = _check_policy(policy, S, A)
-    start = ensure_array("start", start, ndim=1)
-    if start.shape[0] != S or (start < 0).any() or not np.isclose(start.sum(), 1.0):
-        raise ValueError(f"start must be a probability vector over the {S} states")
+    start = _check_start(start, S)
     gamma = ensure_float("gamma", gamma, 0.0, 1.0, high_open=True)
     P_pi = np.einsum("sa,sat->st", pi, P)
     return np.linalg.solve((np.eye(S) - gamma * P_pi).T, start)

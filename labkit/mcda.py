@@ -30,7 +30,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap
 
-from labkit.validation import ensure_array, ensure_float, ensure_int
+from labkit.validation import ensure_array, ensure_float, ensure_int, ensure_weights
 
 
 @dataclass(frozen=True)
@@ -84,11 +84,7 @@ def _scores(scores) -> np.ndarray:
 
 
 def _weights(weights, n: int) -> np.ndarray:
-    w = ensure_array("weights", weights, ndim=1)
-    if w.shape[0] != n:
-        raise ValueError(f"weights must have one entry per criterion ({n}), got {w.shape[0]}")
-    if (w < 0).any() or w.sum() <= 0:
-        raise ValueError("weights must be non-negative with a positive sum")
+    w = ensure_weights("weights", weights, n, "criterion")
     return w / w.sum()
 
 

@@ -25,7 +25,7 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from labkit.validation import ensure_array, ensure_choice
+from labkit.validation import ensure_array, ensure_choice, ensure_weights
 
 RULES = ("utilitarian", "maximin", "nash")
 
@@ -38,14 +38,7 @@ def _utilities(utilities) -> np.ndarray:
 
 
 def _weights(weights, n: int) -> np.ndarray:
-    if weights is None:
-        return np.ones(n)
-    w = ensure_array("weights", weights, ndim=1)
-    if w.shape[0] != n:
-        raise ValueError(f"weights must have one entry per stakeholder ({n}), got {w.shape[0]}")
-    if (w < 0).any() or w.sum() <= 0:
-        raise ValueError("weights must be non-negative with a positive sum")
-    return w
+    return np.ones(n) if weights is None else ensure_weights("weights", weights, n, "stakeholder")
 
 
 def welfare(utilities, rule: str = "utilitarian", weights=None, disagreement=0.0) -> np.ndarray:

@@ -64,6 +64,16 @@ def ensure_probability(name: str, value: Any) -> float:
     return ensure_float(name, value, 0.0, 1.0)
 
 
+def ensure_weights(name: str, value: Any, n: int, per: str) -> np.ndarray:
+    """Return ``value`` as a float array of ``n`` non-negative weights (one ``per`` item) with a positive sum."""
+    w = ensure_array(name, value, ndim=1)
+    if w.shape[0] != n:
+        raise ValueError(f"{name} must have one entry per {per} ({n}), got {w.shape[0]}")
+    if (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"{name} must be non-negative with a positive sum")
+    return w
+
+
 def ensure_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
     """Return ``value`` if it is one of ``choices``."""
     choices = list(choices)
@@ -128,6 +138,6 @@ def ensure_same_shape(name_a: str, a: Any, name_b: str, b: Any) -> None:
 
 
 __all__ = [
-    "ensure_float", "ensure_int", "ensure_probability", "ensure_choice",
+    "ensure_float", "ensure_int", "ensure_probability", "ensure_choice", "ensure_weights",
     "ensure_tensor", "ensure_array", "ensure_same_shape",
 ]
