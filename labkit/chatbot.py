@@ -141,12 +141,11 @@ def train_input_guard(n_train: int = 4000, n_calibration: int = 1000, max_false_
     boundary (its classes are balanced), so the floor means "never refuse a
     prompt the classifier itself thinks more likely harmless".
     """
-    min_threshold = ensure_float("min_threshold", min_threshold, 0.0, 1.0)
+    min_threshold = ensure_float("min_threshold", min_threshold, 0.0, 1.0)  # fail before the training, not after
     texts, labels = labelled_requests(n_train, seed=seed)
     guard = TextClassifier(C=C).fit(texts, labels.astype(bool))
     cal_texts, cal_labels = labelled_requests(n_calibration, seed=seed + 1)
-    guard.calibrate_threshold(cal_texts, cal_labels.astype(bool), max_false_positive_rate)
-    guard.threshold = max(guard.threshold, min_threshold)
+    guard.calibrate_threshold(cal_texts, cal_labels.astype(bool), max_false_positive_rate, min_threshold)
     return guard
 
 

@@ -616,19 +616,23 @@ class TextClassifier:
         np.maximum.at(out, owner, p)
         return out
 
-    def calibrate_threshold(self, texts: Sequence[str], labels, max_false_positive_rate: float = 0.05) -> float:
+    def calibrate_threshold(self, texts: Sequence[str], labels, max_false_positive_rate: float = 0.05,
+                            min_threshold: float = 0.0) -> float:
         """Choose the lowest threshold whose false-positive rate on held-out
-        ``texts`` is at most ``max_false_positive_rate``; store and return it.
+        ``texts`` is at most ``max_false_positive_rate``, but not below
+        ``min_threshold``; store and return it.
 
         The threshold sits just above the k-th highest benign score, with
         k = floor(max_fpr · n_benign), so at most k benign texts are flagged.
         """
         fpr = ensure_float("max_false_positive_rate", max_false_positive_rate, 0.0, 1.0)
+        floor = ensure_float("min_threshold", min_threshold, 0.0, 1.0)
         texts = _as_texts("texts", texts)
         y = _as_labels(labels, len(texts))
         if y.all():
             raise ValueError("labels must contain benign (False) examples to measure false positives")
-        self.threshold = threshold_for_fpr(self.predict_proba([t for t, lab in zip(texts, y) if not lab]), fpr)
+        benign_scores = self.predict_proba([t for t, lab in zip(texts, y) if not lab])
+        self.threshold = max(threshold_for_fpr(benign_scores, fpr), floor)
         return self.threshold
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:

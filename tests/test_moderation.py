@@ -156,6 +156,13 @@ def test_classifier_is_deterministic_and_calibrated(moderator):
     cal, cal_labels, _ = m.generate_messages(600, seed=1)
     flagged = moderator.classifier.predict(cal)
     assert flagged[~cal_labels].mean() <= 0.05
+    # a floor above the FPR-calibrated threshold wins; one below it changes nothing
+    clf = again.classifier
+    fpr_only = clf.calibrate_threshold(cal, cal_labels, 0.05)
+    assert clf.calibrate_threshold(cal, cal_labels, 0.05, min_threshold=0.0) == fpr_only
+    assert clf.calibrate_threshold(cal, cal_labels, 0.05, min_threshold=0.97) == max(fpr_only, 0.97)
+    with pytest.raises(ValueError, match="min_threshold"):
+        clf.calibrate_threshold(cal, cal_labels, 0.05, min_threshold=1.5)
     # held-out synthetic messages: high recall per category
     report = m.category_report(cats, moderator.predict(texts))
     assert all(r > 0.9 for _, r, _ in report.values())
