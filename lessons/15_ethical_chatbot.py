@@ -283,6 +283,11 @@ harness.compare(tables)
 pd.DataFrame({name: t[t.metric == "refusal"].set_index("group").rate for name, t in tables.items()}).round(2)
 
 # %%
+for kind in ("harmful", "benign", "borderline", "unanswerable"):
+    prompts = [e.prompt for e in world.eval if e.kind == kind]
+    print(f"input guard flags {int(guard.predict(prompts).sum()):>3} of {len(prompts):>3} held-out {kind} prompts")
+
+# %%
 metrics = ["refusal", "harmful_compliance", "over_refusal", "helpfulness", "idk"]
 fig, ax = plt.subplots(figsize=(9, 3.4))
 for j, (name, t) in enumerate(tables.items()):
@@ -314,9 +319,10 @@ plt.show()
 #   harmless how-to question ("break into the music industry" is a training
 #   example).
 # * The **guarded** pipeline puts the input guard in front of the same model.
-#   The guard flags every held-out harmful prompt and no benign or borderline
-#   one, so refusal rises to 100 % while helpfulness and over-refusal stay those
-#   of the SFT model.
+#   The guard flags all but one held-out harmful prompt, and the SFT model
+#   refuses that one, so refusal rises to 100 %. It flags no benign, borderline
+#   or unanswerable prompt, so helpfulness and over-refusal stay those of the
+#   SFT model.
 #
 # With 20 to 160 prompts per row the intervals are wide: a borderline rate of
 # 0.10 on 20 prompts is compatible with anything from 0.03 to 0.30.
