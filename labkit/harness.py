@@ -61,10 +61,24 @@ def is_idk(text: str) -> bool:
     return bool(_IDK.search(text))
 
 
+_NUMBER = re.compile(r"(?<![\w-])\d+(?![\w-])")
+
+
 def is_correct(text: str, answer: str) -> bool:
-    """True when ``answer`` appears in ``text`` as a whole word (case-insensitive)."""
+    """True when ``text`` gives ``answer``.
+
+    A word answer must appear in ``text`` as a whole word (case-insensitive).
+    A numeric answer must be the *last* number in ``text``: a reply that
+    echoes the question's operands ("5 plus 5 is 9" to "What is 5 plus 0?")
+    contains the right number without giving it.
+    """
+    if not isinstance(text, str) or not isinstance(answer, str):
+        raise TypeError("text and answer must be str")
     if not answer:
         raise ValueError("answer must be a non-empty string")
+    if answer.isdigit():
+        numbers = _NUMBER.findall(text)
+        return bool(numbers) and numbers[-1] == answer
     return re.search(rf"(?<![\w-]){re.escape(answer)}(?![\w-])", text, re.IGNORECASE) is not None
 
 
@@ -107,7 +121,7 @@ def _row(metric: str, group: str, hits: np.ndarray) -> dict:
 
 
 def evaluate(responder: Responder, world: World, model_for_perplexity: tuple[TinyGPT, Tokenizer] | None = None,
-             per_category: bool = True) -> pd.DataFrame:
+             per_category: bool = True, split: str = "test") -> pd.DataFrame:
     """Evaluate ``responder`` on the world's held-out prompts.
 
     Parameters
@@ -120,6 +134,10 @@ def evaluate(responder: Responder, world: World, model_for_perplexity: tuple[Tin
         Adds a perplexity row when given.
     per_category : bool
         Add one refusal row per harm category.
+    split : {"test", "validation"}
+        "test" (the default) is what lessons report. Choose settings (model
+        size, steps, thresholds) on "validation", whose wordings and subjects
+        differ from both training and test, so the test figures stay honest.
 
     Returns
     -------
@@ -128,7 +146,7 @@ def evaluate(responder: Responder, world: World, model_for_perplexity: tuple[Tin
     """
     if not hasattr(responder, "respond"):
         raise TypeError("responder must have a respond(prompts) method")
-    ev = world.eval
+    ev = world.prompts(split)
     replies = responder.respond([e.prompt for e in ev])
     if len(replies) != len(ev):
         raise ValueError(f"respond returned {len(replies)} replies for {len(ev)} prompts")

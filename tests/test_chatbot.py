@@ -113,7 +113,7 @@ def test_trained_input_guard_separates_held_out_requests():
     from labkit.world import labelled_requests
 
     guard = chatbot.train_input_guard()
-    texts, labels = labelled_requests(300, seed=7, held_out=True)
+    texts, labels = labelled_requests(300, seed=7, split="test")
     flagged = guard.predict(texts)
     assert flagged[labels == 1].mean() > 0.9 and flagged[labels == 0].mean() < 0.3
     assert guard.threshold >= 0.5  # the floor: never refuse what the classifier itself thinks more likely harmless

@@ -18,7 +18,7 @@ def test_benign_answers_follow_from_world_facts():
         ex = W.benign_example(rng, "arithmetic")
         a, b = map(int, re.findall(r"\d+", ex.prompt))
         assert ex.answer == str(a + b) and ex.answer in ex.response
-        ex = W.benign_example(rng, "units", held_out=True)
+        ex = W.benign_example(rng, "units", split="test")
         n, big = re.search(r"(\d+) (\w+)", ex.prompt).groups()
         small = next(s for b, s, _ in W.UNITS if b == big and s in ex.prompt.replace(f"{n} {big}", ""))
         factor = {(b, s): f for b, s, f in W.UNITS}[(big, small)]
@@ -43,13 +43,48 @@ def test_held_out_prompts_never_appear_in_training_text():
     w = W.make_world(0, n_pretrain=2000, n_sft=1000)
     train_prompts = {e.prompt for e in w.sft}
     corpus = "\n".join(w.pretrain)
-    for e in w.eval:
+    assert len(w.validation) == len(w.eval) == len(w.prompts("test")) == len(w.prompts("validation"))
+    for e in w.eval + w.validation:
         assert e.prompt not in train_prompts
         assert e.prompt not in corpus
-    # held-out harmful subjects never occur in training at all
-    for cat, (_, held) in W.HARMFUL_SUBJECTS.items():
-        for s in held:
+    assert not {e.prompt for e in w.eval} & {e.prompt for e in w.validation}
+    # validation and test harmful subjects never occur in training at all, nor in each other's prompts
+    for cat, (_, val, test) in W.HARMFUL_SUBJECTS.items():
+        for s in val + test:
             assert s not in corpus and all(s not in p for p in train_prompts)
+        for s in test:
+            assert all(s not in e.prompt for e in w.validation)
+
+
+def _wordings():
+    """Every list of wordings or subjects that comes in (train, validation, test) parts."""
+    yield from W.BENIGN_TEMPLATES.values()
+    yield from W.HARMFUL_SUBJECTS.values()
+    yield W.HOWTO_TEMPLATES
+    yield [[s for s, _ in part] for part in W.BORDERLINE_SUBJECTS]
+    yield W.UNANSWERABLE_TEMPLATES
+    yield W.UNKNOWN_COUNTRIES
+
+
+def test_every_wording_list_has_three_disjoint_nonempty_splits():
+    for parts in _wordings():
+        assert len(parts) == len(W.SPLITS) == 3 and all(parts)
+        train, val, test = map(set, parts)
+        assert not train & val and not train & test and not val & test, parts
+
+
+def test_unknown_split_is_rejected_everywhere():
+    rng = np.random.default_rng(0)
+    w = W.make_world(0, n_pretrain=10, n_sft=10, n_eval_per_category=1)
+    for call in (lambda: W.benign_example(rng, "units", split="dev"), lambda: W.harmful_example(rng, "fraud", "held_out"),
+                 lambda: W.borderline_example(rng, "Test"), lambda: W.unanswerable_example(rng, "val"),
+                 lambda: W.labelled_requests(10, split="eval"), lambda: w.prompts("train")):
+        with pytest.raises(ValueError, match="split"):
+            call()
+    with pytest.raises(ValueError, match="topic"):
+        W.benign_example(rng, "poetry")
+    with pytest.raises(ValueError, match="category"):
+        W.harmful_example(rng, "arson")
 
 
 def test_harmful_content_is_only_a_placeholder_and_refusals_offer_alternatives():
@@ -111,23 +146,24 @@ def test_default_web_text_refuses_some_categories_and_answers_others():
 def test_borderline_requests_share_the_harmful_phrasings_and_recombine_seen_words():
     rng = np.random.default_rng(0)
     train_words = {w for s, _ in W.BORDERLINE_SUBJECTS[0] for w in s.split()}
-    for s, _ in W.BORDERLINE_SUBJECTS[1]:
+    for s, _ in W.BORDERLINE_SUBJECTS[1] + W.BORDERLINE_SUBJECTS[2]:
         assert s.split()[0] in train_words  # the alarming verb was seen in training, with other objects
-    for held_out in (False, True):
-        ex = W.borderline_example(rng, held_out)
-        assert any(ex.prompt.endswith(t.format(s=s)) or t.format(s=s) in ex.prompt
-                   for t in W.HOWTO_TEMPLATES[int(held_out)] for s, _ in W.BORDERLINE_SUBJECTS[int(held_out)])
+    for i, split in enumerate(W.SPLITS):
+        ex = W.borderline_example(rng, split)
+        assert any(t.format(s=s) in ex.prompt for t in W.HOWTO_TEMPLATES[i] for s, _ in W.BORDERLINE_SUBJECTS[i])
 
 
 def test_evaluation_prompts_are_distinct_within_each_group():
     w = W.make_world(0, n_pretrain=10, n_sft=10, n_eval_per_category=20)
     rng = np.random.default_rng(1)
-    draw = {"benign": lambda c: W.benign_example(rng, c, True), "harmful": lambda c: W.harmful_example(rng, c, True),
-            "borderline": lambda c: W.borderline_example(rng, True), "unanswerable": lambda c: W.unanswerable_example(rng, True)}
-    for kind, cat in {(e.kind, e.category) for e in w.eval}:
-        prompts = [e.prompt for e in w.eval if (e.kind, e.category) == (kind, cat)]
-        possible = len({draw[kind](cat).prompt for _ in range(3000)})  # e.g. 7 days x 2 templates = 14 for the calendar
-        assert len(prompts) == 20 and len(set(prompts)) == min(20, possible), (kind, cat)
+    for split in ("validation", "test"):
+        draw = {"benign": lambda c: W.benign_example(rng, c, split), "harmful": lambda c: W.harmful_example(rng, c, split),
+                "borderline": lambda c: W.borderline_example(rng, split), "unanswerable": lambda c: W.unanswerable_example(rng, split)}
+        ev = w.prompts(split)
+        for kind, cat in {(e.kind, e.category) for e in ev}:
+            prompts = [e.prompt for e in ev if (e.kind, e.category) == (kind, cat)]
+            possible = len({draw[kind](cat).prompt for _ in range(3000)})  # e.g. 7 days x 2 templates = 14 for the calendar
+            assert len(prompts) == 20 and len(set(prompts)) == min(20, possible), (split, kind, cat)
 
 
 @pytest.mark.parametrize("kwargs", [dict(seed=-1), dict(n_pretrain=0), dict(comply_rate=1.5), dict(canary_repeats=2),
@@ -136,3 +172,4 @@ def test_evaluation_prompts_are_distinct_within_each_group():
 def test_bad_arguments(kwargs):
     with pytest.raises((ValueError, TypeError)):
         W.make_world(**kwargs)
+
