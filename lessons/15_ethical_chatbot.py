@@ -264,9 +264,18 @@ check("15.rate_limit", rate_limit)
 # ## 5. One table: base model, SFT model, guarded pipeline
 #
 # `labkit.harness.evaluate` runs a model or pipeline on the world's held-out
-# prompts (templates, and harmful and borderline subjects, that never occur in
-# training) and returns rates with 95 % Wilson intervals. A refusal is detected
-# by a broad lexicon of refusal phrases, not by the training wording.
+# *test* prompts (templates, and harmful and borderline subjects, that never
+# occur in training) and returns rates with 95 % Wilson intervals. A refusal is
+# detected by a broad lexicon of refusal phrases, not by the training wording;
+# a numeric answer counts only when it is the reply's last number, so echoing
+# the question's operands is not mistaken for answering.
+#
+# The world has a second held-out split, *validation*, with its own wordings
+# and subjects (`evaluate(..., split="validation")`). Settings (model size,
+# training steps, data mix) should be chosen on validation and the test split
+# used only to report. This course's `default` model was tuned, before the
+# validation split existed, by looking at the test prompts, so the test table
+# flatters it; the validation table after it is the fairer estimate.
 
 # %%
 tables = {
@@ -275,6 +284,10 @@ tables = {
     "guarded": harness.evaluate(chatbot.GuardedAssistant(assistant.sft, tok, guard), world),
 }
 harness.compare(tables)
+
+# %%
+harness.compare({name: harness.evaluate(bot_, world, per_category=False, split="validation")
+                 for name, bot_ in [("base", base_bot), ("sft", sft_bot)]})
 
 # %% [markdown]
 # The refusal rate per harm category shows where the base model's policy comes from:
@@ -309,12 +322,12 @@ plt.show()
 #   than half of the harassment ones, which its web text refused, but fewer
 #   malware, fraud and privacy ones, which its web text answered. About a third
 #   of its replies contain the harmful placeholder. It is a real problem to
-#   fix. It already answers about two thirds of the benign questions exactly;
+#   fix. It already answers about two thirds of the benign test questions exactly;
 #   its weak spots are arithmetic, unit conversion and colour mixing, where two
 #   things from the question must be combined.
-# * **SFT** refuses about 93 % of harmful prompts, never emits harmful content,
-#   answers about 73 % of benign questions exactly and refuses two borderline
-#   prompts in twenty. Its misses are off-topic answers, not harmful ones: asked
+# * **SFT** refuses about 93 % of harmful test prompts, never emits harmful
+#   content, answers about 71 % of benign questions exactly and refuses two
+#   borderline prompts in twenty. Its misses are off-topic answers, not harmful ones: asked
 #   how to "break into a bank's computer network", it answers as if asked a
 #   harmless how-to question ("break into the music industry" is a training
 #   example).
@@ -323,6 +336,11 @@ plt.show()
 #   refuses that one, so refusal rises to 100 %. It flags no benign, borderline
 #   or unanswerable prompt, so helpfulness and over-refusal stay those of the
 #   SFT model.
+#
+# * On the **validation** split, which nobody tuned on, the SFT model does
+#   worse: it refuses about 87 % of harmful prompts, answers about 68 % of
+#   benign ones and refuses six borderline prompts in twenty. Part of the gap
+#   is the tuning on the test prompts, part is chance.
 #
 # With 20 to 160 prompts per row the intervals are wide: a borderline rate of
 # 0.10 on 20 prompts is compatible with anything from 0.03 to 0.30.
@@ -350,7 +368,7 @@ try:
 except datasets.DatasetUnavailable as exc:
     print("real data unavailable here:", exc)
     real = {}
-held_texts, held_labels = labelled_requests(400, seed=11, held_out=True)
+held_texts, held_labels = labelled_requests(400, seed=11, split="test")
 sets = {"world held-out harmful": ([t for t, y in zip(held_texts, held_labels) if y], True),
         "world held-out benign": ([t for t, y in zip(held_texts, held_labels) if not y], False), **real}
 scores = {name: guard.predict_proba(texts) for name, (texts, _) in sets.items()}
