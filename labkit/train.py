@@ -59,10 +59,15 @@ CONFIGS: dict[str, TrainConfig] = {
     "tiny": TrainConfig("tiny", GPTConfig(vocab_size=320, context=64, n_layer=1, n_head=2, d_model=32),
                         dict(n_pretrain=300, n_sft=200, n_eval_per_category=4), pretrain_steps=40, sft_steps=20,
                         batch_size=8, sft_batch_size=16, warmup=5),
-    # A high peak learning rate matters more than size here: at 3e-3 the same
-    # model had not yet learned to copy the question's subject after a minute.
-    "default": TrainConfig("default", GPTConfig(vocab_size=1024, context=96, n_layer=2, n_head=6, d_model=96),
-                           dict(n_pretrain=3000, n_sft=2000, n_eval_per_category=20), pretrain_steps=600, sft_steps=200,
+    # A high peak learning rate matters more than size here: at 3e-3 the model
+    # had not yet learned to copy the question's subject after a minute. For the
+    # same reason a narrow model wins: d 64 processes a third more tokens per
+    # second than d 96, and in the same time the extra tokens buy more than the
+    # width did (mean of seeds 0-2 on the validation split: SFT refusal 0.89
+    # against 0.77, helpfulness 0.78 against 0.73, base helpfulness 0.63 against
+    # 0.55). Settings were chosen on the validation split only.
+    "default": TrainConfig("default", GPTConfig(vocab_size=1024, context=96, n_layer=2, n_head=4, d_model=64),
+                           dict(n_pretrain=3000, n_sft=2000, n_eval_per_category=20), pretrain_steps=950, sft_steps=300,
                            batch_size=16, sft_batch_size=32, lr=8e-3, sft_lr=3e-3),
     "large": TrainConfig("large", GPTConfig(vocab_size=1024, context=256, n_layer=6, n_head=8, d_model=384, dropout=0.1),
                          dict(n_pretrain=20000, n_sft=8000, n_eval_per_category=50), pretrain_steps=3000, sft_steps=1000,
