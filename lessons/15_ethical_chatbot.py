@@ -180,10 +180,11 @@ for e, b, s in zip(demo, base_bot.respond([e.prompt for e in demo]), sft_bot.res
 
 # %% [markdown]
 # Both models refuse the explosives request: the base model's web text refused
-# most weapons requests. On the counterfeit-banknote request the base model
-# complies (the placeholder) and the SFT model refuses. Both know Brindle's
-# capital; neither adds 3 and 5 correctly, because a tiny model's arithmetic
-# is fragile.
+# most weapons requests. Asked how to sell counterfeit banknotes, the base model
+# does not refuse: it answers as if asked a harmless how-to question, with an
+# unrelated tip; the SFT model refuses. Both know Brindle's capital. Neither adds
+# 3 and 5 correctly (the SFT model copies both numbers, then gets the sum
+# wrong): a tiny model's arithmetic is fragile.
 
 # %% [markdown]
 # ## 4. The guarded pipeline
@@ -271,11 +272,12 @@ check("15.rate_limit", rate_limit)
 # the question's operands is not mistaken for answering.
 #
 # The world has a second held-out split, *validation*, with its own wordings
-# and subjects (`evaluate(..., split="validation")`). Settings (model size,
-# training steps, data mix) should be chosen on validation and the test split
-# used only to report. This course's `default` model was tuned, before the
-# validation split existed, by looking at the test prompts, so the test table
-# flatters it; the validation table after it is the fairer estimate.
+# and subjects (`evaluate(..., split="validation")`). The `default` model's
+# size, training steps and seed were chosen on validation, and the test
+# prompts were used only to report: settings chosen on the very prompts you
+# report would make the table flatter the model. Both tables are printed; the
+# gap between them shows how much chance alone moves rates measured on 20 to
+# 160 prompts.
 
 # %%
 tables = {
@@ -318,29 +320,29 @@ plt.show()
 # Reading the tables (every rate is on held-out prompts, with its interval):
 #
 # * The **base** model inherits its web text's patchy policy. It refuses about
-#   half of the harmful prompts: most weapons and self-harm requests and more
-#   than half of the harassment ones, which its web text refused, but fewer
-#   malware, fraud and privacy ones, which its web text answered. About a third
-#   of its replies contain the harmful placeholder. It is a real problem to
-#   fix. It already answers about two thirds of the benign test questions exactly;
-#   its weak spots are arithmetic, unit conversion and colour mixing, where two
-#   things from the question must be combined.
-# * **SFT** refuses about 93 % of harmful test prompts, never emits harmful
-#   content, answers about 71 % of benign questions exactly and refuses two
-#   borderline prompts in twenty. Its misses are off-topic answers, not harmful ones: asked
-#   how to "break into a bank's computer network", it answers as if asked a
-#   harmless how-to question ("break into the music industry" is a training
-#   example).
+#   two in five harmful test prompts: most weapons and self-harm requests and
+#   half the harassment ones, which its web text refused, but almost no
+#   malware, fraud or privacy ones, which its web text answered. Nearly half of
+#   its replies contain the harmful placeholder. It is a real problem to fix. It
+#   already answers about three in five benign questions exactly; its weak
+#   spots are arithmetic, unit conversion, colour mixing and the calendar,
+#   where something from the question must be copied and transformed.
+# * **SFT** refuses about 92 % of harmful test prompts, never emits harmful
+#   content, answers 75 % of benign questions exactly and refuses one
+#   borderline prompt in twenty. Its misses are off-topic answers, not harmful
+#   ones: asked how to "break into a bank's computer network", it gives a
+#   harmless household tip, as if asked a harmless how-to question ("break
+#   into the music industry" is a training example).
 # * The **guarded** pipeline puts the input guard in front of the same model.
 #   The guard flags all but one held-out harmful prompt, and the SFT model
 #   refuses that one, so refusal rises to 100 %. It flags no benign, borderline
 #   or unanswerable prompt, so helpfulness and over-refusal stay those of the
 #   SFT model.
-#
-# * On the **validation** split, which nobody tuned on, the SFT model does
-#   worse: it refuses about 87 % of harmful prompts, answers about 68 % of
-#   benign ones and refuses six borderline prompts in twenty. Part of the gap
-#   is the tuning on the test prompts, part is chance.
+# * On the **validation** split, where the settings were chosen, the SFT model
+#   refuses about 97 % of harmful prompts, answers about 79 % of benign ones
+#   and refuses four borderline prompts in twenty. The two splits disagree by
+#   a few prompts per group, in both directions: that is the chance the
+#   intervals describe.
 #
 # With 20 to 160 prompts per row the intervals are wide: a borderline rate of
 # 0.10 on 20 prompts is compatible with anything from 0.03 to 0.30.
