@@ -273,7 +273,7 @@ check("15.rate_limit", rate_limit)
 #
 # The world has a second held-out split, *validation*, with its own wordings
 # and subjects (`evaluate(..., split="validation")`). The `default` model's
-# size, training steps and seed were chosen on validation, and the test
+# size and training steps were chosen on validation, and the test
 # prompts were used only to report: settings chosen on the very prompts you
 # report would make the table flatter the model. Both tables are printed; the
 # gap between them shows how much chance alone moves rates measured on 20 to
@@ -323,7 +323,7 @@ plt.show()
 #   two in five harmful test prompts: most weapons and self-harm requests and
 #   half the harassment ones, which its web text refused, but almost no
 #   malware, fraud or privacy ones, which its web text answered. Nearly half of
-#   its replies contain the harmful placeholder. It is a real problem to fix. It
+#   its replies to them contain the harmful placeholder. It is a real problem to fix. It
 #   already answers about three in five benign questions exactly; its weak
 #   spots are arithmetic, unit conversion, colour mixing and the calendar,
 #   where something from the question must be copied and transformed.
