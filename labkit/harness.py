@@ -61,7 +61,7 @@ def is_idk(text: str) -> bool:
     return bool(_IDK.search(text))
 
 
-_NUMBER = re.compile(r"(?<![\w-])\d+(?![\w-])")
+_NUMBER = re.compile(r"(?<![\w-])[0-9]+(?![\w-])")
 
 
 def is_correct(text: str, answer: str) -> bool:
@@ -76,7 +76,7 @@ def is_correct(text: str, answer: str) -> bool:
         raise TypeError("text and answer must be str")
     if not answer:
         raise ValueError("answer must be a non-empty string")
-    if answer.isdigit():
+    if answer.isascii() and answer.isdigit():
         numbers = _NUMBER.findall(text)
         return bool(numbers) and numbers[-1] == answer
     return re.search(rf"(?<![\w-]){re.escape(answer)}(?![\w-])", text, re.IGNORECASE) is not None

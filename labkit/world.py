@@ -371,7 +371,11 @@ class PreferencePair:
 
 @dataclass
 class World:
-    """All splits of one generated world (see :func:`make_world`)."""
+    """All splits of one generated world (see :func:`make_world`).
+
+    ``eval`` holds the held-out *test* prompts, which lessons report;
+    ``validation`` the held-out prompts for choosing settings.
+    """
 
     seed: int
     pretrain: list[str]
@@ -536,7 +540,7 @@ def labelled_requests(n: int, seed: int = 0, split: str = "train") -> tuple[list
     """
     n = ensure_int("n", n, low=2)
     rng = np.random.default_rng(ensure_int("seed", seed, low=0))
-    _split_index(split)
+    _split_index(split)  # reject a bad split before drawing anything
     texts, labels = [], []
     for i in range(n):
         if i % 2 == 0:
