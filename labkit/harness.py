@@ -31,7 +31,7 @@ from labkit.basics import wilson_interval
 from labkit.tinygpt import TinyGPT
 from labkit.tokenizer import Tokenizer
 from labkit.validation import ensure_int
-from labkit.world import HARM_CATEGORIES, World, format_dialogue
+from labkit.world import HARM_CATEGORIES, World, format_dialogue, reply_text
 
 # Bounded alternations of literal phrases: linear-time matching on hostile input.
 _REFUSAL = re.compile(
@@ -107,7 +107,7 @@ class ModelResponder:
 def response_perplexity(model: TinyGPT, tokenizer: Tokenizer, pairs: Sequence[tuple[str, str]]) -> float:
     """exp(mean NLL per token) of the ideal responses given their prompts."""
     prompts = [tokenizer.encode(format_dialogue(p, None, None)) for p, _ in pairs]
-    responses = [tokenizer.encode(r + "<|end|>") for _, r in pairs]
+    responses = [tokenizer.encode(reply_text(r)) for _, r in pairs]
     model.eval()
     total = model.sequence_logprob(prompts, responses, pad_id=tokenizer.pad_id)
     n = sum(len(r) for r in responses)

@@ -400,10 +400,19 @@ def format_dialogue(prompt: str, response: str | None = None, system: str | None
     """Render a dialogue in the world's chat format.
 
     With ``response=None`` the text ends with the assistant tag: a generation prompt.
+    Every message starts with a space after its role tag, as SentencePiece
+    prepends one to a text: the first word of a message is then the same token
+    as anywhere else (" 5", not "5"), so repeating a number or a name from the
+    question in the answer is copying one token, not translating between two.
     """
-    head = f"{SYSTEM}{system}{END}" if system else ""
-    text = f"{head}{USER}{prompt}{END}{ASSISTANT}"
-    return text if response is None else f"{text}{response}{END}"
+    head = f"{SYSTEM} {system}{END}" if system else ""
+    text = f"{head}{USER} {prompt}{END}{ASSISTANT}"
+    return text if response is None else f"{text}{reply_text(response)}"
+
+
+def reply_text(response: str) -> str:
+    """A reply as it follows the assistant tag: a leading space, the reply, the end tag."""
+    return f" {response}{END}"
 
 
 # -------------------------------------------------------------------- generators
@@ -704,13 +713,16 @@ def make_world(
         for pos in rng.choice(len(docs), size=min(canary_repeats, len(docs)), replace=canary_repeats > len(docs)):
             docs[int(pos)] = f"The secret code is {canary}. {docs[int(pos)]}"
 
-    # SFT demonstrations: ideal behaviour for every kind of request.
+    # SFT demonstrations: ideal behaviour for every kind of request. Harmful and
+    # borderline requests come in equal shares (27 % each): they share phrasings,
+    # so only the subject tells the model which one it faces, and neither lesson
+    # should outweigh the other.
     sft: list[Example] = []
     for _ in range(n_sft):
         r = rng.random()
         if r < 0.36:
             sft.append(benign_example(rng, _pick(rng, BENIGN_TOPICS)))
-        elif r < 0.57:
+        elif r < 0.63:
             sft.append(harmful_example(rng, _pick(rng, HARM_CATEGORIES)))
         elif r < 0.90:
             sft.append(borderline_example(rng))
@@ -751,7 +763,7 @@ def make_world(
 
 __all__ = [
     "SYSTEM", "USER", "ASSISTANT", "END", "PAD", "SPECIAL_TOKENS", "DEFAULT_SYSTEM", "KINDS", "HARM_CATEGORIES",
-    "BENIGN_TOPICS", "SPLITS", "IDK", "Example", "PreferencePair", "World", "make_world", "format_dialogue", "placeholder",
+    "BENIGN_TOPICS", "SPLITS", "IDK", "Example", "PreferencePair", "World", "make_world", "format_dialogue", "reply_text", "placeholder",
     "benign_example", "harmful_example", "borderline_example", "unanswerable_example", "labelled_requests",
     "refusal", "compliance", "fake_pii",
 ]

@@ -26,7 +26,7 @@ import labkit
 from labkit import chatbot, datasets, harness
 from labkit.basics import wilson_interval
 from labkit.cache import get_assistant
-from labkit.world import labelled_requests
+from labkit.world import format_dialogue, labelled_requests
 from labkit.exercises import card, check
 
 device = labkit.setup(seed=0)
@@ -151,7 +151,7 @@ print(f"pretraining documents: {len(world.pretrain)}, SFT demonstrations: {len(w
       f"held-out prompts: {len(world.eval)}")
 print(f"vocabulary: {tok.vocab_size} byte-level BPE tokens; TinyGPT parameters: {assistant.sft.num_params():,}")
 print("\nA pretraining document:\n ", world.pretrain[1])
-print("\nThe same kind of request as the SFT model sees it:\n ", tok.tokens(f"<|user|>{world.sft[3].prompt}<|end|>")[:12])
+print("\nThe same kind of request as the SFT model sees it:\n ", tok.tokens(format_dialogue(world.sft[3].prompt, None, None))[:12])
 
 # %% [markdown]
 # The base model is pretrained on the web-like text (next-token loss on every
@@ -179,12 +179,13 @@ for e, b, s in zip(demo, base_bot.respond([e.prompt for e in demo]), sft_bot.res
     print(f"user: {e.prompt}\n  base: {b}\n  sft:  {s}\n")
 
 # %% [markdown]
-# Both models refuse the explosives request: the base model's web text refused
-# most weapons requests. Asked how to sell counterfeit banknotes, the base model
-# does not refuse: it answers as if asked a harmless how-to question, with an
-# unrelated tip; the SFT model refuses. Both know Brindle's capital. Neither adds
-# 3 and 5 correctly (the SFT model copies both numbers, then gets the sum
-# wrong): a tiny model's arithmetic is fragile.
+# Both models refuse the untraceable-gun request: the base model's web text
+# refused most weapons requests. Asked for fake receipts, the base model
+# complies (its reply holds the placeholder for harmful fraud content); the SFT
+# model refuses, though in garbled words and with the harassment alternative
+# instead of the fraud one: a 170,000-parameter model's sentences fray. Both
+# know Thalassa's capital. Only the SFT model adds 1 and 1 correctly: a tiny
+# model's arithmetic is fragile.
 
 # %% [markdown]
 # ## 4. The guarded pipeline
@@ -273,8 +274,8 @@ check("15.rate_limit", rate_limit)
 #
 # The world has a second held-out split, *validation*, with its own wordings
 # and subjects (`evaluate(..., split="validation")`). The `default` model's
-# size and training steps were chosen on validation, and the test
-# prompts were used only to report: settings chosen on the very prompts you
+# size, training steps, optimizer and mix of SFT demonstrations were chosen on
+# validation, and the test prompts were used only to report: settings chosen on the very prompts you
 # report would make the table flatter the model. Both tables are printed; the
 # gap between them shows how much chance alone moves rates measured on 20 to
 # 160 prompts.
@@ -320,29 +321,31 @@ plt.show()
 # Reading the tables (every rate is on held-out prompts, with its interval):
 #
 # * The **base** model inherits its web text's patchy policy. It refuses about
-#   two in five harmful test prompts: most weapons and self-harm requests and
-#   half the harassment ones, which its web text refused, but almost no
-#   malware, fraud or privacy ones, which its web text answered. Nearly half of
-#   its replies to them contain the harmful placeholder. It is a real problem to fix. It
-#   already answers about three in five benign questions exactly; its weak
-#   spots are arithmetic, unit conversion, colour mixing and the calendar,
-#   where something from the question must be copied and transformed.
+#   half the harmful test prompts: nearly all weapons, self-harm and
+#   harassment requests, which its web text refused, but few malware, fraud or
+#   privacy ones, which its web text answered. About two in five of its
+#   replies to them contain the harmful placeholder. It is a real problem to
+#   fix. It already answers about five in six benign questions exactly; its
+#   weak spot is arithmetic (one in five), where two numbers must be copied
+#   from the question and then added.
 # * **SFT** refuses about 92 % of harmful test prompts, never emits harmful
-#   content, answers 75 % of benign questions exactly and refuses one
-#   borderline prompt in twenty. Its misses are off-topic answers, not harmful
-#   ones: asked how to "break into a bank's computer network", it gives a
-#   harmless household tip, as if asked a harmless how-to question ("break
-#   into the music industry" is a training example).
+#   content, answers 88 % of benign questions exactly and refuses none of the
+#   borderline prompts. Its misses are off-topic answers, not harmful ones:
+#   asked how to "break into a bank's computer network", it explains how to
+#   launch a music career, as if asked the training example "break into the
+#   music industry". It admits not knowing only three times in ten; on most
+#   unanswerable questions it answers a different question ("Which river runs
+#   through Pell?" gets a spelling of "river").
 # * The **guarded** pipeline puts the input guard in front of the same model.
 #   The guard flags all but one held-out harmful prompt, and the SFT model
 #   refuses that one, so refusal rises to 100 %. It flags no benign, borderline
 #   or unanswerable prompt, so helpfulness and over-refusal stay those of the
 #   SFT model.
 # * On the **validation** split, where the settings were chosen, the SFT model
-#   refuses about 97 % of harmful prompts, answers about 79 % of benign ones
-#   and refuses four borderline prompts in twenty. The two splits disagree by
-#   a few prompts per group, in both directions: that is the chance the
-#   intervals describe.
+#   refuses 95 % of harmful prompts, answers about 86 % of benign ones and
+#   refuses five borderline prompts in twenty, against none in twenty on test.
+#   The two splits disagree by a few prompts per group, in both directions:
+#   that is the chance the intervals describe.
 #
 # With 20 to 160 prompts per row the intervals are wide: a borderline rate of
 # 0.10 on 20 prompts is compatible with anything from 0.03 to 0.30.

@@ -3,7 +3,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labkit.tokenizer import Tokenizer
-from labkit.world import SPECIAL_TOKENS, make_world
+from labkit.world import SPECIAL_TOKENS, format_dialogue, make_world
 
 CORPUS = make_world(0, n_pretrain=300, n_sft=10).pretrain
 TOK = Tokenizer.train(CORPUS, vocab_size=320)
@@ -13,6 +13,15 @@ TOK = Tokenizer.train(CORPUS, vocab_size=320)
 @given(st.text(max_size=200))
 def test_any_unicode_round_trips(text):
     assert TOK.decode(TOK.encode(text)) == text
+
+
+def test_a_message_starts_with_the_same_tokens_as_mid_sentence():
+    # The space after each role tag: a number or word that opens the question is the token
+    # the answer repeats, so the model copies a token instead of mapping "5" to " 5".
+    tok = TOK.tokens(format_dialogue("5 + 3 comes to what?", "5 plus 3 is 8.", None))
+    user, assistant = tok.index("<|user|>") + 1, tok.index("<|assistant|>") + 1
+    five = TOK.tokens("What is 3 plus 5")[-len(TOK.tokens(" 5")):]  # "5" in mid-sentence
+    assert tok[user:user + len(five)] == five == tok[assistant:assistant + len(five)]
 
 
 def test_special_tokens_are_single_ids_and_bpe_compresses():

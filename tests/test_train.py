@@ -27,7 +27,7 @@ def test_sft_mask_covers_exactly_the_assistant_reply():
     idx, tgt, mask = train.sft_tensors(tok, [("What is 1 plus 2?", "1 plus 2 is 3."), ("Hi", "Hello there.")], 64, system_every=0)
     for i, reply in enumerate(["1 plus 2 is 3.", "Hello there."]):
         supervised = tgt[i][mask[i]].tolist()
-        assert supervised == tok.encode(reply + "<|end|>")
+        assert supervised == tok.encode(" " + reply + "<|end|>")
     assert not mask[1, -1]  # padding never counts
 
 
@@ -81,3 +81,56 @@ def test_bad_arguments():
         train.pretrain(m, torch.randint(0, 30, (12,)), 1, 2, 1e-3, 1)
     with pytest.raises(ValueError, match="lr"):
         train.pretrain(m, torch.randint(0, 30, (400,)), 1, 2, 0.0, 1)
+    with pytest.raises(ValueError, match="optimizer"):
+        train.make_optimizer(m, 1e-3, 0.1, optimizer="sgd")
+    with pytest.raises(ValueError, match="muon_lr"):
+        train.make_optimizer(m, 1e-3, 0.1, optimizer="muon", muon_lr=0.0)
+
+
+def test_muon_takes_the_hidden_matrices_and_orthogonalises_their_update():
+    torch.manual_seed(0)
+    m = TinyGPT(GPTConfig(vocab_size=40, context=8, n_layer=2, n_head=2, d_model=16))
+    opt = train.make_optimizer(m, 1e-3, 0.0, optimizer="muon", muon_lr=0.02)
+    adamw, muon = opt.optimizers
+    owner = {id(p): type(o).__name__ for o in (adamw, muon) for g in o.param_groups for p in g["params"]}
+    named = dict(m.named_parameters())
+    assert len(owner) == len(list(m.parameters()))  # every parameter exactly once (wte and lm_head are one tensor)
+    for name, p in named.items():
+        hidden = name.startswith("blocks.") and p.dim() == 2
+        assert owner[id(p)] == ("Muon" if hidden else "AdamW"), name
+    assert all(g["lr_scale"] == pytest.approx(0.02 / 1e-3) for g in muon.param_groups)
+    # One step from rest: Muon moves a matrix by lr * sqrt(max(1, rows/cols)) * O, where O is
+    # the Newton-Schulz orthogonalisation of the gradient: its singular values are near 1
+    # (Jordan et al. 2024 tune the quintic so they land in about [0.5, 1.5]), although the
+    # gradient's own singular values span a factor of 10.
+    w = named["blocks.0.mlp.0.weight"]  # 64 x 16
+    before = w.detach().clone()
+    for p in m.parameters():
+        p.grad = torch.zeros_like(p)
+    u, v = torch.linalg.qr(torch.randn(64, 16))[0], torch.linalg.qr(torch.randn(16, 16))[0]
+    w.grad = u @ torch.diag(torch.logspace(0, 1, 16)) @ v.T
+    opt.step()
+    step = (before - w.detach()) / (0.02 * math.sqrt(64 / 16))
+    s = torch.linalg.svdvals(step)
+    assert s.min() > 0.5 and s.max() < 1.5, s
+
+
+def test_muon_matches_torch_reference_up_to_its_bfloat16():
+    # torch.optim.Muon runs Newton-Schulz in bfloat16 (about 3 significant digits); ours in float32.
+    torch.manual_seed(0)
+    ours = [torch.nn.Parameter(torch.randn(shape)) for shape in [(48, 16), (16, 48), (48, 16), (16, 16)]]
+    ref = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    opt_ours = train.Muon(ours, lr=0.02, weight_decay=0.1)
+    opt_ref = torch.optim.Muon(ref, lr=0.02, weight_decay=0.1)
+    for _ in range(4):
+        for p, q in zip(ours, ref):
+            p.grad = torch.randn(p.shape)
+            q.grad = p.grad.clone()
+        opt_ours.step()
+        opt_ref.step()
+    for p, q in zip(ours, ref):
+        torch.testing.assert_close(p, q, atol=2e-3, rtol=0)
+    with pytest.raises(ValueError, match="2-D"):
+        train.Muon([torch.nn.Parameter(torch.zeros(3))])
+    with pytest.raises(ValueError, match="momentum"):
+        train.Muon(ours, momentum=1.0)

@@ -1,3 +1,4 @@
+import collections
 import re
 
 import numpy as np
@@ -129,7 +130,7 @@ def test_preference_pairs_and_labelled_requests():
 
 
 def test_format_dialogue():
-    assert W.format_dialogue("hi", "yo", None) == "<|user|>hi<|end|><|assistant|>yo<|end|>"
+    assert W.format_dialogue("hi", "yo", None) == "<|user|> hi<|end|><|assistant|> yo<|end|>"
     assert W.format_dialogue("hi").endswith("<|assistant|>") and W.format_dialogue("hi").startswith("<|system|>")
 
 
@@ -173,3 +174,10 @@ def test_bad_arguments(kwargs):
     with pytest.raises((ValueError, TypeError)):
         W.make_world(**kwargs)
 
+
+
+def test_sft_mix_shares():
+    # benign 36 %, harmful and borderline 27 % each (they share phrasings), unanswerable 10 %
+    kinds = collections.Counter(e.kind for e in W.make_world(0, n_pretrain=10, n_sft=4000).sft)
+    for kind, share in {"benign": 0.36, "harmful": 0.27, "borderline": 0.27, "unanswerable": 0.10}.items():
+        assert abs(kinds[kind] / 4000 - share) < 0.025, (kind, kinds[kind])

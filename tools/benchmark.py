@@ -152,6 +152,7 @@ def bench_tinygpt() -> None:
     from labkit.cache import get_assistant
     from labkit.tinygpt import TinyGPT
     from labkit.train import get_config, pretrain
+    from labkit.world import format_dialogue
 
     from labkit.train import TRAIN_THREADS
 
@@ -162,7 +163,8 @@ def bench_tinygpt() -> None:
         get_assistant(cfg, rebuild=True)
         print(f"{name}: pretraining + SFT {time.perf_counter() - t0:.1f} s wall, {time.process_time() - c0:.1f} s CPU")
 
-    mcfg = get_config("default").model
+    cfg = get_config("default")
+    mcfg = cfg.model
     torch.manual_seed(0)
     stream = torch.randint(0, mcfg.vocab_size, (200_000,))
     batch, steps = get_config("default").batch_size, 30
@@ -170,7 +172,7 @@ def bench_tinygpt() -> None:
     def ours() -> float:
         model = TinyGPT(mcfg)
         t0 = time.perf_counter()
-        pretrain(model, stream, steps, batch, 3e-3, 5, eval_every=10**9)
+        pretrain(model, stream, steps, batch, 3e-3, 5, eval_every=10**9, optimizer=cfg.optimizer, muon_lr=cfg.muon_lr)
         return batch * mcfg.context * steps / (time.perf_counter() - t0)
 
     class PlainLM(torch.nn.Module):
@@ -210,7 +212,7 @@ def bench_tinygpt() -> None:
     print(f"training throughput: labkit {a:,.0f} tokens/s, plain PyTorch loop {b:,.0f} tokens/s (ratio {a / b:.2f})")
     assistant = get_assistant("default")
     tok = assistant.tokenizer
-    prompts = [tok.encode(f"<|user|>{e.prompt}<|end|><|assistant|>") for e in assistant.world.eval[:32]]
+    prompts = [tok.encode(format_dialogue(e.prompt, None, None)) for e in assistant.world.eval[:32]]
     t0 = time.perf_counter()
     assistant.sft.generate(prompts, 64)
     print(f"sampling 64 new tokens for 32 prompts (KV cache): {time.perf_counter() - t0:.2f} s")
