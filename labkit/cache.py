@@ -31,7 +31,7 @@ from labkit.tinygpt import GPTConfig, TinyGPT
 from labkit.tokenizer import Tokenizer
 from labkit.train import Assistant, TrainConfig, build_world, get_config, train_assistant
 
-CODE_VERSION = "4"
+CODE_VERSION = "5"
 CACHE_ENV = "LABKIT_CACHE_DIR"
 COURSE_MODELS = ("default",)  # every config a lesson loads
 

@@ -66,13 +66,13 @@ CONFIGS: dict[str, TrainConfig] = {
     # had not yet learned to copy the question's subject after a minute. For the
     # same reason a narrow model wins: d 64 processes a third more tokens per
     # second than d 96, and in the same time the extra tokens buy more than the
-    # width did. Muon for the blocks' matrices buys more still per step (at +7 %
-    # time per step). Mean of seeds 0-3 on the validation split, with Muon, the
-    # message-initial space (world.format_dialogue) and equal harmful and
-    # borderline SFT shares: SFT refusal 0.91, helpfulness 0.87, over-refusal
-    # 0.20, base helpfulness 0.78; the AdamW model before those three changes
-    # (seeds 0-2): 0.89, 0.78, 0.27 and 0.63. Settings were chosen on the
-    # validation split only.
+    # width did. Muon for the blocks' matrices buys more still per step, for
+    # about a tenth more time per step. Mean of seeds 0-3 on the validation
+    # split, with Muon, the message-initial space (world.format_dialogue) and
+    # equal harmful and borderline SFT shares: SFT refusal 0.89, helpfulness
+    # 0.86, over-refusal 0.20, base helpfulness 0.78; the AdamW model before
+    # those three changes (seeds 0-2): 0.89, 0.78, 0.27 and 0.63. Settings were
+    # chosen on the validation split only.
     "default": TrainConfig("default", GPTConfig(vocab_size=1024, context=96, n_layer=2, n_head=4, d_model=64),
                            dict(n_pretrain=3000, n_sft=2000, n_eval_per_category=20), pretrain_steps=950, sft_steps=300,
                            batch_size=16, sft_batch_size=32, lr=8e-3, sft_lr=3e-3, optimizer="muon", muon_lr=0.02),
@@ -129,7 +129,8 @@ def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float, optim
     decay = [p for n, p in params if p.dim() >= 2 and id(p) not in taken]
     no_decay = [p for n, p in params if p.dim() < 2]
     adamw = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay, "lr_scale": 1.0},
-                               {"params": no_decay, "weight_decay": 0.0, "lr_scale": 1.0}], lr=lr, betas=(0.9, 0.95))
+                               {"params": no_decay, "weight_decay": 0.0, "lr_scale": 1.0}], lr=lr, betas=(0.9, 0.95),
+                              fused=True)  # one kernel for all tensors: same update, a third of the time
     if not hidden:
         return adamw
     muon_lr = ensure_float("muon_lr", muon_lr, low=0.0, low_open=True)
@@ -171,7 +172,7 @@ class Muon(torch.optim.Optimizer):
 
     The same update as ``torch.optim.Muon`` with its default settings, with the
     iteration in float32 (:func:`newton_schulz`) and run once per stack of
-    equally shaped matrices (fewer, larger matrix products).
+    equally shaped matrices.
     """
 
     def __init__(self, params, lr: float = 0.02, momentum: float = 0.95, weight_decay: float = 0.0, ns_steps: int = 5):
@@ -189,20 +190,23 @@ class Muon(torch.optim.Optimizer):
     def step(self) -> None:
         for group in self.param_groups:
             lr, mu = group["lr"], group["momentum"]
-            by_shape: dict[tuple, list] = {}
+            # Stack matrices of one shape, up to a transpose (A x B with B x A), so the
+            # iteration runs once per stack: fewer, larger matrix products.
+            stacks: dict[tuple, list] = {}
             for p in group["params"]:
                 if p.grad is not None:
-                    by_shape.setdefault(tuple(p.shape), []).append(p)
-            for (rows, cols), ps in by_shape.items():
+                    stacks.setdefault(tuple(sorted(p.shape)), []).append(p)
+            for ps in stacks.values():
                 looks = []
                 for p in ps:
                     m = self.state[p].setdefault("momentum", torch.zeros_like(p))
                     m.lerp_(p.grad, 1 - mu)
-                    looks.append(p.grad.lerp(m, mu))
+                    look = p.grad.lerp(m, mu)
+                    looks.append(look.T if p.size(0) > p.size(1) else look)
                 updates = newton_schulz(torch.stack(looks), group["ns_steps"])
                 for p, u in zip(ps, updates):
                     p.mul_(1 - lr * group["weight_decay"])
-                    p.add_(u, alpha=-lr * math.sqrt(max(1.0, rows / cols)))
+                    p.add_(u.T if p.size(0) > p.size(1) else u, alpha=-lr * math.sqrt(max(1.0, p.size(0) / p.size(1))))
 
 
 class OptimizerPair:
