@@ -13,7 +13,7 @@ number of CPU threads while training (:data:`TRAIN_THREADS`, whatever the
 machine has), so a checkpoint is the same whoever builds it and the lessons'
 stored outputs reproduce.
 
-Configs: ``tiny`` (unit tests, seconds), ``default`` (CPU, about a minute for
+Configs: ``tiny`` (unit tests, seconds), ``default`` (two CPU cores, under 90 s for
 pretraining plus SFT), ``large`` (a GPU).
 """
 from __future__ import annotations
