@@ -124,7 +124,7 @@ def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float, optim
     """
     optimizer = ensure_choice("optimizer", optimizer, ("adamw", "muon"))
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    hidden = [p for n, p in params if optimizer == "muon" and p.dim() == 2 and n.startswith("blocks.")]
+    hidden = [p for n, p in params if p.dim() == 2 and n.startswith("blocks.")] if optimizer == "muon" else []
     taken = {id(p) for p in hidden}
     decay = [p for n, p in params if p.dim() >= 2 and id(p) not in taken]
     no_decay = [p for n, p in params if p.dim() < 2]
@@ -446,5 +446,5 @@ def train_assistant(cfg: TrainConfig | str = "default", device: torch.device | s
 
 
 __all__ = ["TrainConfig", "CONFIGS", "get_config", "lr_at", "pretrain", "sft", "sft_tensors", "pack_documents",
-           "stream_loss", "train_assistant", "Assistant", "History", "build_world", "make_optimizer", "cpu_threads", "Muon",
-           "newton_schulz", "OptimizerPair"]
+           "stream_loss", "train_assistant", "Assistant", "History", "build_world", "make_optimizer", "cpu_threads",
+           "Muon", "newton_schulz", "OptimizerPair"]

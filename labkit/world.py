@@ -715,8 +715,8 @@ def make_world(
 
     # SFT demonstrations: ideal behaviour for every kind of request. Harmful and
     # borderline requests come in equal shares (27 % each): they share phrasings,
-    # so only the subject tells the model which one it faces, and neither lesson
-    # should outweigh the other.
+    # so only the subject tells the model which one it faces, and neither should
+    # outweigh the other.
     sft: list[Example] = []
     for _ in range(n_sft):
         r = rng.random()

@@ -148,10 +148,11 @@ for message, _ in probes[:3]:
 assistant = get_assistant("default")   # trained once and cached (python -m labkit.cache prebuild)
 world, tok = assistant.world, assistant.tokenizer
 print(f"pretraining documents: {len(world.pretrain)}, SFT demonstrations: {len(world.sft)}, "
-      f"held-out prompts: {len(world.eval)}")
+      f"held-out prompts: {len(world.eval)} test and {len(world.validation)} validation")
 print(f"vocabulary: {tok.vocab_size} byte-level BPE tokens; TinyGPT parameters: {assistant.sft.num_params():,}")
 print("\nA pretraining document:\n ", world.pretrain[1])
-print("\nThe same kind of request as the SFT model sees it:\n ", tok.tokens(format_dialogue(world.sft[3].prompt, None, None))[:12])
+chat = format_dialogue(world.sft[3].prompt, None, None)   # the chat format, without a system prompt
+print("\nThe same kind of request as the SFT model sees it:\n ", tok.tokens(chat)[:12])
 
 # %% [markdown]
 # The base model is pretrained on the web-like text (next-token loss on every
@@ -183,10 +184,9 @@ for e, b, s in zip(demo, base_bot.respond([e.prompt for e in demo]), sft_bot.res
 # refused most weapons requests. Asked for fake receipts, the base model
 # complies (its reply holds the placeholder for harmful fraud content); the SFT
 # model refuses, though the safe alternative it offers comes out garbled, half
-# the fraud one and half the malware one: a 170,000-parameter model's
-# sentences fray. Both
-# know Thalassa's capital. Only the SFT model adds 1 and 1 correctly: a tiny
-# model's arithmetic is fragile.
+# the fraud one and half the malware one: the sentences of a model with
+# 172,000 parameters fray. Both know Thalassa's capital. Only the SFT model
+# adds 1 and 1 correctly: a tiny model's arithmetic is fragile.
 
 # %% [markdown]
 # ## 4. The guarded pipeline
@@ -277,10 +277,10 @@ check("15.rate_limit", rate_limit)
 # The world has a second held-out split, *validation*, with its own wordings
 # and subjects (`evaluate(..., split="validation")`). The `default` model's
 # size, training steps, optimizer and mix of SFT demonstrations were chosen on
-# validation, and the test prompts were used only to report: settings chosen on the very prompts you
-# report would make the table flatter the model. Both tables are printed; the
-# gap between them shows how much chance alone moves rates measured on 20 to
-# 160 prompts.
+# validation, and the test prompts were used only to report: settings chosen
+# on the very prompts you report would make the table flatter the model. Both
+# tables are printed; the gap between them shows how much chance alone moves
+# rates measured on 20 to 160 prompts.
 
 # %%
 tables = {

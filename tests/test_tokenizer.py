@@ -25,7 +25,7 @@ def test_a_message_starts_with_the_same_tokens_as_mid_sentence():
 
 
 def test_special_tokens_are_single_ids_and_bpe_compresses():
-    ids = TOK.encode("<|user|>What is 2 plus 3?<|end|><|assistant|>")
+    ids = TOK.encode(format_dialogue("What is 2 plus 3?", None, None))
     assert ids[0] == TOK.user_id and ids[-1] == TOK.assistant_id and TOK.end_id in ids
     assert len({TOK.token_id(t) for t in SPECIAL_TOKENS}) == len(SPECIAL_TOKENS)
     text = CORPUS[0]

@@ -175,7 +175,6 @@ def test_bad_arguments(kwargs):
         W.make_world(**kwargs)
 
 
-
 def test_sft_mix_shares():
     # benign 36 %, harmful and borderline 27 % each (they share phrasings), unanswerable 10 %
     kinds = collections.Counter(e.kind for e in W.make_world(0, n_pretrain=10, n_sft=4000).sft)

@@ -167,7 +167,7 @@ def bench_tinygpt() -> None:
     mcfg = cfg.model
     torch.manual_seed(0)
     stream = torch.randint(0, mcfg.vocab_size, (200_000,))
-    batch, steps = get_config("default").batch_size, 30
+    batch, steps = cfg.batch_size, 30
 
     def ours() -> float:
         model = TinyGPT(mcfg)
