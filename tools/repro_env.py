@@ -3,10 +3,23 @@
 `tools/build_lessons.py` executes notebooks under it and `tests/conftest.py`
 applies it before nbval starts kernels, so the two always agree.
 """
+import importlib.util
 import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_numerics():
+    # By path: importing the labkit package would import NumPy and PyTorch
+    # before the dispatch pins are in the environment.
+    spec = importlib.util.spec_from_file_location("_labkit_numerics", ROOT / "labkit" / "numerics.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+numerics = _load_numerics()
 
 REPRO_ENV = {
     "PYTHONHASHSEED": "0",
@@ -29,6 +42,9 @@ UNSET = ("MPLBACKEND",)
 def apply() -> None:
     """Apply the reproducible environment to this process (and its kernels)."""
     os.environ.update(REPRO_ENV)
+    # Kernel dispatch pinned to AVX2 (labkit/numerics.py): outputs and trained
+    # checkpoints are then bit-identical on every x86-64 CPU with AVX2.
+    os.environ.update(numerics.pinned_environment())
     for name in UNSET:
         os.environ.pop(name, None)
     os.environ.setdefault("LABKIT_CACHE_DIR", str(ROOT / ".cache" / "labkit"))
