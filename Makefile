@@ -12,8 +12,10 @@ JOBS   ?= 2
 
 .PHONY: lab test setup build check-notebooks bench prebuild browser-deps clean
 
+# Kernels inherit the CPU kernel-dispatch pins (labkit/numerics.py), so a
+# student's outputs match the stored ones on any x86-64 CPU with AVX2.
 lab: setup
-	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) --notebook-dir=. notebooks/00_welcome.ipynb
+	env $$($(BIN)/python -m labkit.numerics env) $(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) --notebook-dir=. notebooks/00_welcome.ipynb
 
 test: setup browser-deps
 	$(BIN)/python tools/run_tests.py -n $(JOBS)

@@ -7,6 +7,14 @@ do. :func:`fetch` looks in the local cache, then in a mirror directory named by
 downloads; the checksum is verified every time, so results are identical
 whichever way the file arrived. Offline with no mirror, it raises
 :class:`DatasetUnavailable` with instructions.
+
+A lesson cell that needs real data starts with ``if datasets.require(...):``:
+offline it prints one line that names the missing sets and how to get them,
+and the lesson goes on. The test command skips such a notebook with that same
+line (:func:`unavailable_message`). An instructor preparing a room runs::
+
+    python -m labkit.datasets fetch          # every registered set
+    python -m labkit.datasets list           # what is cached, with licences
 """
 from __future__ import annotations
 
@@ -15,7 +23,9 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,8 +142,77 @@ def _install(src: Path | None, url: str | None, dest: Path, sha: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def fetch(name: str) -> Path:
+def _check_name(name: str) -> Dataset:
+    return REGISTRY[ensure_choice("name", name, sorted(REGISTRY))]
+
+
+def is_available(name: str) -> bool:
+    """Whether ``name`` can be loaded without a download: cached with the right
+    checksum, or present in the mirror (verified when it is copied)."""
+    ds = _check_name(name)
+    dest = cache_dir() / ds.path
+    if dest.exists() and sha256_file(dest) == ds.sha256:
+        return True
+    mirror = os.environ.get(MIRROR_ENV)
+    return bool(mirror) and (Path(mirror) / ds.path).exists()
+
+
+def missing(names) -> list[str]:
+    """The names among ``names`` that :func:`is_available` says need a download."""
+    if isinstance(names, str):
+        raise TypeError("names must be a list of dataset names, not one string")
+    return [n for n in names if not is_available(n)]
+
+
+def unavailable_message(names) -> str:
+    """One line naming the missing datasets and how to get them."""
+    names = list(names)
+    if not names:
+        raise ValueError("names must name at least one dataset")
+    for n in names:
+        _check_name(n)
+    return (f"real data unavailable: {', '.join(names)} not cached and cannot be downloaded here; "
+            f"run `python -m labkit.datasets fetch` online, or set {MIRROR_ENV} to a folder holding them "
+            "(the rest of the lesson runs without them)")
+
+
+def require(*names: str) -> bool:
+    """Make ``names`` available if possible; else print one line and return False.
+
+    For lesson cells: ``if datasets.require("hatecheck"):`` runs the cell's
+    real-data analysis only when the data can be had (cache, mirror, or a
+    download unless ``LABKIT_OFFLINE=1``).
+
+    Returns
+    -------
+    bool
+        True when every dataset in ``names`` is ready to :func:`load`.
+    """
+    if not names:
+        raise ValueError("require() needs at least one dataset name")
+    lacking = []
+    for n in names:
+        _check_name(n)
+        try:
+            fetch(n)
+        except DatasetUnavailable:
+            lacking.append(n)
+    if lacking:
+        print(unavailable_message(lacking))
+        return False
+    return True
+
+
+def fetch(name: str, download: bool = True) -> Path:
     """Return the local path of dataset ``name``, verified by sha256.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`REGISTRY`.
+    download : bool
+        Try the canonical URL when the set is neither cached nor mirrored
+        (never when ``LABKIT_OFFLINE=1``).
 
     Raises
     ------
@@ -142,7 +221,7 @@ def fetch(name: str) -> Path:
     DatasetUnavailable
         The file is not cached, there is no mirror, and it cannot be downloaded.
     """
-    ds = REGISTRY[ensure_choice("name", name, sorted(REGISTRY))]
+    ds = _check_name(name)
     dest = cache_dir() / ds.path
     if dest.exists() and sha256_file(dest) == ds.sha256:
         return dest
@@ -150,13 +229,17 @@ def fetch(name: str) -> Path:
     if mirror and (Path(mirror) / ds.path).exists():
         _install(Path(mirror) / ds.path, None, dest, ds.sha256)
         return dest
+    if not isinstance(download, bool):
+        raise TypeError(f"download must be True or False, got {type(download).__name__}")
     if os.environ.get("LABKIT_OFFLINE", "") == "1":
         reason = "LABKIT_OFFLINE=1 forbids downloads"
+    elif not download:
+        reason = "not downloaded (an earlier download failed: the network looks unreachable)"
     elif ds.url.startswith("https://raw."):
         try:
             _install(None, ds.url, dest, ds.sha256)
             return dest
-        except OSError as exc:
+        except (OSError, urllib.error.URLError) as exc:
             reason = f"download failed ({exc})"
     else:
         reason = "this file is a derived copy with no direct download"
@@ -181,8 +264,71 @@ def load(name: str) -> pd.DataFrame:
 
 def citation(name: str) -> str:
     """How to cite dataset ``name`` (and its licence)."""
-    ds = REGISTRY[ensure_choice("name", name, sorted(REGISTRY))]
+    ds = _check_name(name)
     return f"{ds.citation} Licence: {ds.licence}."
 
 
-__all__ = ["Dataset", "DatasetUnavailable", "REGISTRY", "fetch", "load", "citation", "cache_dir", "sha256_file"]
+def fetch_all(names=None, stream=None) -> dict[str, str]:
+    """Fetch ``names`` (default: every registered set); never raises for one set.
+
+    After the first network failure the remaining downloads are not tried
+    (each would wait for the same time-out); mirrored and cached sets are still
+    installed.
+
+    Returns
+    -------
+    dict
+        name -> ``"ok"`` or the reason it is unavailable.
+    """
+    names = sorted(REGISTRY) if names is None else list(names)
+    for n in names:
+        _check_name(n)
+    stream = sys.stdout if stream is None else stream
+    status: dict[str, str] = {}
+    network_ok = True
+    for n in names:
+        try:
+            fetch(n, download=network_ok)
+            status[n] = "ok"
+        except DatasetUnavailable as exc:
+            status[n] = str(exc).split(" is not available: ", 1)[-1].split(". Put ", 1)[0]
+            if "download failed" in status[n]:
+                network_ok = False  # do not wait for the same time-out once per file
+        print(f"{n:<22} {status[n]}", file=stream, flush=True)
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m labkit.datasets fetch [NAME ...]`` or ``list``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m labkit.datasets",
+                                     description="Fetch and list the course's real evaluation sets.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_fetch = sub.add_parser("fetch", help="download (or copy from $LABKIT_DATA_MIRROR) and verify datasets")
+    p_fetch.add_argument("names", nargs="*", help="datasets to fetch (default: all)")
+    p_fetch.add_argument("--allow-missing", action="store_true",
+                         help="exit 0 even when a set cannot be had (the test command uses this)")
+    sub.add_parser("list", help="registered datasets, whether each is ready, licence and citation")
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        for name, ds in sorted(REGISTRY.items()):
+            state = "ready" if is_available(name) else "not cached"
+            print(f"{name:<22} {state:<11} {ds.licence:<10} {ds.citation}")
+        return 0
+    unknown = [n for n in args.names if n not in REGISTRY]
+    if unknown:
+        parser.error(f"unknown dataset(s) {', '.join(unknown)}; choose from {', '.join(sorted(REGISTRY))}")
+    status = fetch_all(args.names or None)
+    lacking = [n for n, s in status.items() if s != "ok"]
+    print(f"datasets: {len(status) - len(lacking)} of {len(status)} ready in {cache_dir()}"
+          + (f"; unavailable: {', '.join(lacking)}" if lacking else ""), flush=True)
+    return 0 if (not lacking or args.allow_missing) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["Dataset", "DatasetUnavailable", "REGISTRY", "fetch", "fetch_all", "load", "citation", "cache_dir",
+           "sha256_file", "is_available", "missing", "unavailable_message", "require"]

@@ -47,7 +47,7 @@ DISPATCH_PINS = {
     "MKL_CBWR": "COMPATIBLE",
     "ONEDNN_MAX_CPU_ISA": "AVX2",
     "OPENBLAS_CORETYPE": "Haswell",
-    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
+    "NPY_DISABLE_CPU_FEATURES": "X86_V4,AVX512_ICL,AVX512_SPR",
     "NUMBA_CPU_NAME": "haswell",
 }
 # CPU features the pinned code paths need.
@@ -141,6 +141,24 @@ def reexec_pinned(module: str, argv: list[str]) -> None:
     env = {**os.environ, **pins}
     sys.stdout.flush()
     os.execve(sys.executable, [sys.executable, "-m", module, *argv], env)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m labkit.numerics`` says the mode; ``... env`` prints the pins as
+    ``NAME=value`` words for ``env`` (the Makefile starts JupyterLab with them)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ["env"]:
+        print(" ".join(f"{k}={v}" for k, v in pinned_environment().items()))
+        return 0
+    if argv:
+        print("usage: python -m labkit.numerics [env]", file=sys.stderr)
+        return 2
+    print(describe())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
 
 
 __all__ = ["MODE_ENV", "MODES", "DISPATCH_PINS", "cpu_flags", "exact_supported", "mode", "pinned_environment",

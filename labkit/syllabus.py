@@ -18,6 +18,7 @@ class Lesson:
     source: str     # slide of the course deck, or seed topic
     module: str     # labkit module that holds the lesson's code
     minutes: int
+    datasets: tuple[str, ...] = ()  # real datasets (labkit.datasets) the lesson reads
 
     @property
     def name(self) -> str:
@@ -39,8 +40,10 @@ LESSONS: list[Lesson] = [
     Lesson(11, "continual_learning", "Continual learning: EWC against forgetting", "slide 11", "labkit.continual", 60),
     Lesson(12, "ethical_decision_making", "Ethical decision-making: MCDA and rank reversal", "slide 12", "labkit.mcda", 45),
     Lesson(13, "monitoring", "Monitoring: drift and anomaly detectors on a live stream", "slide 13; seeds 002, 003", "labkit.monitoring", 60),
-    Lesson(14, "content_moderation", "Content moderation: normalisation, classifiers, PII", "slide 14; seed 004", "labkit.moderation", 75),
-    Lesson(15, "ethical_chatbot", "An ethical chatbot: a guarded tiny assistant", "slide 15; seed 002", "labkit.chatbot", 90),
+    Lesson(14, "content_moderation", "Content moderation: normalisation, classifiers, PII", "slide 14; seed 004", "labkit.moderation", 75,
+           ("presidio_synth", "hatecheck", "davidson_offensive")),
+    Lesson(15, "ethical_chatbot", "An ethical chatbot: a guarded tiny assistant", "slide 15; seed 002", "labkit.chatbot", 90,
+           ("advbench", "xstest", "jailbreakbench_pair")),
     Lesson(16, "rlhf", "RLHF: reward models, PPO and DPO on the tiny assistant", "seeds 002, 004", "labkit.rlhf", 90),
     Lesson(17, "constitutional_ai", "Constitutional AI: critique and revision", "seeds 002, 003, 004", "labkit.constitutional", 60),
     Lesson(18, "red_teaming", "Red teaming: jailbreaks, injections, automated attacks", "seeds 002, 004", "labkit.redteam", 75),
@@ -52,6 +55,12 @@ LESSONS: list[Lesson] = [
 ]
 
 LESSONS_DIR = Path(__file__).resolve().parents[1] / "lessons"
+
+
+def lesson_for_notebook(path) -> Lesson | None:
+    """The lesson whose notebook (or solution) file is ``path``, if any."""
+    stem = Path(path).stem
+    return next((lesson for lesson in LESSONS if lesson.name == stem), None)
 
 
 def available(lesson: Lesson) -> bool:

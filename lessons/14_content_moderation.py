@@ -152,16 +152,17 @@ for s in spans:
 # of those kinds gets a detection.
 
 # %%
-presidio = datasets.load("presidio_synth")
-p_texts = presidio.full_text.tolist()
-p_gold = [[(s["start_position"], s["end_position"], s["entity_type"]) for s in spans] for spans in presidio.spans]
-recall = mod.pii_span_recall(p_texts, p_gold)
-clean = [t for t, g in zip(p_texts, p_gold) if not any(k in mod.PII_KINDS for _, _, k in g)]
-false_alarms = sum(bool(mod.find_pii(t)) for t in clean)
-for kind, (found, total) in recall.items():
-    print(f"{kind:<14} {found:>3}/{total:<3} recall {found / total:.3f}")
-print(f"sentences without these kinds: {len(clean)}, with a false detection: {false_alarms} ({false_alarms / len(clean):.3f})")
-print(datasets.citation("presidio_synth"))
+if datasets.require("presidio_synth"):
+    presidio = datasets.load("presidio_synth")
+    p_texts = presidio.full_text.tolist()
+    p_gold = [[(s["start_position"], s["end_position"], s["entity_type"]) for s in spans] for spans in presidio.spans]
+    recall = mod.pii_span_recall(p_texts, p_gold)
+    clean = [t for t, g in zip(p_texts, p_gold) if not any(k in mod.PII_KINDS for _, _, k in g)]
+    false_alarms = sum(bool(mod.find_pii(t)) for t in clean)
+    for kind, (found, total) in recall.items():
+        print(f"{kind:<14} {found:>3}/{total:<3} recall {found / total:.3f}")
+    print(f"sentences without these kinds: {len(clean)}, with a false detection: {false_alarms} ({false_alarms / len(clean):.3f})")
+    print(datasets.citation("presidio_synth"))
 
 # %% [markdown]
 # E-mails, IBANs, SSNs and cards are all found; phone numbers are the hard
@@ -287,36 +288,37 @@ interactive_figure(lambda text: mod.plot_moderation(moderator, text),
 # for our classifier.
 
 # %%
-hc = datasets.load("hatecheck")
-hc_y = (hc.label_gold == "hateful").to_numpy()
-hc_texts = hc.test_case.tolist()
-hc_scores = moderator.classifier.predict_proba(hc_texts)
-hc_model = hc_scores >= threshold
-hc_slide = slide_flag(hc_texts)
-per_func = pd.DataFrame({"functionality": hc.functionality, "label": hc.label_gold,
-                         "slide regex": hc_slide == hc_y, "labkit": hc_model == hc_y})
-per_func = per_func.groupby(["functionality", "label"])[["slide regex", "labkit"]].mean().round(3).reset_index()
-per_func = per_func.sort_values(["label", "functionality"]).reset_index(drop=True)
+if datasets.require("hatecheck"):
+    hc = datasets.load("hatecheck")
+    hc_y = (hc.label_gold == "hateful").to_numpy()
+    hc_texts = hc.test_case.tolist()
+    hc_scores = moderator.classifier.predict_proba(hc_texts)
+    hc_model = hc_scores >= threshold
+    hc_slide = slide_flag(hc_texts)
+    per_func = pd.DataFrame({"functionality": hc.functionality, "label": hc.label_gold,
+                             "slide regex": hc_slide == hc_y, "labkit": hc_model == hc_y})
+    per_func = per_func.groupby(["functionality", "label"])[["slide regex", "labkit"]].mean().round(3).reset_index()
+    per_func = per_func.sort_values(["label", "functionality"]).reset_index(drop=True)
 
-fig, ax = plt.subplots(figsize=(8, 7))
-ypos = np.arange(len(per_func))
-ax.barh(ypos - 0.2, per_func["slide regex"], height=0.4, label="slide regex", color="tab:gray")
-ax.barh(ypos + 0.2, per_func["labkit"], height=0.4, label="labkit classifier", color="tab:blue")
-ax.set_yticks(ypos, [f"{f} ({'H' if l == 'hateful' else 'NH'})" for f, l in zip(per_func.functionality, per_func.label)], fontsize=7)
-ax.set(xlabel="accuracy", xlim=(0, 1), title="HateCheck accuracy per functionality (H hateful, NH non-hateful)")
-ax.legend(loc="lower right")
-fig.tight_layout()
-plt.show()
+    fig, ax = plt.subplots(figsize=(8, 7))
+    ypos = np.arange(len(per_func))
+    ax.barh(ypos - 0.2, per_func["slide regex"], height=0.4, label="slide regex", color="tab:gray")
+    ax.barh(ypos + 0.2, per_func["labkit"], height=0.4, label="labkit classifier", color="tab:blue")
+    ax.set_yticks(ypos, [f"{f} ({'H' if l == 'hateful' else 'NH'})" for f, l in zip(per_func.functionality, per_func.label)], fontsize=7)
+    ax.set(xlabel="accuracy", xlim=(0, 1), title="HateCheck accuracy per functionality (H hateful, NH non-hateful)")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    plt.show()
 
-for name, pred in (("slide regex", hc_slide), ("labkit", hc_model)):
-    p, r, f = mod.precision_recall_f1(hc_y, pred)
-    print(f"HateCheck {name:<12} precision {p:.3f} recall {r:.3f} F1 {f:.3f}")
-print(f"HateCheck labkit ROC AUC {roc_auc_score(hc_y, hc_scores):.3f}")
-nh = per_func[per_func.label == "non-hateful"]
-print(f"labkit mean accuracy on non-hateful functionalities: {nh['labkit'].mean():.3f}; "
-      f"on hateful ones: {per_func[per_func.label == 'hateful']['labkit'].mean():.3f}")
-print("labkit's five weakest functionalities:")
-print(per_func.nsmallest(5, "labkit")[["functionality", "label", "labkit"]].to_string(index=False))
+    for name, pred in (("slide regex", hc_slide), ("labkit", hc_model)):
+        p, r, f = mod.precision_recall_f1(hc_y, pred)
+        print(f"HateCheck {name:<12} precision {p:.3f} recall {r:.3f} F1 {f:.3f}")
+    print(f"HateCheck labkit ROC AUC {roc_auc_score(hc_y, hc_scores):.3f}")
+    nh = per_func[per_func.label == "non-hateful"]
+    print(f"labkit mean accuracy on non-hateful functionalities: {nh['labkit'].mean():.3f}; "
+          f"on hateful ones: {per_func[per_func.label == 'hateful']['labkit'].mean():.3f}")
+    print("labkit's five weakest functionalities:")
+    print(per_func.nsmallest(5, "labkit")[["functionality", "label", "labkit"]].to_string(index=False))
 
 # %% [markdown]
 # The slide's regex gets the non-hateful cases right only because it flags
@@ -336,16 +338,17 @@ print(per_func.nsmallest(5, "labkit")[["functionality", "label", "labkit"]].to_s
 # hate *or* offensive as harmful.
 
 # %%
-dv = datasets.load("davidson_offensive").sample(2000, random_state=0)
-dv_y = (dv["class"] != 2).to_numpy()
-dv_texts = dv.tweet.tolist()
-dv_scores = moderator.classifier.predict_proba(dv_texts)
-print(f"harmful share in the sample: {dv_y.mean():.3f}")
-for name, pred in (("slide regex", slide_flag(dv_texts)), ("labkit", dv_scores >= threshold)):
-    p, r, f = mod.precision_recall_f1(dv_y, pred)
-    print(f"Davidson {name:<12} flags {pred.mean():.3f}  precision {p:.3f} recall {r:.3f} F1 {f:.3f}")
-print(f"Davidson labkit ROC AUC {roc_auc_score(dv_y, dv_scores):.3f}")
-print(datasets.citation("davidson_offensive"))
+if datasets.require("davidson_offensive"):
+    dv = datasets.load("davidson_offensive").sample(2000, random_state=0)
+    dv_y = (dv["class"] != 2).to_numpy()
+    dv_texts = dv.tweet.tolist()
+    dv_scores = moderator.classifier.predict_proba(dv_texts)
+    print(f"harmful share in the sample: {dv_y.mean():.3f}")
+    for name, pred in (("slide regex", slide_flag(dv_texts)), ("labkit", dv_scores >= threshold)):
+        p, r, f = mod.precision_recall_f1(dv_y, pred)
+        print(f"Davidson {name:<12} flags {pred.mean():.3f}  precision {p:.3f} recall {r:.3f} F1 {f:.3f}")
+    print(f"Davidson labkit ROC AUC {roc_auc_score(dv_y, dv_scores):.3f}")
+    print(datasets.citation("davidson_offensive"))
 
 # %% [markdown]
 # Read these numbers with care. 84 % of the sample is harmful, so a filter

@@ -362,7 +362,8 @@ plt.show()
 # al. 2024), and PAIR jailbreak prompts (Chao et al. 2023) from JailbreakBench.
 
 # %%
-try:
+real = {}
+if datasets.require("advbench", "xstest", "jailbreakbench_pair"):
     advbench = datasets.load("advbench").goal.tolist()
     xstest = datasets.load("xstest")
     pair = datasets.load("jailbreakbench_pair").attack_prompt.dropna().tolist()
@@ -372,9 +373,6 @@ try:
         "PAIR jailbreaks": (pair, True),
         "XSTest safe": (xstest[xstest.label == "safe"].prompt.tolist(), False),
     }
-except datasets.DatasetUnavailable as exc:
-    print("real data unavailable here:", exc)
-    real = {}
 held_texts, held_labels = labelled_requests(400, seed=11, split="test")
 sets = {"world held-out harmful": ([t for t, y in zip(held_texts, held_labels) if y], True),
         "world held-out benign": ([t for t, y in zip(held_texts, held_labels) if not y], False), **real}

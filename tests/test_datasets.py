@@ -1,5 +1,8 @@
 import hashlib
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -47,3 +50,61 @@ def test_real_sets_load_with_expected_rows(name, rows):
     assert len(frame) == rows
     path = datasets.fetch(name)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == datasets.REGISTRY[name].sha256
+
+
+def _offline_env(tmp_path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "LABKIT_DATA_MIRROR"}
+    env.update(LABKIT_CACHE_DIR=str(tmp_path / "empty-cache"), LABKIT_DATA_MIRROR="", LABKIT_OFFLINE="1")
+    return env
+
+
+def test_require_offline_prints_one_line_and_returns_false(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LABKIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("LABKIT_DATA_MIRROR", raising=False)
+    monkeypatch.setenv("LABKIT_OFFLINE", "1")
+    assert datasets.require("hatecheck", "xstest") is False
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out == [datasets.unavailable_message(["hatecheck", "xstest"])]
+    assert "python -m labkit.datasets fetch" in out[0] and "LABKIT_DATA_MIRROR" in out[0]
+    assert datasets.missing(["hatecheck"]) == ["hatecheck"]
+    with pytest.raises(ValueError, match="name must be one of"):
+        datasets.require("imagenet")
+    with pytest.raises(TypeError, match="names must be a list"):
+        datasets.missing("hatecheck")
+
+
+@pytest.mark.skipif(not SHARED or not os.path.isdir(SHARED or ""), reason="no real-data mirror here")
+def test_require_with_mirror_is_silent_and_true(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LABKIT_CACHE_DIR", str(tmp_path))
+    assert datasets.require("xstest") is True
+    assert capsys.readouterr().out == ""
+    assert datasets.missing(["xstest"]) == []
+
+
+def test_offline_without_mirror_the_test_command_skips_the_notebook_with_that_line(tmp_path):
+    """The offline-no-mirror path: nbval collects lesson 14 and skips it whole,
+    naming the missing datasets, instead of reporting every cell as a diff."""
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:xdist", "--nbval", "--nbval-current-env",
+                          "notebooks/14_content_moderation.ipynb"], cwd=root, env=_offline_env(tmp_path),
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:]
+    line = datasets.unavailable_message(["presidio_synth", "hatecheck", "davidson_offensive"])
+    assert line in out.stdout and " passed" not in out.stdout and "skipped" in out.stdout
+
+
+def test_fetch_command_reports_each_set_and_exits_by_its_flag(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "labkit.datasets", "fetch", "xstest"]
+    out = subprocess.run(cmd, cwd=root, env=_offline_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and "xstest" in out.stdout and "unavailable: xstest" in out.stdout
+    out = subprocess.run(cmd + ["--allow-missing"], cwd=root, env=_offline_env(tmp_path), capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0
+    out = subprocess.run([sys.executable, "-m", "labkit.datasets", "fetch", "imagenet"], cwd=root,
+                         env=_offline_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "unknown dataset" in out.stderr
+    if SHARED and os.path.isdir(SHARED):
+        env = {**_offline_env(tmp_path), "LABKIT_DATA_MIRROR": SHARED}
+        out = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0 and "1 of 1 ready" in out.stdout

@@ -44,7 +44,11 @@ def apply() -> None:
     os.environ.update(REPRO_ENV)
     # Kernel dispatch pinned to AVX2 (labkit/numerics.py): outputs and trained
     # checkpoints are then bit-identical on every x86-64 CPU with AVX2.
-    os.environ.update(numerics.pinned_environment())
+    # In tolerant mode (another CPU, or LABKIT_NUMERICS=tolerant) no pin applies.
+    pins = numerics.pinned_environment()
+    for name in numerics.DISPATCH_PINS:
+        os.environ.pop(name, None)
+    os.environ.update(pins)
     for name in UNSET:
         os.environ.pop(name, None)
     os.environ.setdefault("LABKIT_CACHE_DIR", str(ROOT / ".cache" / "labkit"))
