@@ -122,12 +122,31 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, attempts: int = 2) -> nbformat
     raise AssertionError("unreachable")
 
 
+def coalesce_streams(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Merge consecutive stdout (or stderr) outputs of a cell into one.
+
+    How the kernel chunks a cell's printing depends on timing (a loaded machine
+    flushes mid-cell), so stored notebooks would change from build to build
+    with the same text."""
+    for cell in nb.cells:
+        merged = []
+        for out in cell.get("outputs", []):
+            if (out.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream"
+                    and merged[-1].get("name") == out.get("name")):
+                merged[-1]["text"] = "".join(merged[-1]["text"]) + "".join(out["text"])
+            else:
+                merged.append(out)
+        if "outputs" in cell:
+            cell["outputs"] = merged
+    return nb
+
+
 def build_one(source: Path, run: bool = True) -> list[str]:
     written = []
     for variant, folder in OUTPUTS.items():
         nb = render(source, variant)
         if run:
-            nb = execute(nb, folder)
+            nb = coalesce_streams(execute(nb, folder))
         path = folder / f"{source.stem}.ipynb"
         tmp = path.with_suffix(".ipynb.tmp")
         nbformat.write(nb, tmp)
