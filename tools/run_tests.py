@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import notebook_run
 import repro_env
 
 ROOT = repro_env.ROOT
@@ -20,14 +21,14 @@ def main() -> int:
     args, extra = parser.parse_known_args()  # anything else goes to pytest
     repro_env.apply()
     start = time.monotonic()
-    prebuild = ROOT / "labkit" / "cache.py"
-    if prebuild.exists():
-        # Train the course's models once, before parallel workers want them.
-        subprocess.run([sys.executable, "-m", "labkit.cache", "prebuild"], cwd=ROOT, check=True)
+    # Train the course's models once, before parallel workers want them.
+    notebook_run.train_course_models(ROOT)
     cmd = [
         sys.executable, "-m", "pytest", "-n", str(args.jobs), "--dist", "loadfile",
         "--nbval", "--nbval-current-env", "--nbval-sanitize-with", "tests/sanitize.cfg",
-        "--nbval-cell-timeout", "600",
+        # nbval's blocking client cannot lose a reply the way nbclient did
+        # (tools/notebook_run.py), but no cell may hold the suite for long either.
+        "--nbval-cell-timeout", str(notebook_run.CELL_TIMEOUT),
         "tests", "notebooks", "solutions", *extra,
     ]
     print("running:", " ".join(cmd[1:]), flush=True)
