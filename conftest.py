@@ -1,7 +1,14 @@
 """Applies the reproducible environment to every pytest run from the repository
-root (labkit's tests and nbval alike) before any kernel starts."""
+root (labkit's tests and nbval alike) before any kernel starts, and a time limit
+to every test."""
+import faulthandler
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
 
@@ -41,3 +48,32 @@ def _skip_mark(reason: str):
     import pytest
 
     return pytest.mark.skip(reason=reason)
+
+
+# Seconds any one test (under nbval: one notebook cell) may run. nbval's own cell
+# timeout (tools/notebook_run.py, 120 s) comes first for cells; this bounds every
+# other test. LABKIT_TEST_TIME_LIMIT=0 lifts it.
+TEST_TIME_LIMIT = int(os.environ.get("LABKIT_TEST_TIME_LIMIT", "300"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    usable = hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
+    if TEST_TIME_LIMIT <= 0 or not usable:
+        yield
+        return
+
+    def over_time(signum, frame):
+        raise TimeoutError(f"{item.nodeid} ran over the {TEST_TIME_LIMIT} s limit per test (LABKIT_TEST_TIME_LIMIT)")
+
+    previous = signal.signal(signal.SIGALRM, over_time)
+    signal.alarm(TEST_TIME_LIMIT)
+    # A hang inside C code never returns to the alarm's Python handler: a minute
+    # later, print every thread's stack and end this test process.
+    faulthandler.dump_traceback_later(TEST_TIME_LIMIT + 60, exit=True)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -19,7 +19,6 @@ from labkit import datasets, numerics, syllabus
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "solutions").glob("*.ipynb"))
-CELL_TIMEOUT = 300
 
 
 @pytest.mark.skipif(numerics.mode() == "exact", reason="exact numerics: nbval compares the notebooks bit for bit")
@@ -30,7 +29,7 @@ def test_notebook_within_tolerance(path):
     if lacking:
         pytest.skip(datasets.unavailable_message(lacking))
     stored = nbformat.read(path, as_version=4)
-    fresh = nbcompare.execute(path, timeout=CELL_TIMEOUT)
+    fresh = nbcompare.execute(path)
     diffs = nbcompare.compare_notebooks(stored, fresh)
     assert not diffs, "\n".join(map(str, diffs))
 
@@ -89,7 +88,7 @@ import os, nbformat, nbcompare
 from labkit import numerics
 path = sys.argv[1]
 stored = nbformat.read(path, as_version=4)
-fresh = nbcompare.execute(nbcompare.Path(path), timeout=300)
+fresh = nbcompare.execute(nbcompare.Path(path))
 exact = nbcompare.compare_notebooks(stored, fresh, sanitizers=nbcompare.load_sanitizers())
 strict = [i for i, (a, b) in enumerate(zip(stored.cells, fresh.cells)) if a.cell_type == 'code'
           and nbcompare._texts(a, nbcompare.load_sanitizers()) != nbcompare._texts(b, nbcompare.load_sanitizers())]

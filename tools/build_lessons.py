@@ -26,6 +26,7 @@ import jupytext
 import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import notebook_run  # noqa: E402
 import repro_env  # noqa: E402
 
 ROOT = repro_env.ROOT
@@ -93,33 +94,13 @@ def render(source: Path, variant: str) -> nbformat.NotebookNode:
     return out
 
 
-CELL_TIMEOUT = 180  # seconds; the slowest cell takes about 10 s, so only a lost kernel message gets here
-
-
-def execute(nb: nbformat.NotebookNode, cwd: Path, attempts: int = 2) -> nbformat.NotebookNode:
-    """Run ``nb`` in a fresh kernel. A cell that times out (on a loaded machine
-    nbclient occasionally never hears back from an idle kernel) is retried once,
-    from the top, in a new kernel."""
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-
+def execute(nb: nbformat.NotebookNode, cwd: Path, name: str) -> nbformat.NotebookNode:
+    """Run ``nb`` in a fresh kernel under the reproducible environment, every cell
+    bounded and a stalled run retried once (tools/notebook_run.py)."""
     repro_env.apply()
-    for attempt in range(attempts):
-        run = nbformat.from_dict(nb)  # a fresh copy: a failed attempt leaves partial outputs behind
-        client = NotebookClient(
-            run, kernel_name="python3", timeout=CELL_TIMEOUT, record_timing=False,
-            store_widget_state=True, resources={"metadata": {"path": str(cwd)}},
-        )
-        try:
-            client.execute()
-        except (CellTimeoutError, DeadKernelError):
-            if attempt == attempts - 1:
-                raise
-            print(f"retrying {cwd.name}/ after a kernel timeout", file=sys.stderr, flush=True)
-            continue
-        run.metadata.pop("widgets", None)
-        return run
-    raise AssertionError("unreachable")
+    run, _ = notebook_run.execute(nb, cwd, name=name, record_timing=False, store_widget_state=True)
+    run.metadata.pop("widgets", None)
+    return run
 
 
 def coalesce_streams(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -146,7 +127,7 @@ def build_one(source: Path, run: bool = True) -> list[str]:
     for variant, folder in OUTPUTS.items():
         nb = render(source, variant)
         if run:
-            nb = coalesce_streams(execute(nb, folder))
+            nb = coalesce_streams(execute(nb, folder, f"{folder.name}/{source.stem}.ipynb"))
         path = folder / f"{source.stem}.ipynb"
         tmp = path.with_suffix(".ipynb.tmp")
         nbformat.write(nb, tmp)
@@ -200,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     if not todo:
         parser.error(f"no lesson matches {args.lessons}")
     repro_env.apply()
+    if not args.no_execute:
+        notebook_run.train_course_models(ROOT)
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         for written in pool.map(build_one, todo, [not args.no_execute] * len(todo)):
             print("wrote", " and ".join(written), flush=True)

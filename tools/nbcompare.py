@@ -126,16 +126,16 @@ def compare_notebooks(stored, fresh, sanitizers=None) -> list[Difference]:
     return diffs
 
 
-def execute(path: Path, timeout: int, cwd: Path | None = None):
-    """Run a notebook top to bottom in a fresh kernel; return the executed copy."""
+def execute(path: Path, cwd: Path | None = None):
+    """Run a notebook top to bottom in a fresh kernel (bounded, a stall retried:
+    tools/notebook_run.py); an error in a cell is kept as its output."""
     import nbformat
-    from nbclient import NotebookClient
+
+    import notebook_run
 
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(cwd or path.parent)}})
-    client.execute()
-    return nb
+    run, _ = notebook_run.execute(nb, Path(cwd or Path(path).parent), name=str(path), allow_errors=True)
+    return run
 
 
 __all__ = ["RTOL", "UNITS", "Difference", "load_sanitizers", "split_numbers", "numbers_agree", "compare_text",

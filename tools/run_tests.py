@@ -21,19 +21,19 @@ import subprocess
 import sys
 import time
 
+import notebook_run
 import repro_env
 
 ROOT = repro_env.ROOT
-# A legitimate cell runs in well under a minute from a warm cache; a stalled
-# kernel must not hold the suite for ten.
-CELL_TIMEOUT_S = 180
 
 
 def pytest_command(jobs: str, mode: str, extra: list[str]) -> list[str]:
     cmd = [sys.executable, "-m", "pytest", "-n", str(jobs), "--dist", "loadfile", "-rs"]
     if mode == "exact":
+        # nbval's blocking client cannot lose a reply the way nbclient did
+        # (tools/notebook_run.py), but no cell may hold the suite for long either.
         cmd += ["--nbval", "--nbval-current-env", "--nbval-sanitize-with", "tests/sanitize.cfg",
-                "--nbval-cell-timeout", str(CELL_TIMEOUT_S), "tests", "notebooks", "solutions"]
+                "--nbval-cell-timeout", str(notebook_run.CELL_TIMEOUT), "tests", "notebooks", "solutions"]
     else:
         cmd += ["tests"]
     return cmd + extra
@@ -61,7 +61,7 @@ def main() -> int:
     start = time.monotonic()
     fetch_datasets()
     # Verify (or train) the course's models once, before parallel workers want them.
-    subprocess.run([sys.executable, "-m", "labkit.cache", "prebuild"], cwd=ROOT, check=True)
+    notebook_run.train_course_models(ROOT)
     print("running:", " ".join(cmd[1:]), flush=True)
     rc = subprocess.call(cmd, cwd=ROOT)
     print(f"test suite finished in {time.monotonic() - start:.0f} s with exit code {rc}", flush=True)
