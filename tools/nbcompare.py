@@ -11,9 +11,10 @@ between them:
 * the words must be identical (runs of white space count as one space, since a
   table's column widths follow its numbers);
 * each number must agree with the stored one within ``max(RTOL * |stored|,
-  UNITS * 10**-d)``, where ``d`` is the number of digits the stored number
-  shows after its decimal point. So 0.807 and 0.809 agree (2 units of the
-  third decimal), 0.807 and 0.815 do not, and an integer count may move by 2.
+  UNITS * 10**-d, ATOL)``, where ``d`` is the number of digits the stored
+  number shows after its decimal point. So 0.807 and 0.809 agree (2 units of
+  the third decimal), 0.807 and 0.815 do not, an integer count may move by 2,
+  and a residual of 5.8e-16 may become 1.1e-14.
 
 Images and widget views are not compared (nbval does not compare them either).
 An error output in the fresh run is always a difference.
@@ -27,6 +28,7 @@ from pathlib import Path
 
 RTOL = 0.005  # relative tolerance for every number
 UNITS = 2     # ... or this many units of the stored number's last shown digit
+ATOL = 1e-9   # ... or this much: residuals near zero (1e-16 against 1e-14) are rounding noise
 TEXT_KEYS = ("text/plain", "text/html", "text/markdown")
 SANITIZE = Path(__file__).resolve().parents[1] / "tests" / "sanitize.cfg"
 
@@ -68,7 +70,7 @@ def numbers_agree(stored: str, fresh: str, rtol: float = RTOL, units: int = UNIT
     mantissa = stored.lower().split("e")[0]
     decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
     scale = 10 ** int(stored.lower().split("e")[1]) if "e" in stored.lower() else 1
-    return abs(a - b) <= max(rtol * abs(a), units * 10.0 ** -decimals * scale)
+    return abs(a - b) <= max(rtol * abs(a), units * 10.0 ** -decimals * scale, ATOL)
 
 
 def compare_text(stored: str, fresh: str) -> str | None:
