@@ -140,3 +140,5 @@ def test_threshold_plot_bad_input():
         chatbot.plot_guard_threshold(0.5, {"a": np.zeros(2)}, {"b": True})
     with pytest.raises(ValueError):
         chatbot.plot_guard_threshold(1.5, _SCORES, _HARMFUL)
+    with pytest.raises(ValueError, match="threshold"):
+        chatbot.guard_threshold_widget(_SCORES, _HARMFUL, 1.5)

@@ -258,3 +258,5 @@ def test_moderation_widget_on_arbitrary_text(moderator):
 
     run()
     draw_and_check(widget, {"text": "email a.b@example.com, $5 and $6 " * 10})
+    with pytest.raises(TypeError, match="moderator must be a Moderator"):
+        m.moderation_widget(moderator.classifier)

@@ -163,6 +163,8 @@ def test_dashboard_widget_full_range(det):
 
 
 def test_dashboard_rejects_out_of_range_values():
+    with pytest.raises(TypeError, match="stream must be a Stream"):
+        mo.dashboard_widget(STREAM.values)
     with pytest.raises(ValueError, match=r"strictness must be in \[0, 1\]"):
         DRAW(10, "cusum", 1.5)
     with pytest.raises(ValueError, match="t must be an integer"):
