@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import stats
 
+from labkit.ui import float_slider, interactive_figure
 from labkit.validation import ensure_array, ensure_float, ensure_int
 
 
@@ -126,4 +127,16 @@ def plot_temperature(temperature: float) -> plt.Figure:
     return fig
 
 
-__all__ = ["softmax", "entropy", "wilson_interval", "wald_interval", "interval_coverage", "plot_temperature"]
+def temperature_widget():
+    """Lesson 00's widget: a temperature slider over :data:`TEMPERATURE_RANGE` redrawing :func:`plot_temperature`.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        From :func:`labkit.ui.interactive_figure`, showing the figure at T = 1.
+    """
+    return interactive_figure(plot_temperature, temperature=float_slider("temperature", *TEMPERATURE_RANGE, 1.0))
+
+
+__all__ = ["softmax", "entropy", "wilson_interval", "wald_interval", "interval_coverage", "plot_temperature",
+           "TEMPERATURE_RANGE", "temperature_widget"]

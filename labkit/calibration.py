@@ -30,6 +30,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 
 from labkit.basics import softmax
+from labkit.ui import float_slider, interactive_figure
 from labkit.validation import ensure_array, ensure_float, ensure_int
 
 FALLBACK = "I'm not confident enough to answer this; a human will take a look."
@@ -445,8 +446,20 @@ def plot_abstention(threshold: float) -> plt.Figure:
     return fig
 
 
+def abstention_widget():
+    """Lesson 03's widget: the abstention threshold (:data:`THRESHOLD_RANGE`) redrawing :func:`plot_abstention`.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        From :func:`labkit.ui.interactive_figure`, showing threshold 0.9.
+    """
+    return interactive_figure(plot_abstention, threshold=float_slider("threshold", *THRESHOLD_RANGE, 0.9))
+
+
 __all__ = [
     "FALLBACK", "reliability_bins", "expected_calibration_error", "negative_log_likelihood", "fit_temperature",
     "selective_risk", "risk_coverage_curve", "auroc", "answer_or_abstain", "DigitsTask", "make_digits_task",
     "train_classifier", "logits_of", "run_demo", "plot_reliability", "plot_abstention", "THRESHOLD_RANGE",
+    "abstention_widget",
 ]

@@ -309,6 +309,30 @@ def plot_guard_threshold(threshold: float, scores: dict[str, np.ndarray], harmfu
     return fig
 
 
+def guard_threshold_widget(scores: dict[str, np.ndarray], harmful: dict[str, bool], threshold: float = 0.5):
+    """Lesson 15's threshold widget: the guard's threshold (:data:`THRESHOLD_RANGE`) redrawing
+    :func:`plot_guard_threshold` for ``scores``.
+
+    Parameters
+    ----------
+    scores, harmful : as for :func:`plot_guard_threshold`
+    threshold : float in [0, 1]
+        Where the slider starts (e.g. the guard's calibrated threshold), rounded to its 0.01 step.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        From :func:`labkit.ui.interactive_figure`, showing ``threshold``.
+    """
+    from functools import partial
+
+    from labkit.ui import float_slider, interactive_figure
+
+    threshold = ensure_float("threshold", threshold, THRESHOLD_RANGE[0], THRESHOLD_RANGE[1])
+    return interactive_figure(partial(plot_guard_threshold, scores=scores, harmful=harmful),
+                              threshold=float_slider("threshold", *THRESHOLD_RANGE, round(threshold, 2)))
+
+
 def chat_widget(bot: GuardedAssistant, user: str = "student"):
     """A text box and a send button; each reply is shown beside the guard's decisions."""
     import ipywidgets as widgets
@@ -333,4 +357,5 @@ def chat_widget(bot: GuardedAssistant, user: str = "student"):
 
 
 __all__ = ["contains_word", "rate_limit", "RateLimiter", "train_input_guard", "Decision", "GuardedAssistant", "guard_rates",
-           "REFUSAL_MESSAGE", "FALLBACK_MESSAGE", "plot_guard_threshold", "chat_widget", "THRESHOLD_RANGE"]
+           "REFUSAL_MESSAGE", "FALLBACK_MESSAGE", "plot_guard_threshold", "chat_widget", "THRESHOLD_RANGE",
+           "guard_threshold_widget"]

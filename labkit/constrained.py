@@ -35,6 +35,7 @@ import numpy as np
 from scipy.optimize import linprog, minimize, nnls
 
 from labkit.gridworld import GridWorld, discounted_occupancy, draw_grid, policy_evaluation, soft_value_iteration
+from labkit.ui import float_slider, interactive_figure
 from labkit.validation import ensure_array, ensure_float, ensure_int
 
 # ---------------------------------------------------------------- part 1: KKT
@@ -277,8 +278,19 @@ def plot_cmdp(budget: float) -> plt.Figure:
     return fig
 
 
+def cmdp_widget():
+    """Lesson 07's widget: the cost budget (:data:`BUDGET_RANGE`) redrawing :func:`plot_cmdp`.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        From :func:`labkit.ui.interactive_figure`, showing budget 0.8.
+    """
+    return interactive_figure(plot_cmdp, budget=float_slider("cost budget d", *BUDGET_RANGE, 0.8))
+
+
 __all__ = [
     "kkt_residuals", "solve_slsqp", "allocation_problem", "allocation_closed_form", "UTILITY", "RISK",
     "CMDP_LAYOUT", "CMDP_GAMMA", "make_cmdp", "cmdp_lp", "dual_update", "lagrangian_primal_dual",
-    "plot_cmdp",
+    "BUDGET_RANGE", "plot_cmdp", "cmdp_widget",
 ]

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from labkit.ui import float_slider, interactive_figure
 from labkit.validation import ensure_choice, ensure_float, ensure_int, ensure_tensor
 
 STRATEGIES = ("finetune", "l2", "ewc", "replay")
@@ -304,7 +305,19 @@ def _cached_finetune() -> dict:
     return train_sequential("finetune", 0.0, steps_b=100, every=10)
 
 
+def ewc_lambda_widget():
+    """Lesson 11's widget: log10 of EWC's lambda (:data:`LOG10_LAMBDA_RANGE`) redrawing :func:`plot_ewc_lambda`.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        From :func:`labkit.ui.interactive_figure`, showing lambda = 100.
+    """
+    return interactive_figure(plot_ewc_lambda, log10_lambda=float_slider("log10 λ", *LOG10_LAMBDA_RANGE, 2.0))
+
+
 __all__ = [
     "STRATEGIES", "LOG10_LAMBDA_RANGE", "permuted_digits_tasks", "make_mlp", "accuracy", "diagonal_fisher",
     "softmax_regression_fisher", "ewc_penalty", "train_sequential", "plot_ewc_lambda",
+    "ewc_lambda_widget",
 ]

@@ -27,6 +27,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
+from labkit.ui import float_slider, interactive_figure
 from labkit.validation import ensure_array, ensure_choice, ensure_float, ensure_int
 
 
@@ -529,9 +530,25 @@ def plot_group_thresholds(threshold_group0: float, threshold_group1: float) -> p
     return fig
 
 
+def group_thresholds_widget():
+    """Lesson 04's widget: one threshold per group (:data:`THRESHOLD_RANGE`) redrawing :func:`plot_group_thresholds`.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        From :func:`labkit.ui.interactive_figure`, showing both thresholds at 0.5.
+    """
+    return interactive_figure(
+        plot_group_thresholds,
+        threshold_group0=float_slider("group 0 threshold", *THRESHOLD_RANGE, 0.5),
+        threshold_group1=float_slider("group 1 threshold", *THRESHOLD_RANGE, 0.5),
+    )
+
+
 __all__ = [
     "LendingData", "make_lending_data", "group_rates", "demographic_parity_difference", "equalized_odds_difference",
     "calibration_by_group", "balance_gaps", "chouldechova_fpr", "reweighing_weights", "group_thresholds", "decide",
     "threshold_grid",
     "model_card", "DecisionLog", "run_demo", "plot_group_thresholds", "THRESHOLD_RANGE",
+    "group_thresholds_widget",
 ]

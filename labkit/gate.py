@@ -31,6 +31,8 @@ from typing import Callable, Iterable, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from labkit.ui import checkbox, interactive_figure
+
 # --- 1. Parsing: text -> Action ------------------------------------------------
 
 VERBS = {"read": "read_file", "list": "list_files", "send": "send_message", "delete": "delete_record"}
@@ -446,9 +448,20 @@ def plot_policy(read_workspace: bool = True, list_workspace: bool = True, messag
     return fig
 
 
+def policy_widget():
+    """Lesson 01's widget: one checkbox per rule of :data:`RULES` (all on) redrawing :func:`plot_policy`.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        From :func:`labkit.ui.interactive_figure`, showing the full policy's figure.
+    """
+    return interactive_figure(plot_policy, **{name: checkbox(name, True) for name in RULES})
+
+
 __all__ = [
     "VERBS", "MAX_REQUEST_CHARS", "ParseError", "Action", "parse_request", "path_is_inside", "Rule", "Policy",
     "RULES", "DEFAULT_POLICY", "Decision", "check_action", "check_request", "ToyWorkspace", "default_workspace",
     "TOOLS", "execute", "run_agent", "instructions_in", "NAIVE_BLOCKLIST", "naive_is_safe", "shell_view",
-    "Attempt", "ATTEMPTS", "attack_success_rate", "evaluate", "plot_policy",
+    "Attempt", "ATTEMPTS", "attack_success_rate", "evaluate", "plot_policy", "policy_widget",
 ]

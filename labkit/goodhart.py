@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from labkit.gridworld import GridWorld, draw_grid, greedy_path, greedy_policy, policy_evaluation, value_iteration
+from labkit.ui import float_slider, int_slider, interactive_figure
 from labkit.validation import ensure_array, ensure_float, ensure_int
 
 GOODHART_LAYOUT = (
@@ -154,7 +155,23 @@ def plot_goodhart(bonus: float, steps: int) -> plt.Figure:
     return fig
 
 
+def goodhart_widget():
+    """Lesson 02's widget: the proxy bonus (:data:`BONUS_RANGE`) and optimisation steps (:data:`STEPS_RANGE`)
+    redrawing :func:`plot_goodhart`.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        From :func:`labkit.ui.interactive_figure`, showing bonus 1.5 after 20 steps.
+    """
+    return interactive_figure(
+        plot_goodhart,
+        bonus=float_slider("proxy bonus at B", *BONUS_RANGE, 1.5),
+        steps=int_slider("optimisation steps", *STEPS_RANGE, 20),
+    )
+
+
 __all__ = [
     "GOODHART_LAYOUT", "GAMMA", "B_TRUE", "make_world", "true_reward", "proxy_reward",
-    "goodhart_curve", "gaming_threshold", "plot_goodhart",
+    "goodhart_curve", "gaming_threshold", "plot_goodhart", "BONUS_RANGE", "STEPS_RANGE", "goodhart_widget",
 ]

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from labkit.ui import dropdown, int_slider, interactive_figure
 from labkit.validation import ensure_array, ensure_choice, ensure_float, ensure_int, ensure_tensor
 
 IG_METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
@@ -363,6 +364,20 @@ def plot_attribution(index: int = 0, method: str = "integrated gradients", top: 
     return fig
 
 
+def attribution_widget():
+    """Lesson 08's widget: a test sample of :func:`breast_cancer_demo` and a method of :data:`TABULAR_METHODS`
+    redrawing :func:`plot_attribution`.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        From :func:`labkit.ui.interactive_figure`, showing sample 0 with integrated gradients.
+    """
+    n_test = len(breast_cancer_demo()["X_test"])
+    return interactive_figure(plot_attribution, index=int_slider("test sample", 0, n_test - 1, 0),
+                              method=dropdown("method", list(TABULAR_METHODS), "integrated gradients"))
+
+
 # ---------------------------------------------------------------- agreement and sanity
 def rank_agreement(a, b, absolute: bool = True) -> float:
     """Spearman's rank correlation between two attribution vectors.
@@ -516,6 +531,7 @@ def linear_probe(train_features, train_labels, test_features, test_labels, seed:
 __all__ = [
     "IG_METHODS", "TABULAR_METHODS", "gradient_saliency", "gradient_x_input", "quadrature", "integrated_gradients",
     "TabularMLP", "breast_cancer_demo", "shap_kernel", "lime_tabular", "explain_tabular", "plot_attribution",
+    "attribution_widget",
     "rank_agreement", "randomize_weights", "surrogate_tree", "make_signal_token_task", "AttentionClassifier",
     "train_attention_classifier", "linear_probe",
 ]

@@ -32,6 +32,7 @@ from scipy.optimize import minimize
 from labkit.gridworld import (
     GridWorld, discounted_occupancy, draw_grid, rollouts, soft_value_iteration,
 )
+from labkit.ui import float_slider, int_slider, interactive_figure
 from labkit.validation import ensure_array, ensure_float, ensure_int
 
 IRL_LAYOUT = (
@@ -250,8 +251,25 @@ def plot_irl(n_demos: int, gamma: float, noise: float) -> plt.Figure:
     return fig
 
 
+def irl_widget():
+    """Lesson 06's widget: demonstrations (:data:`N_DEMOS_RANGE`), discount (:data:`GAMMA_RANGE`) and
+    demonstrator noise (:data:`NOISE_RANGE`) redrawing :func:`plot_irl`.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        From :func:`labkit.ui.interactive_figure`, showing 50 demonstrations, gamma 0.9, noise 0.25.
+    """
+    return interactive_figure(
+        plot_irl,
+        n_demos=int_slider("demonstrations", *N_DEMOS_RANGE, 50),
+        gamma=float_slider("discount", *GAMMA_RANGE, 0.9),
+        noise=float_slider("demonstrator noise", *NOISE_RANGE, 0.25),
+    )
+
+
 __all__ = [
     "IRL_LAYOUT", "TRUE_THETA", "make_world", "true_theta", "feature_expectations",
     "maxent_gradient", "maxent_dual", "fit_reward", "expert_policy", "demo_horizon", "IRLResult", "maxent_irl", "run_experiment",
-    "centred", "plot_irl",
+    "centred", "plot_irl", "N_DEMOS_RANGE", "GAMMA_RANGE", "NOISE_RANGE", "irl_widget",
 ]

@@ -30,6 +30,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap
 
+from labkit.ui import float_slider, interactive_figure
 from labkit.validation import ensure_array, ensure_float, ensure_int, ensure_weights
 
 
@@ -236,6 +237,10 @@ def winner_map(scores, weights, i: int, j: int, n: int = 41) -> np.ndarray:
     return out
 
 
+WEIGHT_RANGE = (0.0, 1.0, 0.05)    # min, max, step of each principle's weight slider (normalised to sum 1)
+MAX_HARM_RANGE = (0.0, 1.0, 0.05)  # min, max, step of the constrained rule's harm limit
+
+
 def plot_decision(beneficence: float = 0.3, non_maleficence: float = 0.3, autonomy: float = 0.2,
                   justice: float = 0.2, max_harm: float = 0.3) -> plt.Figure:
     """Widget: weights -> each method's decision, and the stability map around the chosen weights."""
@@ -277,7 +282,27 @@ def plot_decision(beneficence: float = 0.3, non_maleficence: float = 0.3, autono
     return fig
 
 
+def decision_widget():
+    """Lesson 12's widget: the four principles' weights (:data:`WEIGHT_RANGE`) and the harm limit
+    (:data:`MAX_HARM_RANGE`) redrawing :func:`plot_decision`.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        From :func:`labkit.ui.interactive_figure`, showing the slide's weights and harm limit 0.3.
+    """
+    return interactive_figure(
+        plot_decision,
+        beneficence=float_slider("beneficence", *WEIGHT_RANGE, 0.3),
+        non_maleficence=float_slider("non-maleficence", *WEIGHT_RANGE, 0.3),
+        autonomy=float_slider("autonomy", *WEIGHT_RANGE, 0.2),
+        justice=float_slider("justice", *WEIGHT_RANGE, 0.2),
+        max_harm=float_slider("max harm", *MAX_HARM_RANGE, 0.3),
+    )
+
+
 __all__ = [
     "Principle", "PRINCIPLES", "SLIDE_WEIGHTS", "ACTIONS", "score_matrix", "minmax_normalise", "sum_normalise",
     "weighted_sum", "lexicographic_choice", "constrained_choice", "flip_points", "winner_map", "plot_decision",
+    "WEIGHT_RANGE", "MAX_HARM_RANGE", "decision_widget",
 ]

@@ -38,6 +38,7 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
+from labkit.ui import interactive_figure, text_box
 from labkit.validation import ensure_array, ensure_choice, ensure_float, ensure_int
 
 # ----------------------------------------------------------------------------
@@ -809,8 +810,28 @@ def plot_moderation(moderator: Moderator, text: str) -> plt.Figure:
     return fig
 
 
+def moderation_widget(moderator: Moderator):
+    """Lesson 14's widget: a message box redrawing :func:`plot_moderation` for ``moderator``.
+
+    Parameters
+    ----------
+    moderator : Moderator
+        E.g. from :func:`train_moderator`.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        From :func:`labkit.ui.interactive_figure`, showing an obfuscated threat with a phone number.
+    """
+    if not isinstance(moderator, Moderator):
+        raise TypeError(f"moderator must be a Moderator, got {type(moderator).__name__}")
+    return interactive_figure(functools.partial(plot_moderation, moderator),
+                              text=text_box("message", "I will h u r t you, call me at 555-123-4567"))
+
+
 __all__ = [
     "normalize", "PIISpan", "find_pii", "redact_pii", "luhn_valid", "iban_valid", "PII_KINDS",
     "CATEGORIES", "generate_messages", "ATTACKS", "obfuscate", "TextClassifier", "Moderator",
     "train_moderator", "threshold_for_fpr", "CharNgramCounts", "precision_recall_f1", "category_report", "pii_span_recall", "plot_moderation",
+    "moderation_widget",
 ]

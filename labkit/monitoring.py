@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import stats
 
+from labkit.ui import dropdown, float_slider, int_slider, interactive_figure
 from labkit.validation import ensure_array, ensure_choice, ensure_float, ensure_int
 
 # ----------------------------------------------------------------------------
@@ -382,6 +383,9 @@ DETECTORS = ("cusum", "ewma", "page_hinkley", "rolling_z", "ks", "mahalanobis")
 SENSITIVITY = {"cusum": (2.0, 10.0, 0.5, 5.0), "ewma": (1.5, 4.0, 0.25, 3.0),
                "page_hinkley": (5.0, 60.0, 5.0, 20.0), "rolling_z": (2.0, 5.0, 0.25, 3.0),
                "ks": (1.0, 6.0, 0.5, 3.0), "mahalanobis": (2.0, 8.0, 0.5, 4.5)}
+# The dashboard's strictness slider (min, max, step): 0.375 is CUSUM's h = 5, its usual setting.
+STRICTNESS_RANGE = (0.0, 1.0, 0.025)
+REPLAY_STEP = 10  # the dashboard's request slider moves in steps of this many requests
 
 
 def run_detector(stream: Stream, detector: str, sensitivity: float | None = None) -> tuple[np.ndarray, np.ndarray, float]:
@@ -466,8 +470,34 @@ def dashboard(stream: Stream) -> Callable[..., plt.Figure]:
     return draw
 
 
+def dashboard_widget(stream: Stream):
+    """Lesson 13's widget: replay ``stream`` request by request, pick a detector of :data:`DETECTORS`
+    and its strictness (:data:`STRICTNESS_RANGE`), redrawing :func:`dashboard`'s figure.
+
+    Parameters
+    ----------
+    stream : Stream
+        The simulated traffic, e.g. from :func:`simulate_stream`.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        From :func:`labkit.ui.interactive_figure`, showing the whole stream under CUSUM at h = 5.
+    """
+    if not isinstance(stream, Stream):
+        raise TypeError(f"stream must be a Stream, got {type(stream).__name__}")
+    n = len(stream.values)
+    return interactive_figure(
+        dashboard(stream),
+        t=int_slider("request", 1, n, n, step=REPLAY_STEP),
+        detector=dropdown("detector", list(DETECTORS)),
+        strictness=float_slider("strictness", *STRICTNESS_RANGE, 0.375),
+    )
+
+
 __all__ = [
     "Stream", "simulate_stream", "rolling_zscore", "ewma", "ewma_chart", "cusum", "cusum_arl", "page_hinkley",
     "ks_drift", "fit_gaussian", "mahalanobis_distance", "euclidean_distance", "evaluate_alarms", "alerts",
     "burst_recall", "DETECTORS", "SENSITIVITY", "run_detector", "dashboard",
+    "STRICTNESS_RANGE", "REPLAY_STEP", "dashboard_widget",
 ]

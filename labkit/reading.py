@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 
+from labkit.ui import dropdown, interactive_figure
 from labkit.validation import ensure_choice
 
 
@@ -106,4 +107,15 @@ def plot_timeline(topic: str = "all") -> plt.Figure:
     return fig
 
 
-__all__ = ["Reference", "READING", "TOPICS", "SLIDE_16_AUDIT", "references", "plot_timeline"]
+def timeline_widget():
+    """Lesson 23's widget: a topic of :data:`TOPICS` (or all) redrawing :func:`plot_timeline`.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        From :func:`labkit.ui.interactive_figure`, showing every topic.
+    """
+    return interactive_figure(plot_timeline, topic=dropdown("topic", ["all", *TOPICS]))
+
+
+__all__ = ["Reference", "READING", "TOPICS", "SLIDE_16_AUDIT", "references", "plot_timeline", "timeline_widget"]

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from labkit.ui import dropdown, float_slider, int_slider, interactive_figure
 from labkit.validation import ensure_array, ensure_choice, ensure_float, ensure_int, ensure_tensor
 
 N_FEATURES = 8
@@ -455,9 +456,27 @@ def plot_reward_model(label_noise: float, n_comparisons: int, n: int) -> plt.Fig
     return fig
 
 
+def reward_model_widget():
+    """Lesson 05's widget: label noise (:data:`NOISE_RANGE`), comparisons (:data:`COMPARISONS_RANGE`) and
+    best-of-n (:data:`N_CHOICES`) redrawing :func:`plot_reward_model`.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        From :func:`labkit.ui.interactive_figure`, showing noise 0.1, 500 comparisons, n = 16.
+    """
+    low, high, step = COMPARISONS_RANGE
+    return interactive_figure(
+        plot_reward_model,
+        label_noise=float_slider("label noise", *NOISE_RANGE, 0.1),
+        n_comparisons=int_slider("comparisons", low, high, 500, step=step),
+        n=dropdown("best-of-n", N_CHOICES, 16),
+    )
+
+
 __all__ = [
     "bradley_terry_loss", "preference_probability", "gold_reward", "Preferences", "simulate_preferences", "simulate_ratings",
     "fit_bradley_terry", "bradley_terry_objective", "pairwise_accuracy", "expected_calibration_error", "reliability_curve",
     "held_out_report", "best_of_n_kl", "best_of_n", "fit_gao_bon", "plot_reward_model", "GOLD_WEIGHTS", "N_FEATURES",
-    "N_CHOICES", "NOISE_RANGE", "COMPARISONS_RANGE",
+    "N_CHOICES", "NOISE_RANGE", "COMPARISONS_RANGE", "reward_model_widget",
 ]

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from labkit.ui import dropdown, float_slider, int_slider, interactive_figure
 from labkit.validation import ensure_choice, ensure_float, ensure_int, ensure_tensor
 
 Clamp = tuple[float, float] | None
@@ -565,6 +566,32 @@ class AttackViewer:
         return fig
 
 
+def attack_widget(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor, steps: int = 20):
+    """Lesson 09's widget: ε (:data:`EPS_RANGE`), a test image and a model redrawing an :class:`AttackViewer`.
+
+    Parameters
+    ----------
+    models : dict of str to torch.nn.Module
+        The models a student can pick; the first is shown first.
+    x, y : torch.Tensor
+        The images (n, 8, 8) in [0, 1] and their labels.
+    steps : int
+        PGD steps of the viewer's attack.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        From :func:`labkit.ui.interactive_figure`, showing image 0 at ε = 0.1.
+    """
+    viewer = AttackViewer(models, x, y, steps=steps)
+    return interactive_figure(
+        viewer,
+        eps=float_slider("ε", *EPS_RANGE, 0.1),
+        index=int_slider("test image", 0, viewer.n_images - 1, 0),
+        model=dropdown("model", list(viewer.models)),
+    )
+
+
 def plot_robustness_curves(curves: dict[str, list[float]], eps_grid, title: str, ylabel: str = "accuracy", ax=None) -> plt.Figure:
     """Line plot of accuracy against ε for several models or methods."""
     if ax is None:
@@ -582,4 +609,5 @@ __all__ = [
     "fgsm", "pgd", "project_linf", "ibp_bounds", "ibp_linear", "ibp_worst_logits", "certified", "load_digits", "make_mlp",
     "train_classifier", "accuracy", "robust_accuracy", "certified_accuracy", "AttackViewer",
     "plot_robustness_curves", "EPS_RANGE", "TRAIN_METHODS",
+    "attack_widget",
 ]

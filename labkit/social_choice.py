@@ -25,6 +25,7 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from labkit.ui import float_slider, interactive_figure
 from labkit.validation import ensure_array, ensure_choice, ensure_weights
 
 RULES = ("utilitarian", "maximin", "nash")
@@ -217,6 +218,9 @@ def stakeholder_utilities(stakeholders: dict[str, dict[str, float]], options: di
     return u
 
 
+WEIGHT_RANGE = (0.0, 1.0, 0.05)  # min, max, step of each stakeholder's weight slider (normalised to sum 1)
+
+
 def plot_stakeholder_weights(user: float = 1.0, company: float = 1.0, society: float = 1.0) -> plt.Figure:
     """Widget: stakeholder weights -> weighted welfare of each option and the winner of each rule."""
     raw = np.array([user, company, society], dtype=float)
@@ -244,8 +248,24 @@ def plot_stakeholder_weights(user: float = 1.0, company: float = 1.0, society: f
     return fig
 
 
+def stakeholder_weights_widget():
+    """Lesson 10's widget: one weight per stakeholder (:data:`WEIGHT_RANGE`) redrawing :func:`plot_stakeholder_weights`.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        From :func:`labkit.ui.interactive_figure`, showing equal weights.
+    """
+    return interactive_figure(
+        plot_stakeholder_weights,
+        user=float_slider("user", *WEIGHT_RANGE, 1.0),
+        company=float_slider("company", *WEIGHT_RANGE, 1.0),
+        society=float_slider("society", *WEIGHT_RANGE, 1.0),
+    )
+
+
 __all__ = [
     "RULES", "welfare", "choose", "rankings_from_utilities", "borda_scores", "pairwise_margins", "condorcet_winner",
     "pareto_front", "all_winners", "SLIDE_STAKEHOLDERS", "SLIDE_OPTIONS", "stakeholder_utilities",
-    "plot_stakeholder_weights",
+    "WEIGHT_RANGE", "plot_stakeholder_weights", "stakeholder_weights_widget",
 ]

@@ -3,7 +3,9 @@
 Every widget in the course is built the same way: a pure ``draw(**values)``
 function that returns a matplotlib ``Figure``, and ipywidgets controls whose
 ranges only admit valid values. :func:`interactive_figure` wires them
-together; tests drive ``widget.draw`` over every control's full range.
+together. Each lesson's widget is built by one function of its topic module
+(``<figure>_widget``, beside the ``plot_<figure>`` it redraws), which the
+lesson displays and its test drives over every control's full range.
 """
 from __future__ import annotations
 
@@ -35,6 +37,16 @@ def dropdown(description: str, options: list, value: Any = None, **kw: Any) -> w
         description=description, options=options, value=options[0] if value is None else value,
         style={"description_width": "initial"}, **kw,
     )
+
+
+def checkbox(description: str, value: bool = True, **kw: Any) -> widgets.Checkbox:
+    """A checkbox that switches one option on or off."""
+    return widgets.Checkbox(description=description, value=value, **kw)
+
+
+def text_box(description: str, value: str = "", **kw: Any) -> widgets.Text:
+    """A one-line text box that updates on Enter or when it loses focus."""
+    return widgets.Text(description=description, value=value, continuous_update=False, **kw)
 
 
 def interactive_figure(draw: Callable[..., plt.Figure], **controls: widgets.ValueWidget) -> widgets.VBox:
@@ -82,4 +94,4 @@ def figure_is_finite(fig: plt.Figure) -> bool:
     return True
 
 
-__all__ = ["float_slider", "int_slider", "dropdown", "interactive_figure", "figure_is_finite"]
+__all__ = ["float_slider", "int_slider", "dropdown", "checkbox", "text_box", "interactive_figure", "figure_is_finite"]

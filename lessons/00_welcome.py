@@ -117,10 +117,7 @@ check("00.softmax", softmax)
 # distribution, whose entropy is $\log k$.
 
 # %% tags=["nbval-ignore-output"]
-from labkit.ui import float_slider, interactive_figure
-
-lo, hi, step = basics.TEMPERATURE_RANGE
-interactive_figure(basics.plot_temperature, temperature=float_slider("temperature", lo, hi, step, 1.0))
+basics.temperature_widget()
 
 # %% [markdown]
 # ## 4. Error bars on every rate

@@ -210,11 +210,7 @@ for name in ("naive", "gate"):
 # switch off `deny_secrets` and the secret file in the workspace becomes readable.
 
 # %% tags=["nbval-ignore-output"]
-from ipywidgets import Checkbox
-
-from labkit.ui import interactive_figure
-
-interactive_figure(gate.plot_policy, **{name: Checkbox(value=True, description=name) for name in gate.RULES})
+gate.policy_widget()
 
 # %% [markdown]
 # ## 6. Reproducing a reference result: indirect prompt injection

@@ -242,14 +242,7 @@ for b, t in zip(bonuses, final_true):
 # the path the agent takes.
 
 # %% tags=["nbval-ignore-output"]
-from labkit.ui import float_slider, int_slider, interactive_figure
-
-lo, hi, step = goodhart.BONUS_RANGE
-interactive_figure(
-    goodhart.plot_goodhart,
-    bonus=float_slider("proxy bonus at B", lo, hi, step, 1.5),
-    steps=int_slider("optimisation steps", *goodhart.STEPS_RANGE, 20),
-)
+goodhart.goodhart_widget()
 
 # %% [markdown]
 # ## 4. A reference result in miniature

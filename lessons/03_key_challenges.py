@@ -269,10 +269,7 @@ for threshold in (0.0, 0.5, 0.8, 0.9, 0.95):
 # still get an answer.
 
 # %% tags=["nbval-ignore-output"]
-from labkit.ui import float_slider, interactive_figure
-
-lo, hi, step = cal.THRESHOLD_RANGE
-interactive_figure(cal.plot_abstention, threshold=float_slider("threshold", lo, hi, step, 0.9))
+cal.abstention_widget()
 
 # %% [markdown]
 # ## 5. Out-of-distribution detection with the maximum softmax probability

@@ -332,14 +332,7 @@ for name, m in results.items():
 # gaps in the title. Try to bring both gaps under 0.05 at once.
 
 # %% tags=["nbval-ignore-output"]
-from labkit.ui import float_slider, interactive_figure
-
-lo, hi, step = fair.THRESHOLD_RANGE
-interactive_figure(
-    fair.plot_group_thresholds,
-    threshold_group0=float_slider("group 0 threshold", lo, hi, step, 0.5),
-    threshold_group1=float_slider("group 1 threshold", lo, hi, step, 0.5),
-)
+fair.group_thresholds_widget()
 
 # %% [markdown]
 # The search can be done exhaustively: every pair of thresholds on the
@@ -348,6 +341,7 @@ interactive_figure(
 # differences both stay below it:
 
 # %%
+lo, hi, step = fair.THRESHOLD_RANGE
 grid = np.round(np.arange(lo, hi + step / 2, step), 2)
 sweep = fair.threshold_grid(test.y, scores, test.group, grid)
 worst_gap = np.maximum(sweep["dp_diff"], sweep["eo_diff"])

@@ -311,14 +311,7 @@ plt.show()
 # reward usually peaks lower.
 
 # %% tags=["nbval-ignore-output"]
-from labkit.ui import dropdown, float_slider, int_slider, interactive_figure
-
-interactive_figure(
-    rw.plot_reward_model,
-    label_noise=float_slider("label noise", *rw.NOISE_RANGE, 0.1),
-    n_comparisons=int_slider("comparisons", rw.COMPARISONS_RANGE[0], rw.COMPARISONS_RANGE[1], 500, step=rw.COMPARISONS_RANGE[2]),
-    n=dropdown("best-of-n", rw.N_CHOICES, 16),
-)
+rw.reward_model_widget()
 
 # %% [markdown]
 # ## Key takeaways

@@ -242,14 +242,7 @@ plt.show()
 # plans and therefore what its visits reveal.
 
 # %% tags=["nbval-ignore-output"]
-from labkit.ui import float_slider, int_slider, interactive_figure
-
-interactive_figure(
-    irl.plot_irl,
-    n_demos=int_slider("demonstrations", *irl.N_DEMOS_RANGE, 50),
-    gamma=float_slider("discount", *irl.GAMMA_RANGE, 0.9),
-    noise=float_slider("demonstrator noise", *irl.NOISE_RANGE, 0.25),
-)
+irl.irl_widget()
 
 # %% [markdown]
 # ## 3. A reference result in miniature

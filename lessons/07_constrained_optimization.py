@@ -278,9 +278,7 @@ plt.show()
 # budget; the map shows where the final policy spends its (discounted) time.
 
 # %% tags=["nbval-ignore-output"]
-from labkit.ui import float_slider, interactive_figure
-
-interactive_figure(constrained.plot_cmdp, budget=float_slider("cost budget d", *constrained.BUDGET_RANGE, 0.8))
+constrained.cmdp_widget()
 
 # %% [markdown]
 # ## 4. A reference result in miniature

@@ -285,10 +285,7 @@ for n_layers in (1, 2):
 # twelve largest attributions (blue pushes towards "benign").
 
 # %% tags=["nbval-ignore-output"]
-from labkit.ui import dropdown, int_slider, interactive_figure
-
-interactive_figure(interpret.plot_attribution, index=int_slider("test sample", 0, len(X_test) - 1, 0),
-                   method=dropdown("method", list(methods), "integrated gradients"))
+interpret.attribution_widget()
 
 # %% [markdown]
 # ## 5. Rules from a surrogate tree

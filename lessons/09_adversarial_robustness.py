@@ -271,16 +271,7 @@ for name, values in curves.items():
 # like strokes of other digits.
 
 # %% tags=["nbval-ignore-output"]
-from labkit.ui import dropdown, float_slider, int_slider, interactive_figure
-
-viewer = rb.AttackViewer({"standard": standard, "adversarially trained": adv_trained}, x_test[:40], y_test[:40])
-lo, hi, step = rb.EPS_RANGE
-interactive_figure(
-    viewer,
-    eps=float_slider("ε", lo, hi, step, 0.1),
-    index=int_slider("test image", 0, viewer.n_images - 1, 0),
-    model=dropdown("model", list(viewer.models)),
-)
+rb.attack_widget({"standard": standard, "adversarially trained": adv_trained}, x_test[:40], y_test[:40])
 
 # %% [markdown]
 # ## 4. Certified robustness with interval bound propagation

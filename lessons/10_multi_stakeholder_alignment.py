@@ -194,14 +194,7 @@ print("Condorcet winner:", sc.condorcet_winner(cycle), "  Borda:", sc.borda_scor
 # not, because Rawls' rule ignores weights by design.
 
 # %% tags=["nbval-ignore-output"]
-from labkit.ui import float_slider, interactive_figure
-
-interactive_figure(
-    sc.plot_stakeholder_weights,
-    user=float_slider("user", 0.0, 1.0, 0.05, 1.0),
-    company=float_slider("company", 0.0, 1.0, 0.05, 1.0),
-    society=float_slider("society", 0.0, 1.0, 0.05, 1.0),
-)
+sc.stakeholder_weights_widget()
 
 # %% [markdown]
 # ## 4. Reproducing a reference result: annotator disagreement (Bakker et al. 2022)

@@ -227,10 +227,7 @@ plt.show()
 # solution and stops B from being learned. The grey lines are fine-tuning.
 
 # %% tags=["nbval-ignore-output"]
-from labkit.ui import float_slider, interactive_figure
-
-lo, hi, step = continual.LOG10_LAMBDA_RANGE
-interactive_figure(continual.plot_ewc_lambda, log10_lambda=float_slider("log10 λ", lo, hi, step, 2.0))
+continual.ewc_lambda_widget()
 
 # %% [markdown]
 # ## Key takeaways

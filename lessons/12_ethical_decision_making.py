@@ -234,16 +234,7 @@ plt.show()
 # non-maleficence) weight pair by the weighted-sum winner, with the star at your weights.
 
 # %% tags=["nbval-ignore-output"]
-from labkit.ui import float_slider, interactive_figure
-
-interactive_figure(
-    mcda.plot_decision,
-    beneficence=float_slider("beneficence", 0.0, 1.0, 0.05, 0.3),
-    non_maleficence=float_slider("non-maleficence", 0.0, 1.0, 0.05, 0.3),
-    autonomy=float_slider("autonomy", 0.0, 1.0, 0.05, 0.2),
-    justice=float_slider("justice", 0.0, 1.0, 0.05, 0.2),
-    max_harm=float_slider("max harm", 0.0, 1.0, 0.05, 0.3),
-)
+mcda.decision_widget()
 
 # %% [markdown]
 # ## 5. Reproducing a reference result: rank reversal (Belton and Gear 1983)

@@ -326,13 +326,7 @@ print("alerts opened at requests:", opened.tolist())
 # burst and before the drift, i.e. false ones.
 
 # %% tags=["nbval-ignore-output"]
-from labkit.ui import dropdown, float_slider, int_slider, interactive_figure
-
-draw = mon.dashboard(stream)
-interactive_figure(draw,
-                   t=int_slider("request", 1, len(stream.values), len(stream.values), step=10),
-                   detector=dropdown("detector", list(mon.DETECTORS)),
-                   strictness=float_slider("strictness", 0.0, 1.0, 0.025, 0.375))
+mon.dashboard_widget(stream)
 
 # %% [markdown]
 # ## Key takeaways

@@ -267,13 +267,7 @@ print(f"buried threat: score {moderator.classifier.predict_proba([buried])[0]:.3
 # the redacted text.
 
 # %% tags=["nbval-ignore-output"]
-from ipywidgets import Text
-
-from labkit.ui import interactive_figure
-
-interactive_figure(lambda text: mod.plot_moderation(moderator, text),
-                   text=Text(value="I will h u r t you, call me at 555-123-4567", description="message",
-                             continuous_update=False))
+mod.moderation_widget(moderator)
 
 # %% [markdown]
 # ## 6. Real data: HateCheck and the Davidson tweets

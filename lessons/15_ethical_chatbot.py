@@ -408,13 +408,7 @@ pd.DataFrame(rows)
 # world's phrasing, not harm.
 
 # %% tags=["nbval-ignore-output"]
-from functools import partial
-
-from labkit.ui import float_slider, interactive_figure
-
-lo, hi, step = chatbot.THRESHOLD_RANGE
-interactive_figure(partial(chatbot.plot_guard_threshold, scores=scores, harmful={k: v for k, (_, v) in sets.items()}),
-                   threshold=float_slider("threshold", lo, hi, step, round(guard.threshold, 2)))
+chatbot.guard_threshold_widget(scores, {k: v for k, (_, v) in sets.items()}, guard.threshold)
 
 # %% [markdown]
 # ### Talk to the guarded assistant

@@ -36,9 +36,7 @@ for title, where, verdict in reading.SLIDE_16_AUDIT:
 # widget lists every reference with the lessons it supports.
 
 # %% tags=["nbval-ignore-output"]
-from labkit.ui import dropdown, interactive_figure
-
-interactive_figure(reading.plot_timeline, topic=dropdown("topic", ["all", *reading.TOPICS]))
+reading.timeline_widget()
 
 # %%
 for topic in reading.TOPICS:

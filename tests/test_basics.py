@@ -6,7 +6,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labkit import basics
-from labkit.ui import float_slider, interactive_figure
 from widget_driver import draw_and_check, values_strategy
 
 
@@ -49,8 +48,7 @@ def test_entropy():
         basics.entropy([0.5, 0.6])
 
 
-lo, hi, step = basics.TEMPERATURE_RANGE
-WIDGET = interactive_figure(basics.plot_temperature, temperature=float_slider("temperature", lo, hi, step, 1.0))
+WIDGET = basics.temperature_widget()
 
 
 @settings(max_examples=25, deadline=None)

@@ -6,7 +6,6 @@ from sklearn.metrics import roc_auc_score
 
 from labkit import calibration as cal
 from labkit.basics import softmax
-from labkit.ui import float_slider, interactive_figure
 from widget_driver import draw_and_check, values_strategy
 
 
@@ -135,8 +134,7 @@ def test_demo_story_holds():
     assert cal.auroc(demo["cal_test"].max(1), demo["cal_ood"].max(1)) > 0.6
 
 
-lo, hi, step = cal.THRESHOLD_RANGE
-WIDGET = interactive_figure(cal.plot_abstention, threshold=float_slider("threshold", lo, hi, step, 0.5))
+WIDGET = cal.abstention_widget()
 
 
 @settings(max_examples=20, deadline=None)

@@ -121,16 +121,12 @@ def test_trained_input_guard_separates_held_out_requests():
         chatbot.train_input_guard(min_threshold=1.5)
 
 
-from labkit.ui import float_slider, interactive_figure  # noqa: E402
 from widget_driver import draw_and_check, values_strategy  # noqa: E402
-from functools import partial  # noqa: E402
 
 _rng = np.random.default_rng(0)
 _SCORES = {"harmful": _rng.uniform(0.3, 1, 50), "benign": _rng.uniform(0, 0.6, 50), "empty": np.zeros(0)}
 _HARMFUL = {"harmful": True, "benign": False, "empty": False}
-lo, hi, step = chatbot.THRESHOLD_RANGE
-WIDGET = interactive_figure(partial(chatbot.plot_guard_threshold, scores=_SCORES, harmful=_HARMFUL),
-                            threshold=float_slider("threshold", lo, hi, step, 0.5))
+WIDGET = chatbot.guard_threshold_widget(_SCORES, _HARMFUL, 0.5)
 
 
 @settings(max_examples=25, deadline=None)
@@ -144,3 +140,5 @@ def test_threshold_plot_bad_input():
         chatbot.plot_guard_threshold(0.5, {"a": np.zeros(2)}, {"b": True})
     with pytest.raises(ValueError):
         chatbot.plot_guard_threshold(1.5, _SCORES, _HARMFUL)
+    with pytest.raises(ValueError, match="threshold"):
+        chatbot.guard_threshold_widget(_SCORES, _HARMFUL, 1.5)

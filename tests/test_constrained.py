@@ -4,7 +4,6 @@ from hypothesis import given, settings
 
 from labkit import constrained as C
 from labkit import gridworld as gw
-from labkit.ui import float_slider, interactive_figure
 from widget_driver import draw_and_check, values_strategy
 
 
@@ -84,7 +83,7 @@ def test_dual_update_and_errors():
         C.solve_slsqp(1, 2, 3, 4, np.zeros(2))
 
 
-WIDGET = interactive_figure(C.plot_cmdp, budget=float_slider("budget d", *C.BUDGET_RANGE, 0.8))
+WIDGET = C.cmdp_widget()
 
 
 @settings(max_examples=10, deadline=None)

@@ -5,7 +5,6 @@ from hypothesis import given, settings
 from torch import nn
 
 from labkit import continual
-from labkit.ui import float_slider, interactive_figure
 from widget_driver import draw_and_check, values_strategy
 
 
@@ -108,8 +107,7 @@ def test_forgetting_and_ewc_protection():
         continual.train_sequential("magic")
 
 
-lo, hi, step = continual.LOG10_LAMBDA_RANGE
-WIDGET = interactive_figure(continual.plot_ewc_lambda, log10_lambda=float_slider("log10 λ", lo, hi, step, 2.0))
+WIDGET = continual.ewc_lambda_widget()
 
 
 @settings(max_examples=6, deadline=None)

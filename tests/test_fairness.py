@@ -5,7 +5,6 @@ import pytest
 from hypothesis import given, settings
 
 from labkit import fairness as fair
-from labkit.ui import float_slider, interactive_figure
 from widget_driver import draw_and_check, values_strategy
 
 # Hand-checked table. Group 0: y=(1,1,0,0), yhat=(1,1,1,0): TPR 1, FPR 1/2, PPV 2/3, selection 3/4.
@@ -173,12 +172,7 @@ def test_invalid_arguments_name_the_argument():
         fair.make_lending_data(100, score_bias=-1)
 
 
-lo, hi, step = fair.THRESHOLD_RANGE
-WIDGET = interactive_figure(
-    fair.plot_group_thresholds,
-    threshold_group0=float_slider("group 0", lo, hi, step, 0.5),
-    threshold_group1=float_slider("group 1", lo, hi, step, 0.5),
-)
+WIDGET = fair.group_thresholds_widget()
 
 
 @settings(max_examples=25, deadline=None)

@@ -4,10 +4,8 @@ import posixpath
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ipywidgets import Checkbox
 
 from labkit import gate
-from labkit.ui import interactive_figure
 from widget_driver import draw_and_check, values_strategy
 
 
@@ -167,7 +165,7 @@ def test_execute_rejects_unknown_tool():
         gate.execute(gate.Action("shell", "ls"), gate.default_workspace())
 
 
-WIDGET = interactive_figure(gate.plot_policy, **{name: Checkbox(value=True, description=name) for name in gate.RULES})
+WIDGET = gate.policy_widget()
 
 
 @settings(max_examples=20, deadline=None)

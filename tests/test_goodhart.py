@@ -3,7 +3,6 @@ import pytest
 from hypothesis import given, settings
 
 from labkit import goodhart
-from labkit.ui import float_slider, int_slider, interactive_figure
 from widget_driver import draw_and_check, values_strategy
 
 
@@ -48,12 +47,7 @@ def test_goodhart_curve_rejects_bad_steps():
         goodhart.goodhart_curve("grid", r, r, 0.9, [1])
 
 
-lo, hi, step = goodhart.BONUS_RANGE
-WIDGET = interactive_figure(
-    goodhart.plot_goodhart,
-    bonus=float_slider("bonus", lo, hi, step, 1.5),
-    steps=int_slider("steps", *goodhart.STEPS_RANGE, 20),
-)
+WIDGET = goodhart.goodhart_widget()
 
 
 @settings(max_examples=15, deadline=None)

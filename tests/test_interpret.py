@@ -5,7 +5,6 @@ from hypothesis import given, settings
 from torch import nn
 
 from labkit import interpret
-from labkit.ui import dropdown, int_slider, interactive_figure
 from widget_driver import draw_and_check, values_strategy
 
 
@@ -171,8 +170,7 @@ def test_linear_probe_decodes_linear_labels():
         interpret.linear_probe(X[:200], y[:100], X[200:], y[200:])
 
 
-WIDGET = interactive_figure(interpret.plot_attribution, index=int_slider("test sample", 0, len(interpret.breast_cancer_demo()["X_test"]) - 1, 0),
-                            method=dropdown("method", list(interpret.TABULAR_METHODS), "integrated gradients"))
+WIDGET = interpret.attribution_widget()
 
 
 @settings(max_examples=10, deadline=None)

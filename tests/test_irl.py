@@ -4,7 +4,6 @@ from hypothesis import given, settings
 
 from labkit import gridworld as gw
 from labkit import irl
-from labkit.ui import float_slider, int_slider, interactive_figure
 from widget_driver import draw_and_check, values_strategy
 
 
@@ -71,12 +70,7 @@ def test_feature_expectations_hand_value_and_errors():
         irl.maxent_irl(np.full((3, 1, 3), 1 / 3), phi, traj, np.ones(3) / 3, 1.0)
 
 
-WIDGET = interactive_figure(
-    irl.plot_irl,
-    n_demos=int_slider("demos", *irl.N_DEMOS_RANGE, 50),
-    gamma=float_slider("gamma", *irl.GAMMA_RANGE, 0.9),
-    noise=float_slider("noise", *irl.NOISE_RANGE, 0.25),
-)
+WIDGET = irl.irl_widget()
 
 
 @settings(max_examples=8, deadline=None)

@@ -6,7 +6,6 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from labkit import mcda
-from labkit.ui import float_slider, interactive_figure
 from widget_driver import draw_and_check, values_strategy
 
 S = mcda.score_matrix(mcda.ACTIONS)
@@ -145,14 +144,7 @@ def test_belton_gear_rank_reversal():
     assert before[1] > before[0] and after[0] > after[1]
 
 
-WIDGET = interactive_figure(
-    mcda.plot_decision,
-    beneficence=float_slider("beneficence", 0.0, 1.0, 0.05, 0.3),
-    non_maleficence=float_slider("non-maleficence", 0.0, 1.0, 0.05, 0.3),
-    autonomy=float_slider("autonomy", 0.0, 1.0, 0.05, 0.2),
-    justice=float_slider("justice", 0.0, 1.0, 0.05, 0.2),
-    max_harm=float_slider("max harm", 0.0, 1.0, 0.05, 0.3),
-)
+WIDGET = mcda.decision_widget()
 
 
 @settings(max_examples=25, deadline=None)

@@ -7,7 +7,6 @@ from hypothesis import strategies as st
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from labkit import moderation as m
-from labkit.ui import interactive_figure
 from widget_driver import draw_and_check, values_strategy
 
 
@@ -250,9 +249,7 @@ def test_one_megabyte_hostile_string_through_the_pipeline_in_under_3s(moderator,
 # ---------------------------------------------------------------- widget
 
 def test_moderation_widget_on_arbitrary_text(moderator):
-    from ipywidgets import Text
-
-    widget = interactive_figure(lambda text: m.plot_moderation(moderator, text), text=Text(value="I will k1ll you"))
+    widget = m.moderation_widget(moderator)
 
     @settings(max_examples=30, deadline=None)
     @given(values_strategy(widget))
@@ -261,3 +258,5 @@ def test_moderation_widget_on_arbitrary_text(moderator):
 
     run()
     draw_and_check(widget, {"text": "email a.b@example.com, $5 and $6 " * 10})
+    with pytest.raises(TypeError, match="moderator must be a Moderator"):
+        m.moderation_widget(moderator.classifier)

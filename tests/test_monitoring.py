@@ -6,7 +6,6 @@ from hypothesis import given, settings
 from scipy import stats
 
 from labkit import monitoring as mo
-from labkit.ui import dropdown, float_slider, int_slider, interactive_figure
 from widget_driver import draw_and_check, values_strategy
 
 STREAM = mo.simulate_stream(n=800, drift_start=500, n_bursts=2, seed=1)
@@ -143,31 +142,29 @@ def test_slide_trend_bug_never_says_stable():
 
 
 DRAW = mo.dashboard(STREAM)
-WIDGETS = {
-    det: interactive_figure(
-        DRAW, t=int_slider("t", 1, len(STREAM.values), 800, step=1),
-        detector=dropdown("detector", [det]),
-        strictness=float_slider("strictness", 0.0, 1.0, 0.05, 0.375))
-    for det in mo.DETECTORS
-}
+WIDGET = mo.dashboard_widget(STREAM)
+
+
+def test_dashboard_widget_offers_every_detector():
+    assert list(WIDGET.controls["detector"].options) == list(mo.DETECTORS)
 
 
 @pytest.mark.parametrize("det", mo.DETECTORS)
 def test_dashboard_widget_full_range(det):
-    widget = WIDGETS[det]
-
     @settings(max_examples=12, deadline=None)
-    @given(values_strategy(widget))
+    @given(values_strategy(WIDGET, detector=det))
     def run(values):
-        draw_and_check(widget, values)
+        draw_and_check(WIDGET, values)
 
     run()
-    for t in (1, 2, len(STREAM.values)):
+    for t in (1, 2, len(STREAM.values)):  # the first requests and the last, which the slider's step may skip
         for s in (0.0, 1.0):
-            draw_and_check(widget, {"t": t, "detector": det, "strictness": s})
+            draw_and_check(WIDGET, {"t": t, "detector": det, "strictness": s})
 
 
 def test_dashboard_rejects_out_of_range_values():
+    with pytest.raises(TypeError, match="stream must be a Stream"):
+        mo.dashboard_widget(STREAM.values)
     with pytest.raises(ValueError, match=r"strictness must be in \[0, 1\]"):
         DRAW(10, "cusum", 1.5)
     with pytest.raises(ValueError, match="t must be an integer"):

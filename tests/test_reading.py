@@ -3,7 +3,6 @@ from hypothesis import given, settings
 
 from labkit import reading
 from labkit.syllabus import LESSONS
-from labkit.ui import dropdown, interactive_figure
 from widget_driver import draw_and_check, values_strategy
 
 
@@ -22,7 +21,7 @@ def test_unknown_topic_is_a_clear_error():
         reading.references("astrology")
 
 
-WIDGET = interactive_figure(reading.plot_timeline, topic=dropdown("topic", ["all", *reading.TOPICS]))
+WIDGET = reading.timeline_widget()
 
 
 @settings(max_examples=20, deadline=None)

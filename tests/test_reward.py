@@ -7,7 +7,6 @@ from hypothesis import given, settings
 from scipy import integrate
 
 from labkit import reward as rw
-from labkit.ui import dropdown, float_slider, int_slider, interactive_figure
 from widget_driver import draw_and_check, values_strategy
 
 
@@ -156,13 +155,7 @@ def test_gao_fit_recovers_known_coefficients():
     assert (alpha, beta, r2) == pytest.approx((2.0, 0.5, 1.0))
 
 
-lo, hi, step = rw.NOISE_RANGE
-WIDGET = interactive_figure(
-    rw.plot_reward_model,
-    label_noise=float_slider("label noise", lo, hi, step, 0.1),
-    n_comparisons=int_slider("comparisons", rw.COMPARISONS_RANGE[0], rw.COMPARISONS_RANGE[1], 500, step=rw.COMPARISONS_RANGE[2]),
-    n=dropdown("best-of-n", rw.N_CHOICES, 16),
-)
+WIDGET = rw.reward_model_widget()
 
 
 @settings(max_examples=15, deadline=None)

@@ -4,7 +4,6 @@ from hypothesis import given, settings
 from torch import nn
 
 from labkit import robustness as rb
-from labkit.ui import dropdown, float_slider, int_slider, interactive_figure
 from widget_driver import draw_and_check, values_strategy
 
 
@@ -168,14 +167,7 @@ def test_invalid_arguments():
 def _widget():
     _, _, x, y = rb.load_digits("cpu")
     models = {"standard": rb.make_mlp(hidden=16, seed=0), "adversarially trained": rb.make_mlp(hidden=16, seed=1)}
-    viewer = rb.AttackViewer(models, x[:10], y[:10], steps=5)
-    lo, hi, step = rb.EPS_RANGE
-    return interactive_figure(
-        viewer,
-        eps=float_slider("ε", lo, hi, step, 0.1),
-        index=int_slider("image", 0, viewer.n_images - 1, 0),
-        model=dropdown("model", list(models)),
-    )
+    return rb.attack_widget(models, x[:10], y[:10], steps=5)
 
 
 WIDGET = _widget()

@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from labkit import social_choice as sc
-from labkit.ui import float_slider, interactive_figure
 from widget_driver import draw_and_check, values_strategy
 
 PROFILE = np.array([[7.0, 5.0, 4.0, 8.0], [1.0, 3.0, 4.0, 6.0], [9.0, 7.0, 6.0, 1.0]])
@@ -123,12 +122,7 @@ def test_invalid_arguments():
         sc.pareto_front([1.0, 2.0])
 
 
-WIDGET = interactive_figure(
-    sc.plot_stakeholder_weights,
-    user=float_slider("user", 0.0, 1.0, 0.05, 1.0),
-    company=float_slider("company", 0.0, 1.0, 0.05, 1.0),
-    society=float_slider("society", 0.0, 1.0, 0.05, 1.0),
-)
+WIDGET = sc.stakeholder_weights_widget()
 
 
 @settings(max_examples=25, deadline=None)

@@ -1,4 +1,8 @@
-"""Drive an :func:`labkit.ui.interactive_figure` over its controls' full ranges."""
+"""Drive a lesson's widget (an :func:`labkit.ui.interactive_figure`) over its controls' full ranges.
+
+Tests build the widget with the same ``<module>.<figure>_widget(...)`` call as
+the lesson, so the controls driven here are the ones students see.
+"""
 from __future__ import annotations
 
 import ipywidgets as widgets
@@ -14,7 +18,7 @@ def control_strategy(ctl: widgets.Widget) -> st.SearchStrategy:
         n = int(round((ctl.max - ctl.min) / ctl.step))
         return st.integers(0, n).map(lambda i: min(ctl.max, round(ctl.min + i * ctl.step, 10)))
     if isinstance(ctl, (widgets.IntSlider, widgets.BoundedIntText)):
-        return st.integers(ctl.min, ctl.max).filter(lambda v: (v - ctl.min) % ctl.step == 0)
+        return st.integers(0, (ctl.max - ctl.min) // ctl.step).map(lambda i: ctl.min + i * ctl.step)
     if isinstance(ctl, (widgets.Dropdown, widgets.ToggleButtons, widgets.SelectionSlider, widgets.RadioButtons)):
         return st.sampled_from([opt[1] if isinstance(opt, tuple) else opt for opt in ctl.options])
     if isinstance(ctl, (widgets.Checkbox, widgets.ToggleButton)):
@@ -28,8 +32,12 @@ def control_strategy(ctl: widgets.Widget) -> st.SearchStrategy:
     raise TypeError(f"no strategy for control {type(ctl).__name__}")
 
 
-def values_strategy(widget) -> st.SearchStrategy:
-    return st.fixed_dictionaries({name: control_strategy(ctl) for name, ctl in widget.controls.items()})
+def values_strategy(widget, **fixed) -> st.SearchStrategy:
+    """Every combination of control values; the controls named in ``fixed`` keep the given value."""
+    unknown = set(fixed) - set(widget.controls)
+    assert not unknown, f"no controls named {sorted(unknown)}"
+    return st.fixed_dictionaries({name: st.just(fixed[name]) if name in fixed else control_strategy(ctl)
+                                  for name, ctl in widget.controls.items()})
 
 
 def draw_and_check(widget, values: dict) -> None:
