@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from labkit.tinygpt import GPTConfig, TinyGPT
+from labkit.lm.tinygpt import GPTConfig, TinyGPT
 
 CFG = GPTConfig(vocab_size=50, context=16, n_layer=2, n_head=2, d_model=16)
 

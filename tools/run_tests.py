@@ -20,10 +20,8 @@ def main() -> int:
     args, extra = parser.parse_known_args()  # anything else goes to pytest
     repro_env.apply()
     start = time.monotonic()
-    prebuild = ROOT / "labkit" / "cache.py"
-    if prebuild.exists():
-        # Train the course's models once, before parallel workers want them.
-        subprocess.run([sys.executable, "-m", "labkit.cache", "prebuild"], cwd=ROOT, check=True)
+    # Build (or load the shipped) course models once, before parallel workers want them.
+    subprocess.run([sys.executable, "-m", "labkit.lm.cache", "prebuild"], cwd=ROOT, check=True)
     cmd = [
         sys.executable, "-m", "pytest", "-n", str(args.jobs), "--dist", "loadfile",
         "--nbval", "--nbval-current-env", "--nbval-sanitize-with", "tests/sanitize.cfg",
