@@ -225,7 +225,12 @@ class GuardedAssistant:
             return {}, f"{type(exc).__name__}: {exc}"
 
     def process(self, prompts: Sequence[str], user: str = "anonymous", now: float = 0.0) -> list[Turn]:
-        """Run a batch of prompts from one user at time ``now`` through the pipeline."""
+        """Run a batch of prompts from one user at time ``now`` through the pipeline.
+
+        Returns one :class:`Turn` per prompt, also appended to the audit log.
+        When generation fails, the turns that needed the model fall back, with
+        the error in ``Turn.error`` (or it propagates, with ``raise_errors``).
+        """
         prompts = list(prompts)
         if not all(isinstance(p, str) for p in prompts):
             raise TypeError("prompts must be strings")

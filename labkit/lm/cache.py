@@ -420,20 +420,12 @@ def verify() -> int:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m labkit.lm.cache", description="labkit's course models")
     parser.add_argument("command", choices=["prebuild", "retrain", "verify", "path"])
     parser.add_argument("--model", action="append", help="a registered course model (repeatable; default: all)")
     parser.add_argument("--check", action="store_true", help="retrain: exit 1 unless every sha256 matches the record")
     parser.add_argument("--ship", action="store_true", help="retrain: copy the results into the package, record sha256")
     args = parser.parse_args(argv)
-    if args.command in ("prebuild", "retrain"):
-        # Restart with the kernel-dispatch pins before anything is trained. The
-        # restart replaces this process, so the torch it has already imported
-        # (through the labkit package) is never used for training.
-        from labkit import numerics
-
-        numerics.reexec_pinned("labkit.lm.cache", argv)
     if args.command == "path":
         for model in _selected(args.model):
             print(f"{model.name}: {model.path()}")
@@ -448,6 +440,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    if {"prebuild", "retrain"} & set(sys.argv[1:]):
+        # Training commands restart under the kernel-dispatch pins before they
+        # train anything. The restart replaces this process, so the PyTorch it
+        # has already imported (through the labkit package) never trains.
+        # Only here, not in main(): main() called from a notebook must not
+        # replace the kernel's process.
+        from labkit import numerics
+
+        numerics.reexec_pinned("labkit.lm.cache", sys.argv[1:])
     sys.exit(main())
 
 

@@ -29,6 +29,10 @@ organism. This module writes everything that model ever reads:
 
 Dialogues use role tokens: ``<|system|>``, ``<|user|>``, ``<|assistant|>`` and
 ``<|end|>``, as in the ChatML format (OpenAI 2023).
+
+The wordings and facts are data, in :mod:`labkit.lm.wordings`; this module
+holds the generators and the named mixes (:data:`PRETRAIN_MIX`,
+:data:`SFT_MIX`) that decide how often each kind of text occurs.
 """
 from __future__ import annotations
 
