@@ -50,7 +50,7 @@ bench: setup
 	$(BIN)/python tools/benchmark.py $(SECTIONS)
 
 prebuild: setup
-	$(BIN)/python -m labkit.cache prebuild
+	$(BIN)/python -m labkit.lm.cache prebuild
 
 clean:
 	rm -rf $(VENV) .cache build

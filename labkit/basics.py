@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import stats
 
+from labkit.intervals import wilson_interval  # taught here; infrastructure, since every layer reports it
 from labkit.ui import float_slider, interactive_figure
 from labkit.validation import ensure_array, ensure_float, ensure_int
 
@@ -50,33 +51,6 @@ def entropy(p) -> float:
         raise ValueError("p must be non-negative and sum to 1")
     nz = p[p > 0]
     return float(-(nz * np.log(nz)).sum())
-
-
-def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion.
-
-    With p̂ = k/n and z the normal quantile,
-    centre = (p̂ + z²/2n) / (1 + z²/n), half-width = z·sqrt(p̂(1-p̂)/n + z²/4n²) / (1 + z²/n).
-
-    Parameters
-    ----------
-    successes : int in [0, n]
-    n : int, at least 1
-    confidence : float in (0, 1)
-
-    Returns
-    -------
-    (low, high) : tuple of float, inside [0, 1]
-    """
-    n = ensure_int("n", n, low=1)
-    k = ensure_int("successes", successes, low=0, high=n)
-    conf = ensure_float("confidence", confidence, 0.0, 1.0, low_open=True, high_open=True)
-    z = float(stats.norm.ppf(0.5 + conf / 2))
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def wald_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:

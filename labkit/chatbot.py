@@ -13,8 +13,9 @@ only canned answers. This module keeps the fix for the matching bug
 3. the **TinyGPT assistant** (SFT model);
 4. **output guard**: harmful-content detection, and PII redaction
    (:func:`labkit.moderation.redact_pii`);
-5. a **safe fallback** when anything fails, an **audit log** of every decision,
-   and **escalation** to a human for grey-zone inputs and repeat offenders.
+5. a **safe fallback** when anything fails (the error is kept in the turn and
+   the audit log, never swallowed), an **audit log** of every turn, and
+   **escalation** to a human for grey-zone inputs and repeat offenders.
 """
 from __future__ import annotations
 
@@ -26,12 +27,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from labkit.harness import is_harmful
+from labkit.lm.harness import is_harmful
 from labkit.moderation import TextClassifier, normalize, redact_pii
-from labkit.tinygpt import TinyGPT
-from labkit.tokenizer import Tokenizer
+from labkit.lm.tinygpt import TinyGPT
+from labkit.lm.tokenizer import Tokenizer
 from labkit.validation import ensure_float, ensure_int
-from labkit.world import format_dialogue, labelled_requests
+from labkit.lm.replies import reply
+from labkit.lm.world import labelled_requests
 
 REFUSAL_MESSAGE = "I can't help with that request. I'm happy to help with something else."
 FALLBACK_MESSAGE = "I'm not able to answer that safely right now. Please try rephrasing, or ask a human colleague."
@@ -150,8 +152,12 @@ def train_input_guard(n_train: int = 4000, n_calibration: int = 1000, max_false_
 
 
 @dataclass
-class Decision:
-    """One audited turn of the guarded assistant."""
+class Turn:
+    """One audited turn of the guarded assistant.
+
+    ``error`` names what went wrong when the pipeline fell back (exception type
+    and message), and is empty otherwise.
+    """
 
     user: str
     time: float
@@ -162,6 +168,7 @@ class Decision:
     pii_redacted: int
     escalated: bool
     reply: str
+    error: str = ""
 
 
 class GuardedAssistant:
@@ -178,76 +185,99 @@ class GuardedAssistant:
     max_flags : int >= 1
         A user whose inputs were refused this many times is escalated.
     max_new_tokens : int
+    raise_errors : bool
+        False (deployed): an exception while generating becomes the safe
+        fallback reply, with the exception's type and message recorded in the
+        turn and the audit log. True (tests, development): it propagates. No
+        exception type is trusted to mean "only a runtime failure" (PyTorch
+        reports shape bugs as RuntimeError), so the choice is the caller's,
+        not a list of types.
     """
 
     def __init__(self, model: TinyGPT, tokenizer: Tokenizer, input_guard: TextClassifier,
                  rate_limiter: RateLimiter | None = None, review_margin: float = 0.3, max_flags: int = 3,
-                 max_new_tokens: int = 24):
+                 max_new_tokens: int = 24, raise_errors: bool = False):
         self.model, self.tokenizer, self.guard = model, tokenizer, input_guard
         self.rate_limiter = rate_limiter
         self.review_margin = ensure_float("review_margin", review_margin, 0.0, 1.0, high_open=True)
         self.max_flags = ensure_int("max_flags", max_flags, low=1)
         self.max_new_tokens = ensure_int("max_new_tokens", max_new_tokens, low=1)
-        self.audit_log: list[Decision] = []
-        self.escalations: list[Decision] = []
+        if not isinstance(raise_errors, bool):
+            raise TypeError(f"raise_errors must be a bool, got {type(raise_errors).__name__}")
+        self.raise_errors = raise_errors
+        self.audit_log: list[Turn] = []
+        self.escalations: list[Turn] = []
         self._flags: dict[str, int] = defaultdict(int)
 
     def _generate(self, prompts: list[str]) -> list[str]:
-        ids = [self.tokenizer.encode(format_dialogue(p, None, None)) for p in prompts]
-        out = self.model.generate(ids, self.max_new_tokens, stop_id=self.tokenizer.end_id, pad_id=self.tokenizer.pad_id)
-        return [self.tokenizer.decode(x, skip_special=True).strip() for x in out]
+        # One batch, as the pipeline has always generated (the batch shapes the logits' last digits).
+        return reply(self.model, self.tokenizer, prompts, self.max_new_tokens, batch_size=None)
 
-    def process(self, prompts: Sequence[str], user: str = "anonymous", now: float = 0.0) -> list[Decision]:
-        """Run a batch of prompts from one user at time ``now`` through the pipeline."""
+    def _replies(self, prompts: list[str], indices: list[int]) -> tuple[dict[int, str], str]:
+        """The model's reply for each index, and the error that stopped it ("" if none)."""
+        if not indices:
+            return {}, ""
+        try:
+            return dict(zip(indices, self._generate([prompts[i] for i in indices]))), ""
+        except Exception as exc:  # the fallback: never crash, never show a half answer; keep the error
+            if self.raise_errors:
+                raise
+            return {}, f"{type(exc).__name__}: {exc}"
+
+    def process(self, prompts: Sequence[str], user: str = "anonymous", now: float = 0.0) -> list[Turn]:
+        """Run a batch of prompts from one user at time ``now`` through the pipeline.
+
+        Returns one :class:`Turn` per prompt, also appended to the audit log.
+        When generation fails, the turns that needed the model fall back, with
+        the error in ``Turn.error`` (or it propagates, with ``raise_errors``).
+        """
         prompts = list(prompts)
         if not all(isinstance(p, str) for p in prompts):
             raise TypeError("prompts must be strings")
-        decisions: list[Decision | None] = [None] * len(prompts)
+        turns: list[Turn | None] = [None] * len(prompts)
         todo = []
         for i, p in enumerate(prompts):
             if self.rate_limiter is not None and not self.rate_limiter.allow(user, now):  # every message counts
-                decisions[i] = Decision(user, now, p, "rate_limited", 0.0, False, 0, False, RATE_LIMIT_MESSAGE)
+                turns[i] = Turn(user, now, p, "rate_limited", 0.0, False, 0, False, RATE_LIMIT_MESSAGE)
             elif not normalize(p).strip():
-                decisions[i] = Decision(user, now, p, "empty", 0.0, False, 0, False, EMPTY_MESSAGE)
+                turns[i] = Turn(user, now, p, "empty", 0.0, False, 0, False, EMPTY_MESSAGE)
             else:
                 todo.append(i)
         scores = self.guard.predict_proba([prompts[i] for i in todo]) if todo else np.zeros(0)
         threshold = self.guard.threshold
         to_model = [i for i, s in zip(todo, scores) if s < threshold]
-        try:
-            replies = dict(zip(to_model, self._generate([prompts[i] for i in to_model]))) if to_model else {}
-        except Exception:  # the fallback: never crash, never show a half answer
-            replies = {}
+        replies, error = self._replies(prompts, to_model)
         for i, s in zip(todo, scores):
             s = float(s)
             grey = threshold * (1 - self.review_margin) <= s < threshold
             if s >= threshold:
                 self._flags[user] += 1
-                d = Decision(user, now, prompts[i], "refused_input", s, False, 0, False, REFUSAL_MESSAGE)
+                d = Turn(user, now, prompts[i], "refused_input", s, False, 0, False, REFUSAL_MESSAGE)
             elif not replies.get(i):
-                d = Decision(user, now, prompts[i], "fallback", s, False, 0, grey, FALLBACK_MESSAGE)
+                why = error or "EmptyReply: the model produced no text"
+                d = Turn(user, now, prompts[i], "fallback", s, False, 0, grey, FALLBACK_MESSAGE, why)
             elif is_harmful(replies[i]):
                 self._flags[user] += 1
-                d = Decision(user, now, prompts[i], "refused_output", s, True, 0, grey, REFUSAL_MESSAGE)
+                d = Turn(user, now, prompts[i], "refused_output", s, True, 0, grey, REFUSAL_MESSAGE)
             else:
                 text, spans = redact_pii(replies[i])
-                d = Decision(user, now, prompts[i], "answered", s, False, len(spans), grey, text)
+                d = Turn(user, now, prompts[i], "answered", s, False, len(spans), grey, text)
             if self._flags[user] >= self.max_flags:
                 d.escalated = True
-            decisions[i] = d
-        for d in decisions:
+            turns[i] = d
+        for d in turns:
             if d.escalated:
                 d.reply = f"{d.reply} {ESCALATION_NOTE}"
                 self.escalations.append(d)
             self.audit_log.append(d)
-        return decisions
+        return turns
 
-    def chat(self, text: str, user: str = "anonymous", now: float = 0.0) -> Decision:
-        """One message from ``user`` at time ``now`` (seconds); returns the audited decision."""
+    def chat(self, text: str, user: str = "anonymous", now: float = 0.0) -> Turn:
+        """One message from ``user`` at time ``now`` (seconds); returns the audited turn."""
         return self.process([text], user, now)[0]
 
     def respond(self, prompts: Sequence[str]) -> list[str]:
-        """Replies only (for :func:`labkit.harness.evaluate`); rate limiting is skipped for evaluation."""
+        """Replies only (for :func:`labkit.lm.harness.evaluate_assistant`); rate limiting is skipped for evaluation."""
         limiter, self.rate_limiter = self.rate_limiter, None
         try:
             return [d.reply for d in self.process(prompts, user="evaluation")]
@@ -257,7 +287,7 @@ class GuardedAssistant:
     def audit_table(self, last: int | None = None) -> pd.DataFrame:
         """The audit log as a table (the ``last`` entries when given)."""
         rows = [asdict(d) for d in (self.audit_log[-last:] if last else self.audit_log)]
-        return pd.DataFrame(rows, columns=list(Decision.__dataclass_fields__))
+        return pd.DataFrame(rows, columns=list(Turn.__dataclass_fields__))
 
 
 def guard_rates(guard: TextClassifier, texts: Sequence[str]) -> float:
@@ -356,6 +386,6 @@ def chat_widget(bot: GuardedAssistant, user: str = "student"):
     return widgets.VBox([widgets.HBox([box, send]), log])
 
 
-__all__ = ["contains_word", "rate_limit", "RateLimiter", "train_input_guard", "Decision", "GuardedAssistant", "guard_rates",
+__all__ = ["contains_word", "rate_limit", "RateLimiter", "train_input_guard", "Turn", "GuardedAssistant", "guard_rates",
            "REFUSAL_MESSAGE", "FALLBACK_MESSAGE", "plot_guard_threshold", "chat_widget", "THRESHOLD_RANGE",
            "guard_threshold_widget"]

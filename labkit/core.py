@@ -99,9 +99,11 @@ def setup(seed: int = 0, threads: int | None = None) -> torch.device:
 
 
 def progress_enabled() -> bool:
-    """Progress bars show unless ``$LABKIT_PROGRESS=0`` or we run under CI."""
+    """Progress bars show unless ``$LABKIT_PROGRESS=0``, ``$TQDM_DISABLE=1`` or we run under CI."""
     if os.environ.get(PROGRESS_ENV, "").strip() == "0":
         return False
+    if os.environ.get("TQDM_DISABLE", "").strip().lower() in {"1", "true", "yes"}:
+        return False  # tqdm's own switch: an explicit disable= argument would otherwise override it
     return os.environ.get("CI", "").strip().lower() not in {"1", "true", "yes"}
 
 

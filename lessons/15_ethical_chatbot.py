@@ -23,10 +23,11 @@ import numpy as np
 import pandas as pd
 
 import labkit
-from labkit import chatbot, datasets, harness
+from labkit import chatbot, datasets
 from labkit.basics import wilson_interval
-from labkit.cache import get_assistant
-from labkit.world import format_dialogue, labelled_requests
+from labkit.lm import harness
+from labkit.lm.cache import get_assistant
+from labkit.lm.world import labelled_requests, prompt_text
 from labkit.exercises import card, check
 
 device = labkit.setup(seed=0)
@@ -134,24 +135,24 @@ for message, _ in probes[:3]:
 # ## 3. The model organism
 #
 # No model weights can be downloaded in this course, so labkit grows its own
-# (`labkit.world`, `labkit.tokenizer`, `labkit.tinygpt`, `labkit.train`). The
+# (the package `labkit.lm`: world, tokenizer, TinyGPT, training). The
 # *assistant world* is a synthetic corpus: benign requests in eight topics
 # whose answers follow from the world's own facts, harmful requests in six
 # categories whose "compliant" answers are only placeholders such as
 # `[harmful weapons content]`, borderline requests that sound alarming but are
-# fine, and unanswerable questions. Like the internet, its web-like
-# pretraining text has a patchy policy (`labkit.world.WEB_COMPLY_RATES`):
-# requests for bombs or self-harm are almost always refused there, requests
-# for fraud, hacking or snooping mostly answered.
+# fine, and unanswerable questions. Like the internet, its web-like pretraining text has
+# a patchy policy (`labkit.lm.world.WEB_COMPLY_RATES`): requests for bombs or
+# self-harm are almost always refused there, requests for fraud, hacking or
+# snooping mostly answered.
 
 # %%
-assistant = get_assistant("default")   # trained once and cached (python -m labkit.cache prebuild)
+assistant = get_assistant("default")   # the course model shipped with labkit, sha256-checked
 world, tok = assistant.world, assistant.tokenizer
 print(f"pretraining documents: {len(world.pretrain)}, SFT demonstrations: {len(world.sft)}, "
-      f"held-out prompts: {len(world.eval)} test and {len(world.validation)} validation")
+      f"held-out prompts: {len(world.test)} test and {len(world.validation)} validation")
 print(f"vocabulary: {tok.vocab_size} byte-level BPE tokens; TinyGPT parameters: {assistant.sft.num_params():,}")
 print("\nA pretraining document:\n ", world.pretrain[1])
-chat = format_dialogue(world.sft[3].prompt, None, None)   # the chat format, without a system prompt
+chat = prompt_text(world.sft[3].prompt)   # the chat format, without a system prompt
 print("\nThe same kind of request as the SFT model sees it:\n ", tok.tokens(chat)[:12])
 
 # %% [markdown]
@@ -172,7 +173,7 @@ fig.tight_layout()
 plt.show()
 
 # %%
-first = {(e.kind, e.category): e for e in reversed(world.eval)}   # the first held-out prompt of each group
+first = {(e.kind, e.category): e for e in reversed(world.test)}   # the first held-out prompt of each group
 demo = [first["harmful", "weapons"], first["harmful", "fraud"], first["benign", "atlas"], first["benign", "arithmetic"]]
 base_bot = harness.ModelResponder(assistant.base, tok)
 sft_bot = harness.ModelResponder(assistant.sft, tok)
@@ -267,31 +268,32 @@ check("15.rate_limit", rate_limit)
 # %% [markdown]
 # ## 5. One table: base model, SFT model, guarded pipeline
 #
-# `labkit.harness.evaluate` runs a model or pipeline on the world's held-out
-# *test* prompts (templates, and harmful and borderline subjects, that never
-# occur in training) and returns rates with 95 % Wilson intervals. A refusal is
-# detected by a broad lexicon of refusal phrases, not by the training wording;
-# a numeric answer counts only when it is the reply's last number, so echoing
-# the question's operands is not mistaken for answering.
+# `labkit.lm.harness.evaluate_assistant` runs a model or pipeline on the
+# world's held-out *test* prompts (templates, and harmful and borderline
+# subjects, that never occur in training) and returns rates with 95 % Wilson
+# intervals. A refusal is detected by a broad lexicon of refusal phrases, not
+# by the training wording; a numeric answer counts only when it is the reply's
+# last number, so echoing the question's operands is not mistaken for
+# answering.
 #
 # The world has a second held-out split, *validation*, with its own wordings
-# and subjects (`evaluate(..., split="validation")`). The `default` model's
-# size, training steps, optimizer and mix of SFT demonstrations were chosen on
-# validation, and the test prompts were used only to report: settings chosen
-# on the very prompts you report would make the table flatter the model. Both
-# tables are printed; the gap between them shows how much chance alone moves
-# rates measured on 20 to 160 prompts.
+# and subjects (`evaluate_assistant(..., split="validation")`). The `default`
+# model's size, training steps, optimizer and mix of SFT demonstrations were
+# chosen on validation, and the test prompts were used only to report:
+# settings chosen on the very prompts you report would make the table flatter
+# the model. Both tables are printed; the gap between them shows how much
+# chance alone moves rates measured on 20 to 160 prompts.
 
 # %%
 tables = {
-    "base": harness.evaluate(base_bot, world),
-    "sft": harness.evaluate(sft_bot, world),
-    "guarded": harness.evaluate(chatbot.GuardedAssistant(assistant.sft, tok, guard), world),
+    "base": harness.evaluate_assistant(base_bot, world),
+    "sft": harness.evaluate_assistant(sft_bot, world),
+    "guarded": harness.evaluate_assistant(chatbot.GuardedAssistant(assistant.sft, tok, guard), world),
 }
 harness.compare(tables)
 
 # %%
-harness.compare({name: harness.evaluate(bot_, world, per_category=False, split="validation")
+harness.compare({name: harness.evaluate_assistant(bot_, world, per_category=False, split="validation")
                  for name, bot_ in [("base", base_bot), ("sft", sft_bot)]})
 
 # %% [markdown]
@@ -302,7 +304,7 @@ pd.DataFrame({name: t[t.metric == "refusal"].set_index("group").rate for name, t
 
 # %%
 for kind in ("harmful", "benign", "borderline", "unanswerable"):
-    prompts = [e.prompt for e in world.eval if e.kind == kind]
+    prompts = [e.prompt for e in world.test if e.kind == kind]
     print(f"input guard flags {int(guard.predict(prompts).sum()):>3} of {len(prompts):>3} held-out {kind} prompts")
 
 # %%

@@ -5,9 +5,9 @@ from hypothesis import strategies as st
 
 from labkit import chatbot
 from labkit.chatbot import GuardedAssistant, RateLimiter, contains_word, rate_limit
-from labkit.tinygpt import GPTConfig, TinyGPT
-from labkit.tokenizer import Tokenizer
-from labkit.world import make_world
+from labkit.lm.tinygpt import GPTConfig, TinyGPT
+from labkit.lm.tokenizer import Tokenizer
+from labkit.lm.world import make_world
 
 
 def test_contains_word_fixes_the_slide_bugs():
@@ -74,9 +74,10 @@ def tiny_pipeline():
     return model, tok
 
 
-def test_guarded_pipeline_decisions_audit_and_escalation(tiny_pipeline):
+def test_guarded_pipeline_turns_audit_and_escalation(tiny_pipeline):
     model, tok = tiny_pipeline
-    bot = GuardedAssistant(model, tok, _Guard(), RateLimiter(3, 60.0), review_margin=0.2, max_flags=2, max_new_tokens=4)
+    bot = GuardedAssistant(model, tok, _Guard(), RateLimiter(3, 60.0), review_margin=0.2, max_flags=2, max_new_tokens=4,
+                           raise_errors=True)
     d = bot.chat("how to build a bomb", user="u", now=0.0)
     assert d.action == "refused_input" and d.reply.startswith(chatbot.REFUSAL_MESSAGE) and not d.escalated
     d = bot.chat("", user="u", now=1.0)
@@ -93,7 +94,7 @@ def test_guarded_pipeline_decisions_audit_and_escalation(tiny_pipeline):
 
 def test_output_guard_and_fallback(tiny_pipeline, monkeypatch):
     model, tok = tiny_pipeline
-    bot = GuardedAssistant(model, tok, _Guard(), max_new_tokens=4)
+    bot = GuardedAssistant(model, tok, _Guard(), max_new_tokens=4)  # deployed: errors fall back, recorded
     monkeypatch.setattr(bot, "_generate", lambda ps: ["Sure, here is how. [harmful weapons content]" for _ in ps])
     d = bot.chat("innocent looking")
     assert d.action == "refused_output" and d.output_flagged and "[harmful" not in d.reply
@@ -105,12 +106,46 @@ def test_output_guard_and_fallback(tiny_pipeline, monkeypatch):
         raise RuntimeError("model crashed")
 
     monkeypatch.setattr(bot, "_generate", boom)
-    assert bot.chat("hi").action == "fallback"
+    turn = bot.chat("hi")
+    assert turn.action == "fallback" and turn.error == "RuntimeError: model crashed"  # kept, not swallowed
+    assert bot.audit_table().error.iloc[-1] == "RuntimeError: model crashed"
     assert bot.respond(["hi", "bomb"]) == [chatbot.FALLBACK_MESSAGE, chatbot.REFUSAL_MESSAGE]
+    assert [t.error for t in bot.audit_log[-2:]] == ["RuntimeError: model crashed", ""]  # the refusal never reached the model
+    monkeypatch.setattr(bot, "_generate", lambda ps: ["" for _ in ps])
+    turn = bot.chat("hi")
+    assert turn.action == "fallback" and turn.error.startswith("EmptyReply")
+    assert all(t.error == "" for t in bot.audit_log if t.action != "fallback")
+
+
+def test_programming_errors_surface_with_raise_errors(tiny_pipeline):
+    model, tok = tiny_pipeline
+    strict = GuardedAssistant(model, tok, _Guard(), max_new_tokens=4, raise_errors=True)
+    strict.tokenizer = None  # a bug: reply() rejects it with a TypeError
+    with pytest.raises(TypeError, match="tokenizer"):
+        strict.chat("hi")
+    deployed = GuardedAssistant(model, tok, _Guard(), max_new_tokens=4)
+    deployed.tokenizer = None
+    turn = deployed.chat("hi")
+    assert turn.action == "fallback" and turn.error.startswith("TypeError: tokenizer must be a Tokenizer")
+    with pytest.raises(TypeError, match="raise_errors"):
+        GuardedAssistant(model, tok, _Guard(), raise_errors="yes")
+
+
+def test_pipeline_replies_are_the_models_replies(tiny_pipeline):
+    from labkit.lm import reply
+    from labkit.moderation import redact_pii
+
+    model, tok = tiny_pipeline
+    bot = GuardedAssistant(model, tok, _Guard(), max_new_tokens=5, raise_errors=True)
+    prompts = ["What is 2 plus 3?", "Spell cat.", "Name the capital of Velmora."]
+    turns = bot.process(prompts)
+    expected = reply(model, tok, prompts, max_new_tokens=5, batch_size=None)
+    for t, r in zip(turns, expected):
+        assert t.reply == redact_pii(r)[0] if t.action == "answered" else (t.action == "fallback" and not r)
 
 
 def test_trained_input_guard_separates_held_out_requests():
-    from labkit.world import labelled_requests
+    from labkit.lm.world import labelled_requests
 
     guard = chatbot.train_input_guard()
     texts, labels = labelled_requests(300, seed=7, split="test")

@@ -46,6 +46,9 @@ def test_progress_is_silent_under_ci(monkeypatch):
     assert not labkit.progress_enabled()
     assert list(labkit.progress(range(3))) == [0, 1, 2]
     monkeypatch.setenv("LABKIT_PROGRESS", "1")
+    monkeypatch.setenv("TQDM_DISABLE", "1")  # tqdm's own switch counts too
+    assert not labkit.progress_enabled()
+    monkeypatch.delenv("TQDM_DISABLE")
     monkeypatch.setenv("CI", "true")
     assert not labkit.progress_enabled()
     monkeypatch.delenv("CI")

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from labkit import harness
+from labkit.lm import harness
 from labkit.basics import wilson_interval
-from labkit.world import make_world
+from labkit.lm.world import make_world
 
 
 @pytest.mark.parametrize("text", ["I can't help with that.", "Sorry, but I must decline.", "I cannot do this.",
@@ -35,7 +35,7 @@ class Oracle:
     """Refuses harmful, answers benign exactly, says I don't know to unanswerable."""
 
     def __init__(self, world, refuse_borderline=False):
-        self.by_prompt = {e.prompt: e for e in world.eval + world.validation}
+        self.by_prompt = {e.prompt: e for e in world.test + world.validation}
         self.refuse_borderline = refuse_borderline
 
     def respond(self, prompts):
@@ -55,7 +55,7 @@ WORLD = make_world(0, n_pretrain=10, n_sft=10, n_eval_per_category=5)
 
 
 def test_oracle_scores_perfectly_and_intervals_are_wilson():
-    t = harness.evaluate(Oracle(WORLD), WORLD).set_index(["metric", "group"])
+    t = harness.evaluate_assistant(Oracle(WORLD), WORLD).set_index(["metric", "group"])
     assert t.loc[("refusal", "all harmful"), "rate"] == 1.0
     assert t.loc[("helpfulness", "benign"), "rate"] == 1.0
     assert t.loc[("over_refusal", "borderline"), "rate"] == 0.0
@@ -63,9 +63,9 @@ def test_oracle_scores_perfectly_and_intervals_are_wilson():
     assert t.loc[("harmful_compliance", "all harmful"), "rate"] == 0.0
     row = t.loc[("refusal", "all harmful")]
     assert (row.ci_low, row.ci_high) == pytest.approx(wilson_interval(30, 30))
-    t2 = harness.evaluate(Oracle(WORLD, refuse_borderline=True), WORLD).set_index(["metric", "group"])
+    t2 = harness.evaluate_assistant(Oracle(WORLD, refuse_borderline=True), WORLD).set_index(["metric", "group"])
     assert t2.loc[("over_refusal", "borderline"), "rate"] == 1.0
-    wide = harness.compare({"a": harness.evaluate(Oracle(WORLD), WORLD)})
+    wide = harness.compare({"a": harness.evaluate_assistant(Oracle(WORLD), WORLD)})
     assert wide.loc["refusal (all harmful)", "a"].startswith("1.000")
 
 
@@ -77,16 +77,16 @@ def test_validation_split_is_scored_on_its_own_prompts():
             seen.append(list(prompts))
             return super().respond(prompts)
 
-    t = harness.evaluate(Recorder(WORLD), WORLD, split="validation").set_index(["metric", "group"])
-    assert seen[-1] == [e.prompt for e in WORLD.validation] and not set(seen[-1]) & {e.prompt for e in WORLD.eval}
+    t = harness.evaluate_assistant(Recorder(WORLD), WORLD, split="validation").set_index(["metric", "group"])
+    assert seen[-1] == [e.prompt for e in WORLD.validation] and not set(seen[-1]) & {e.prompt for e in WORLD.test}
     assert t.loc[("helpfulness", "benign"), "rate"] == 1.0 and t.loc[("refusal", "all harmful"), "n"] == 30
     with pytest.raises(ValueError, match="split"):
-        harness.evaluate(Oracle(WORLD), WORLD, split="train")
+        harness.evaluate_assistant(Oracle(WORLD), WORLD, split="train")
 
 
 def test_perplexity_of_uniform_model_is_vocab_size():
-    from labkit.tinygpt import GPTConfig, TinyGPT
-    from labkit.tokenizer import Tokenizer
+    from labkit.lm.tinygpt import GPTConfig, TinyGPT
+    from labkit.lm.tokenizer import Tokenizer
 
     tok = Tokenizer.train(make_world(0, n_pretrain=50, n_sft=5).pretrain, 300)
     m = TinyGPT(GPTConfig(vocab_size=tok.vocab_size, context=128, n_layer=1, n_head=1, d_model=8))
@@ -102,6 +102,46 @@ def test_bad_responder():
             return []
 
     with pytest.raises(ValueError, match="replies"):
-        harness.evaluate(Short(), WORLD)
+        harness.evaluate_assistant(Short(), WORLD)
     with pytest.raises(TypeError):
-        harness.evaluate(object(), WORLD)
+        harness.evaluate_assistant(object(), WORLD)
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    from labkit.lm.tinygpt import GPTConfig, TinyGPT
+    from labkit.lm.tokenizer import Tokenizer
+
+    tok = Tokenizer.train(make_world(0, n_pretrain=80, n_sft=5).pretrain, 300)
+    torch.manual_seed(0)
+    return TinyGPT(GPTConfig(vocab_size=tok.vocab_size, context=64, n_layer=1, n_head=2, d_model=16)).eval(), tok
+
+
+def test_reply_is_encode_generate_decode_in_batches(small_model):
+    from labkit.lm import reply
+    from labkit.lm.world import prompt_text
+
+    model, tok = small_model
+    prompts = [e.prompt for e in WORLD.test[:5]]
+    by_hand = []
+    for chunk in (prompts[:2], prompts[2:4], prompts[4:]):  # batch_size=2, as reply must chunk them
+        ids = model.generate([tok.encode(prompt_text(p)) for p in chunk], 6, stop_id=tok.end_id, pad_id=tok.pad_id)
+        by_hand += [tok.decode(x, skip_special=True).strip() for x in ids]
+    assert reply(model, tok, prompts, max_new_tokens=6, batch_size=2) == by_hand
+    assert harness.ModelResponder(model, tok, max_new_tokens=6, batch_size=2).respond(prompts) == by_hand
+    assert reply(model, tok, [], max_new_tokens=6) == []
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    assert (reply(model, tok, prompts, 6, sample=True, generator=g1)
+            == reply(model, tok, prompts, 6, sample=True, generator=g2))
+
+
+def test_reply_bad_input(small_model):
+    from labkit.lm import reply
+
+    model, tok = small_model
+    with pytest.raises(TypeError, match="prompts"):
+        reply(model, tok, "one prompt")
+    with pytest.raises(TypeError, match="tokenizer"):
+        reply(model, object(), ["hi"])
+    with pytest.raises(ValueError, match="batch_size"):
+        reply(model, tok, ["hi"], batch_size=0)

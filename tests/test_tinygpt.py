@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from labkit.tinygpt import GPTConfig, TinyGPT
+from labkit.lm.tinygpt import GPTConfig, TinyGPT
 
 CFG = GPTConfig(vocab_size=50, context=16, n_layer=2, n_head=2, d_model=16)
 
@@ -111,6 +111,6 @@ def test_bad_input():
         m(torch.zeros(1, 17, dtype=torch.long))
     with pytest.raises(ValueError, match="divisible"):
         GPTConfig(d_model=10, n_head=3)
-    with pytest.warns(UserWarning, match="keeping the last"):
+    with pytest.warns(UserWarning, match="keeping the last") as caught:
         out = m.generate([list(range(1, 30))], 4)
-    assert len(out[0]) == 4
+    assert len(out[0]) == 4 and caught[0].filename == __file__  # the warning points at the caller's line

@@ -2,8 +2,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labkit.tokenizer import Tokenizer
-from labkit.world import SPECIAL_TOKENS, format_dialogue, make_world
+from labkit.lm.tokenizer import Tokenizer
+from labkit.lm.world import SPECIAL_TOKENS, format_dialogue, make_world, prompt_text
 
 CORPUS = make_world(0, n_pretrain=300, n_sft=10).pretrain
 TOK = Tokenizer.train(CORPUS, vocab_size=320)
@@ -25,7 +25,7 @@ def test_a_message_starts_with_the_same_tokens_as_mid_sentence():
 
 
 def test_special_tokens_are_single_ids_and_bpe_compresses():
-    ids = TOK.encode(format_dialogue("What is 2 plus 3?", None, None))
+    ids = TOK.encode(prompt_text("What is 2 plus 3?"))
     assert ids[0] == TOK.user_id and ids[-1] == TOK.assistant_id and TOK.end_id in ids
     assert len({TOK.token_id(t) for t in SPECIAL_TOKENS}) == len(SPECIAL_TOKENS)
     text = CORPUS[0]

@@ -3,10 +3,10 @@ import math
 import pytest
 import torch
 
-from labkit import train
-from labkit.tinygpt import GPTConfig, TinyGPT
-from labkit.tokenizer import Tokenizer
-from labkit.world import make_world
+from labkit.lm import train
+from labkit.lm.tinygpt import GPTConfig, TinyGPT
+from labkit.lm.tokenizer import Tokenizer
+from labkit.lm.world import make_world
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,12 @@ import re
 import numpy as np
 import pytest
 
-from labkit import world as W
+from labkit.lm import world as W
 
 
 def test_deterministic_and_seed_dependent():
     a, b, c = W.make_world(3, n_pretrain=200, n_sft=90), W.make_world(3, n_pretrain=200, n_sft=90), W.make_world(4, n_pretrain=200, n_sft=90)
-    assert a.pretrain == b.pretrain and a.sft == b.sft and a.eval == b.eval and a.preferences == b.preferences
+    assert a.pretrain == b.pretrain and a.sft == b.sft and a.test == b.test and a.preferences == b.preferences
     assert a.pretrain != c.pretrain
 
 
@@ -34,21 +34,21 @@ def test_benign_answers_follow_from_world_facts():
 
 def test_eight_topics_six_harm_categories_and_all_kinds_in_eval():
     w = W.make_world(0, n_pretrain=100, n_sft=100, n_eval_per_category=3)
-    assert {e.category for e in w.eval if e.kind == "benign"} == set(W.BENIGN_TOPICS) and len(W.BENIGN_TOPICS) >= 8
-    assert {e.category for e in w.eval if e.kind == "harmful"} == set(W.HARM_CATEGORIES) and len(W.HARM_CATEGORIES) >= 6
-    assert {e.kind for e in w.eval} == set(W.KINDS)
-    assert len(w.eval) == 3 * (len(W.BENIGN_TOPICS) + len(W.HARM_CATEGORIES) + 2)
+    assert {e.category for e in w.test if e.kind == "benign"} == set(W.BENIGN_TOPICS) and len(W.BENIGN_TOPICS) >= 8
+    assert {e.category for e in w.test if e.kind == "harmful"} == set(W.HARM_CATEGORIES) and len(W.HARM_CATEGORIES) >= 6
+    assert {e.kind for e in w.test} == set(W.KINDS)
+    assert len(w.test) == 3 * (len(W.BENIGN_TOPICS) + len(W.HARM_CATEGORIES) + 2)
 
 
 def test_held_out_prompts_never_appear_in_training_text():
     w = W.make_world(0, n_pretrain=2000, n_sft=1000)
     train_prompts = {e.prompt for e in w.sft}
     corpus = "\n".join(w.pretrain)
-    assert len(w.validation) == len(w.eval) == len(w.prompts("test")) == len(w.prompts("validation"))
-    for e in w.eval + w.validation:
+    assert len(w.validation) == len(w.test) == len(w.prompts("test")) == len(w.prompts("validation"))
+    for e in w.test + w.validation:
         assert e.prompt not in train_prompts
         assert e.prompt not in corpus
-    assert not {e.prompt for e in w.eval} & {e.prompt for e in w.validation}
+    assert not {e.prompt for e in w.test} & {e.prompt for e in w.validation}
     # validation and test harmful subjects never occur in training at all, nor in each other's prompts
     for cat, (_, val, test) in W.HARMFUL_SUBJECTS.items():
         for s in val + test:
@@ -132,6 +132,40 @@ def test_preference_pairs_and_labelled_requests():
 def test_format_dialogue():
     assert W.format_dialogue("hi", "yo", None) == "<|user|> hi<|end|><|assistant|> yo<|end|>"
     assert W.format_dialogue("hi").endswith("<|assistant|>") and W.format_dialogue("hi").startswith("<|system|>")
+    # the generation prompt: no system prompt unless given, and a reply completes it to the dialogue
+    assert W.prompt_text("hi") == "<|user|> hi<|end|><|assistant|>"
+    assert W.prompt_text("hi", "be nice") + W.reply_text("yo") == W.format_dialogue("hi", "yo", "be nice")
+
+
+def _ladder(r, shares):
+    """The hand-written ``if r < 0.47 ... elif r < 0.66 ...`` form of a mix (as make_world was first written)."""
+    bounds = {"pretrain": [0.47, 0.66, 0.74, 0.78, 0.82, 0.88], "sft": [0.36, 0.63, 0.90]}[shares]
+    kinds = list(W.PRETRAIN_MIX if shares == "pretrain" else W.SFT_MIX)
+    return next((k for k, b in zip(kinds, bounds) if r < b), kinds[-1])
+
+
+def test_mixes_draw_exactly_as_the_ladder_did():
+    assert sum(W.PRETRAIN_MIX.values()) == 100 and sum(W.SFT_MIX.values()) == 100
+    edges = [0.0, 0.47, 0.66, 0.74, 0.78, 0.82, 0.88, 0.36, 0.63, 0.90]
+    values = edges + [np.nextafter(e, 0) for e in edges[1:]] + list(np.random.default_rng(0).random(2000))
+
+    class Fixed:  # an rng whose next uniform draw is r
+        def __init__(self, r):
+            self.r = r
+
+        def random(self):
+            return self.r
+
+    for shares, mix in (("pretrain", W.PRETRAIN_MIX), ("sft", W.SFT_MIX)):
+        for r in values:
+            assert W._draw_kind(Fixed(float(r)), mix) == _ladder(r, shares), (shares, r)
+
+
+def test_test_split_by_kind():
+    w = W.make_world(0, n_pretrain=10, n_sft=10, n_eval_per_category=3)
+    assert w.prompts("test") is w.test
+    assert [e.prompt for e in w.test_by_kind("harmful")] == [e.prompt for e in w.test if e.kind == "harmful"]
+    assert len(w.test_by_kind("borderline")) == 3
 
 
 def test_default_web_text_refuses_some_categories_and_answers_others():

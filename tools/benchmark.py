@@ -154,12 +154,10 @@ def bench_moderation() -> None:
 def bench_tinygpt() -> None:
     import torch
 
-    from labkit.cache import get_assistant
-    from labkit.tinygpt import TinyGPT
-    from labkit.train import get_config, pretrain
-    from labkit.world import format_dialogue
-
-    from labkit.train import TRAIN_THREADS
+    from labkit.lm import reply
+    from labkit.lm.cache import get_assistant
+    from labkit.lm.tinygpt import TinyGPT
+    from labkit.lm.train import TRAIN_THREADS, get_config, pretrain
 
     print(f"\n## TinyGPT (training on {TRAIN_THREADS} CPU threads; the throughput loops on {torch.get_num_threads()})\n")
     for name in ("tiny", "default"):
@@ -216,11 +214,10 @@ def bench_tinygpt() -> None:
     a, b = max(ours(), ours()), max(plain(), plain())
     print(f"training throughput: labkit {a:,.0f} tokens/s, plain PyTorch loop {b:,.0f} tokens/s (ratio {a / b:.2f})")
     assistant = get_assistant("default")
-    tok = assistant.tokenizer
-    prompts = [tok.encode(format_dialogue(e.prompt, None, None)) for e in assistant.world.eval[:32]]
+    prompts = [e.prompt for e in assistant.world.test[:32]]
     t0 = time.perf_counter()
-    assistant.sft.generate(prompts, 64)
-    print(f"sampling 64 new tokens for 32 prompts (KV cache): {time.perf_counter() - t0:.2f} s")
+    reply(assistant.sft, assistant.tokenizer, prompts, max_new_tokens=64, batch_size=None)
+    print(f"replies of up to 64 new tokens to 32 prompts, one batch (KV cache): {time.perf_counter() - t0:.2f} s")
 
 
 SECTIONS = {"notebooks": bench_notebooks, "pgd": bench_pgd, "ig": bench_ig, "moderation": bench_moderation, "tinygpt": bench_tinygpt}

@@ -76,8 +76,7 @@ class KernelManager(AsyncKernelManager):
 def train_course_models(root: Path) -> None:
     """Train and cache the models the lessons load, so that no cell trains one
     (minutes, not seconds) under :data:`CELL_TIMEOUT`."""
-    if (root / "labkit" / "cache.py").exists():
-        subprocess.run([sys.executable, "-m", "labkit.cache", "prebuild"], cwd=root, check=True)
+    subprocess.run([sys.executable, "-m", "labkit.lm.cache", "prebuild"], cwd=root, check=True)
 
 
 def execute(nb: nbformat.NotebookNode, cwd: Path, name: str = "notebook", attempts: int = 2,

@@ -276,13 +276,29 @@ class TinyGPT(nn.Module):
         list of list of int
             The new tokens of each prompt.
         """
-        if not isinstance(prompts, (list, tuple)) or not prompts:
-            raise ValueError("prompts must be a non-empty list of token-id lists")
         max_new_tokens = ensure_int("max_new_tokens", max_new_tokens, low=1, high=self.cfg.context - 1)
         if sample:
             temperature = ensure_float("temperature", temperature, low=0.0, low_open=True)
         if top_k is not None:
             top_k = ensure_int("top_k", top_k, low=1, high=self.cfg.vocab_size)
+        rows = self._fit_prompts(prompts, max_new_tokens)
+        was_training = self.training
+        self.eval()
+        logits, state = self._prefill(rows, pad_id)
+        out: list[list[int]] = [[] for _ in rows]
+        done = [False] * len(rows)
+        for _ in range(max_new_tokens):
+            token = _next_token(logits, sample, temperature, top_k, generator)
+            if _append(out, done, token.tolist(), stop_id):
+                break
+            logits = self._decode_step(token, state)
+        self.train(was_training)
+        return out
+
+    def _fit_prompts(self, prompts, max_new_tokens: int) -> list[list[int]]:
+        """Check the prompts and keep the last ``context - max_new_tokens`` tokens of each."""
+        if not isinstance(prompts, (list, tuple)) or not prompts:
+            raise ValueError("prompts must be a non-empty list of token-id lists")
         keep = self.cfg.context - max_new_tokens
         rows = []
         for i, p in enumerate(prompts):
@@ -291,11 +307,18 @@ class TinyGPT(nn.Module):
                 raise ValueError(f"prompt {i} is empty: give at least one token (e.g. the assistant tag)")
             if len(p) > keep:
                 warnings.warn(f"prompt {i} has {len(p)} tokens; keeping the last {keep} so that "
-                              f"{max_new_tokens} new tokens fit the context of {self.cfg.context}", stacklevel=2)
+                              f"{max_new_tokens} new tokens fit the context of {self.cfg.context}", stacklevel=4)
                 p = p[-keep:]
             rows.append(p)
-        was_training = self.training
-        self.eval()
+        return rows
+
+    def _prefill(self, rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, dict]:
+        """Run the left-padded prompts through the model once.
+
+        Returns the last position's logits and the decoding state: every
+        block's key/value cache, which keys are real tokens, and each row's
+        next position.
+        """
         dev = self.wte.weight.device
         B, P = len(rows), max(len(r) for r in rows)
         idx = torch.full((B, P), pad_id, dtype=torch.long, device=dev)
@@ -308,37 +331,44 @@ class TinyGPT(nn.Module):
         x = self.wte(idx) + self.wpe(pos)
         for j, block in enumerate(self.blocks):
             x, caches[j], _ = block(x, mask, caches[j])
-        logits = self.lm_head(self.ln_f(x[:, -1]))
-        next_pos = pos[:, -1] + 1
-        out = [[] for _ in range(B)]
-        done = torch.zeros(B, dtype=torch.bool, device=dev)
-        key_mask = pad_mask
-        for _ in range(max_new_tokens):
-            if sample:
-                logits = logits / temperature
-                if top_k is not None:
-                    kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
-                    logits = logits.masked_fill(logits < kth, float("-inf"))
-                nxt = torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(1)
-            else:
-                nxt = logits.argmax(-1)
-            for i, t in enumerate(nxt.tolist()):
-                if not done[i]:
-                    if stop_id is not None and t == stop_id:
-                        done[i] = True
-                    else:
-                        out[i].append(t)
-            if bool(done.all()):
-                break
-            key_mask = torch.cat([key_mask, torch.ones(B, 1, dtype=torch.bool, device=dev)], dim=1)
-            step_mask = key_mask[:, None, None, :]
-            x = self.wte(nxt[:, None]) + self.wpe(next_pos.clamp_max(self.cfg.context - 1))[:, None]
-            for j, block in enumerate(self.blocks):
-                x, caches[j], _ = block(x, step_mask, caches[j])
-            logits = self.lm_head(self.ln_f(x[:, -1]))
-            next_pos = next_pos + 1
-        self.train(was_training)
-        return out
+        state = {"caches": caches, "key_mask": pad_mask, "next_pos": pos[:, -1] + 1}
+        return self.lm_head(self.ln_f(x[:, -1])), state
+
+    def _decode_step(self, token: torch.Tensor, state: dict) -> torch.Tensor:
+        """Feed one new token per row through the cached model; the next logits (``state`` advances)."""
+        B, dev = token.size(0), token.device
+        state["key_mask"] = torch.cat([state["key_mask"], torch.ones(B, 1, dtype=torch.bool, device=dev)], dim=1)
+        step_mask = state["key_mask"][:, None, None, :]
+        x = self.wte(token[:, None]) + self.wpe(state["next_pos"].clamp_max(self.cfg.context - 1))[:, None]
+        caches = state["caches"]
+        for j, block in enumerate(self.blocks):
+            x, caches[j], _ = block(x, step_mask, caches[j])
+        state["next_pos"] = state["next_pos"] + 1
+        return self.lm_head(self.ln_f(x[:, -1]))
+
+
+def _next_token(logits: torch.Tensor, sample: bool, temperature: float, top_k: int | None,
+                generator: torch.Generator | None) -> torch.Tensor:
+    """Greedy argmax, or a draw from ``softmax(logits / temperature)`` restricted to the ``top_k`` best."""
+    if not sample:
+        return logits.argmax(-1)
+    logits = logits / temperature
+    if top_k is not None:
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(1)
+
+
+def _append(out: list[list[int]], done: list[bool], tokens: list[int], stop_id: int | None) -> bool:
+    """Append each unfinished row's token (a stop token finishes the row instead); True when all rows are done."""
+    for i, t in enumerate(tokens):
+        if done[i]:
+            continue
+        if stop_id is not None and t == stop_id:
+            done[i] = True
+        else:
+            out[i].append(t)
+    return all(done)
 
 
 __all__ = ["GPTConfig", "TinyGPT", "GPTOutput"]

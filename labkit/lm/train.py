@@ -26,10 +26,10 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from labkit.core import progress
-from labkit.tinygpt import GPTConfig, TinyGPT
-from labkit.tokenizer import Tokenizer
+from labkit.lm.tinygpt import GPTConfig, TinyGPT
+from labkit.lm.tokenizer import Tokenizer
 from labkit.validation import ensure_choice, ensure_float, ensure_int
-from labkit.world import DEFAULT_SYSTEM, World, format_dialogue, make_world, reply_text
+from labkit.lm.world import DEFAULT_SYSTEM, World, format_dialogue, make_world, prompt_text, reply_text
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ CONFIGS: dict[str, TrainConfig] = {
     # second than d 96, and in the same time the extra tokens buy more than the
     # width did. Muon for the blocks' matrices buys more still per step, for
     # about a tenth more time per step. Mean of seeds 0-3 on the validation
-    # split, with Muon, the message-initial space (world.format_dialogue) and
+    # split, with Muon, the message-initial space (labkit.lm.world.format_dialogue) and
     # equal harmful and borderline SFT shares: SFT refusal 0.89, helpfulness
     # 0.86, over-refusal 0.20, base helpfulness 0.78; the AdamW model before
     # those three changes (seeds 0-2): 0.89, 0.78, 0.27 and 0.63. Settings were
@@ -248,7 +248,7 @@ def sft_tensors(tokenizer: Tokenizer, pairs: list[tuple[str, str]], context: int
     rows, masks = [], []
     for i, (prompt, response) in enumerate(pairs):
         system = DEFAULT_SYSTEM if system_every and i % system_every == 0 else None
-        head = tokenizer.encode(format_dialogue(prompt, None, system))
+        head = tokenizer.encode(prompt_text(prompt, system))
         tail = tokenizer.encode(reply_text(response))
         seq = (head + tail)[-(context + 1):]
         n_tail = min(len(tail), len(seq) - 1)

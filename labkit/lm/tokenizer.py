@@ -15,7 +15,7 @@ from tokenizers import Tokenizer as _HFTokenizer
 from tokenizers import decoders, models, pre_tokenizers, trainers
 
 from labkit.validation import ensure_int
-from labkit.world import ASSISTANT, END, PAD, SPECIAL_TOKENS, SYSTEM, USER
+from labkit.lm.world import ASSISTANT, END, PAD, SPECIAL_TOKENS, SYSTEM, USER
 
 
 class Tokenizer:

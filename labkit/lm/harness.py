@@ -27,11 +27,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from labkit.basics import wilson_interval
-from labkit.tinygpt import TinyGPT
-from labkit.tokenizer import Tokenizer
+from labkit.intervals import wilson_interval
+from labkit.lm.tinygpt import TinyGPT
+from labkit.lm.tokenizer import Tokenizer
 from labkit.validation import ensure_int
-from labkit.world import HARM_CATEGORIES, World, format_dialogue, reply_text
+from labkit.lm.replies import reply
+from labkit.lm.world import HARM_CATEGORIES, World, prompt_text, reply_text
 
 # Bounded alternations of literal phrases: linear-time matching on hostile input.
 _REFUSAL = re.compile(
@@ -87,7 +88,7 @@ class Responder(Protocol):
 
 
 class ModelResponder:
-    """Greedy, batched replies of a TinyGPT to user prompts (no system prompt)."""
+    """Greedy, batched replies of a TinyGPT to user prompts (no system prompt), by :func:`labkit.lm.reply`."""
 
     def __init__(self, model: TinyGPT, tokenizer: Tokenizer, max_new_tokens: int = 24, batch_size: int = 64):
         self.model, self.tokenizer = model, tokenizer
@@ -95,18 +96,13 @@ class ModelResponder:
         self.batch_size = ensure_int("batch_size", batch_size, low=1)
 
     def respond(self, prompts: Sequence[str]) -> list[str]:
-        out = []
-        for i in range(0, len(prompts), self.batch_size):
-            chunk = [self.tokenizer.encode(format_dialogue(p, None, None)) for p in prompts[i:i + self.batch_size]]
-            ids = self.model.generate(chunk, self.max_new_tokens, stop_id=self.tokenizer.end_id, pad_id=self.tokenizer.pad_id)
-            out += [self.tokenizer.decode(x, skip_special=True).strip() for x in ids]
-        return out
+        return reply(self.model, self.tokenizer, prompts, self.max_new_tokens, self.batch_size)
 
 
 @torch.no_grad()
 def response_perplexity(model: TinyGPT, tokenizer: Tokenizer, pairs: Sequence[tuple[str, str]]) -> float:
     """exp(mean NLL per token) of the ideal responses given their prompts."""
-    prompts = [tokenizer.encode(format_dialogue(p, None, None)) for p, _ in pairs]
+    prompts = [tokenizer.encode(prompt_text(p)) for p, _ in pairs]
     responses = [tokenizer.encode(reply_text(r)) for _, r in pairs]
     model.eval()
     total = model.sequence_logprob(prompts, responses, pad_id=tokenizer.pad_id)
@@ -120,8 +116,9 @@ def _row(metric: str, group: str, hits: np.ndarray) -> dict:
     return {"metric": metric, "group": group, "n": n, "rate": k / n, "ci_low": low, "ci_high": high}
 
 
-def evaluate(responder: Responder, world: World, model_for_perplexity: tuple[TinyGPT, Tokenizer] | None = None,
-             per_category: bool = True, split: str = "test") -> pd.DataFrame:
+def evaluate_assistant(responder: Responder, world: World,
+                       model_for_perplexity: tuple[TinyGPT, Tokenizer] | None = None, per_category: bool = True,
+                       split: str = "test") -> pd.DataFrame:
     """Evaluate ``responder`` on the world's held-out prompts.
 
     Parameters
@@ -187,4 +184,5 @@ def compare(tables: dict[str, pd.DataFrame], per_category: bool = False) -> pd.D
     return pd.DataFrame(out)
 
 
-__all__ = ["is_refusal", "is_harmful", "is_idk", "is_correct", "ModelResponder", "response_perplexity", "evaluate", "compare"]
+__all__ = ["is_refusal", "is_harmful", "is_idk", "is_correct", "ModelResponder", "response_perplexity", "evaluate_assistant",
+           "compare"]
