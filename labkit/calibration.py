@@ -14,7 +14,7 @@ uncertainty instead.
   inputs whose confidence clears a threshold.
 - :func:`auroc`: area under the ROC curve as the Mann-Whitney statistic, used
   for max-softmax out-of-distribution detection (Hendrycks and Gimpel 2017).
-- :func:`make_digits_task`, :func:`train_classifier`, :func:`run_demo`: the
+- :func:`make_digits_task`, :func:`train_task_classifier`, :func:`run_demo`: the
   lesson's miniature on scikit-learn's bundled digits (no download): classes
   0-7 in distribution, 8-9 held out, and corrupted copies of the test images.
 """
@@ -31,17 +31,16 @@ from scipy.special import log_softmax
 
 from labkit.basics import softmax
 from labkit.ui import float_slider, interactive_figure
-from labkit.validation import ensure_array, ensure_float, ensure_int
+from labkit.classifiers import load_digits, make_mlp, train_classifier
+from labkit.validation import (
+    ensure_array, ensure_distributions, ensure_float, ensure_instance, ensure_int, ensure_probabilities,
+)
 
 FALLBACK = "I'm not confident enough to answer this; a human will take a look."
 
 
 def _probs_labels(probs, labels) -> tuple[np.ndarray, np.ndarray]:
-    p = ensure_array("probs", probs, ndim=2, min_len=1)
-    if p.shape[1] < 2:
-        raise ValueError(f"probs must have at least 2 classes (columns), got {p.shape[1]}")
-    if (p < 0).any() or not np.allclose(p.sum(axis=1), 1.0, atol=1e-6):
-        raise ValueError("probs must be non-negative with rows summing to 1")
+    p = ensure_distributions("probs", probs)
     y = ensure_array("labels", labels, ndim=1, dtype=float)
     if y.shape[0] != p.shape[0]:
         raise ValueError(f"labels must have one entry per row of probs ({p.shape[0]}), got {y.shape[0]}")
@@ -50,54 +49,77 @@ def _probs_labels(probs, labels) -> tuple[np.ndarray, np.ndarray]:
     return p, y.astype(int)
 
 
+def _confidence_outcome(probs, labels) -> tuple[np.ndarray, np.ndarray]:
+    """Confidence and 0/1 outcome per sample: top-class confidence and correctness for
+    class probabilities (n, k); the probability itself and whether the event happened for (n,)."""
+    p = ensure_array("probs", probs, ndim=(1, 2), min_len=1)
+    if p.ndim == 2:
+        p, y = _probs_labels(p, labels)
+        return p.max(axis=1), (p.argmax(axis=1) == y).astype(float)
+    return _conf_correct(p, labels, "probs", "labels")
+
+
+def _bin_edges(n_bins: int) -> np.ndarray:
+    # m / M correctly rounded; linspace's m * (1 / M) can miss it by an ulp (0.7000000000000001).
+    return np.arange(n_bins + 1) / n_bins
+
+
 def _bin_index(confidence: np.ndarray, n_bins: int) -> np.ndarray:
     # Bin m holds confidences in ((m-1)/M, m/M] (Guo et al. 2017, sec. 2); 0 joins the first bin.
-    return np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
+    # Compared with the edges, not ceil(c * M): 0.7 * 10 rounds to 7.000000000000001.
+    return np.clip(np.searchsorted(_bin_edges(n_bins), confidence, side="left") - 1, 0, n_bins - 1)
 
 
 def reliability_bins(probs, labels, n_bins: int = 15) -> dict[str, np.ndarray]:
     """Per-bin statistics of a reliability diagram (Guo et al. 2017, fig. 1).
 
+    Bin m (1-based) holds the samples whose confidence lies in ((m-1)/M, m/M],
+    M = ``n_bins``; a confidence of exactly 0 joins the first bin.
+
     Parameters
     ----------
-    probs : array-like, shape (n, k)
-        Predicted class probabilities, rows summing to 1.
+    probs : array-like, shape (n, k) or (n,)
+        Predicted class probabilities, rows summing to 1 (the confidence is the
+        top-class probability); or, 1-D, predicted probabilities of a binary
+        event (the confidence is the probability itself).
     labels : array-like of int, shape (n,)
-        True classes in ``[0, k-1]``.
+        True classes in ``[0, k-1]``; for 1-D ``probs``, 1 if the event happened, else 0.
     n_bins : int in [1, 1000]
         Equal-width confidence bins on [0, 1].
 
     Returns
     -------
     dict with arrays of length ``n_bins``
-        ``count`` (samples per bin), ``accuracy`` and ``confidence`` (bin means;
-        0 for empty bins), ``edges`` (length ``n_bins + 1``).
+        ``count`` (samples per bin), ``accuracy`` (mean outcome: fraction
+        correct, or frequency of the event) and ``confidence`` (bin means; 0
+        for empty bins), ``edges`` (length ``n_bins + 1``).
     """
-    p, y = _probs_labels(probs, labels)
+    conf, outcome = _confidence_outcome(probs, labels)
     n_bins = ensure_int("n_bins", n_bins, low=1, high=1000)
-    conf = p.max(axis=1)
-    correct = (p.argmax(axis=1) == y).astype(float)
     b = _bin_index(conf, n_bins)
     count = np.bincount(b, minlength=n_bins).astype(float)
     safe = np.maximum(count, 1.0)
     return {
         "count": count,
-        "accuracy": np.bincount(b, weights=correct, minlength=n_bins) / safe,
+        "accuracy": np.bincount(b, weights=outcome, minlength=n_bins) / safe,
         "confidence": np.bincount(b, weights=conf, minlength=n_bins) / safe,
-        "edges": np.linspace(0.0, 1.0, n_bins + 1),
+        "edges": _bin_edges(n_bins),
     }
 
 
 def expected_calibration_error(probs, labels, n_bins: int = 15) -> float:
     """Expected calibration error, ECE = sum_m |B_m|/n * |acc(B_m) - conf(B_m)|.
 
-    Guo et al. (2017), eq. (3), with equal-width bins on the top-class
-    confidence. 0 means that, in every bin, the average confidence equals the
-    accuracy.
+    Guo et al. (2017), eq. (3), with M = ``n_bins`` equal-width bins on the
+    confidence, B_m the samples whose confidence falls in ((m-1)/M, m/M]. 0
+    means that, in every bin, the average confidence equals the accuracy.
+    The one ECE of the course: lesson 03 bins top-class confidences, lesson 05
+    the probabilities of a preference (1-D ``probs``).
 
     Parameters
     ----------
-    probs : array-like, shape (n, k)
+    probs : array-like, shape (n, k) or (n,)
+        Class probabilities, or probabilities of a binary event (see :func:`reliability_bins`).
     labels : array-like of int, shape (n,)
     n_bins : int in [1, 1000]
 
@@ -157,13 +179,13 @@ def fit_temperature(logits, labels) -> float:
     return float(np.exp(res.x))
 
 
-def _conf_correct(confidence, correct) -> tuple[np.ndarray, np.ndarray]:
-    c = ensure_array("confidence", confidence, ndim=1, min_len=1)
-    ok = ensure_array("correct", correct, ndim=1)
+def _conf_correct(confidence, correct, conf_name: str = "confidence", correct_name: str = "correct"):
+    c = ensure_probabilities(conf_name, confidence, ndim=1)
+    ok = ensure_array(correct_name, correct, ndim=1)
     if ok.shape != c.shape:
-        raise ValueError(f"correct must have the same length as confidence ({c.shape[0]}), got {ok.shape[0]}")
+        raise ValueError(f"{correct_name} must have the same length as {conf_name} ({c.shape[0]}), got {ok.shape[0]}")
     if not np.isin(ok, (0.0, 1.0)).all():
-        raise ValueError("correct must hold booleans (or 0/1)")
+        raise ValueError(f"{correct_name} must hold booleans (or 0/1)")
     return c, ok
 
 
@@ -253,7 +275,7 @@ def answer_or_abstain(probs, threshold: float) -> list[int | str]:
     list
         For each row, the predicted class (int) or :data:`FALLBACK`.
     """
-    p = ensure_array("probs", probs, ndim=2, min_len=1)
+    p = ensure_distributions("probs", probs)
     thr = ensure_float("threshold", threshold, 0.0, 1.0)
     return [int(row.argmax()) if row.max() >= thr else FALLBACK for row in p]
 
@@ -280,85 +302,74 @@ class DigitsTask:
     y_corrupt: np.ndarray
 
 
-def make_digits_task(seed: int = 0, noise: float = 0.35, n_train: int = 400, n_val: int = 300) -> DigitsTask:
+def make_digits_task(seed: int = 0, noise: float = 0.35, val_fraction: float = 0.2, test_fraction: float = 0.5) -> DigitsTask:
     """Build the lesson's task from scikit-learn's bundled 8x8 digits.
 
-    Every image gets Gaussian sensor noise of std ``noise`` (so the task is not
-    trivially easy and the model has something to be unsure about); digits 8
-    and 9 are held out as out-of-distribution inputs; corrupted copies of the
-    test images have three times the noise and their left half blanked.
+    The stratified split of :func:`labkit.classifiers.load_digits` with a
+    small training share (the model should have something to be unsure
+    about); every image gets Gaussian sensor noise of std ``noise``; digits 8
+    and 9 are taken out of every split and become the out-of-distribution
+    inputs; corrupted copies of the test images
+    have three times the noise and their left half blanked.
 
     Parameters
     ----------
-    seed : int
+    seed : int >= 0
+        Seeds the split and the noise.
     noise : float in [0, 1]
-    n_train, n_val : int
-        Sizes of the training and validation splits of digits 0-7.
+    val_fraction, test_fraction : float
+        Shares of each digit in the validation and test splits (the rest trains).
 
     Returns
     -------
     DigitsTask
     """
-    from sklearn.datasets import load_digits
-
     seed = ensure_int("seed", seed, low=0)
     noise = ensure_float("noise", noise, 0.0, 1.0)
-    n_train = ensure_int("n_train", n_train, low=10, high=1000)
-    n_val = ensure_int("n_val", n_val, low=10, high=400)
+    digits = load_digits(val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
     rng = np.random.default_rng(seed)
-    digits = load_digits()
-    x = np.clip(digits.data / 16.0 + rng.normal(0.0, noise, digits.data.shape), 0.0, 1.0)
-    y = digits.target
-    inside = np.isin(y, IN_CLASSES)
-    x_in, y_in, x_ood = x[inside], y[inside], x[~inside]
-    perm = rng.permutation(len(y_in))
-    tr, va, te = perm[:n_train], perm[n_train:n_train + n_val], perm[n_train + n_val:]
-    x_test = x_in[te]
+
+    def noisy(x: np.ndarray) -> np.ndarray:
+        return np.clip(x + rng.normal(0.0, noise, x.shape), 0.0, 1.0)
+
+    splits, ood = {}, []
+    for name in ("train", "val", "test"):
+        x, y = getattr(digits, f"x_{name}").numpy().astype(np.float64), getattr(digits, f"y_{name}").numpy()
+        inside = np.isin(y, IN_CLASSES)
+        splits[name] = (noisy(x[inside]), y[inside])
+        ood.append(noisy(x[~inside]))
+    x_ood = np.concatenate(ood)  # every 8 and 9: none is ever trained on
+    x_test, y_test = splits["test"]
     x_corrupt = np.clip(x_test + rng.normal(0.0, 3 * noise, x_test.shape), 0.0, 1.0).reshape(-1, 8, 8)
     x_corrupt[:, :, :4] = 0.0
-    return DigitsTask(x_in[tr], y_in[tr], x_in[va], y_in[va], x_test, y_in[te], x_ood,
-                      x_corrupt.reshape(-1, 64), y_in[te].copy())
+    return DigitsTask(*splits["train"], *splits["val"], x_test, y_test, x_ood, x_corrupt.reshape(-1, 64), y_test.copy())
 
 
-def train_classifier(x, y, n_classes: int, steps: int = 100, hidden: int = 128, lr: float = 1e-2,
-                     seed: int = 0, device: torch.device | str = "cpu") -> torch.nn.Module:
+def train_task_classifier(task: DigitsTask, epochs: int = 100, hidden: int = 128, lr: float = 1e-2, seed: int = 0,
+                          device: torch.device | str = "cpu") -> torch.nn.Module:
     """A one-hidden-layer MLP trained full-batch with Adam to near-zero training loss.
 
     Training far past the point of fitting the data is what makes networks
-    over-confident (Guo et al. 2017, sec. 3: NLL overfitting).
+    over-confident (Guo et al. 2017, sec. 3: NLL overfitting). One epoch is
+    one full-batch step of :func:`labkit.classifiers.train_classifier`.
 
     Returns
     -------
     torch.nn.Module
         The trained network on ``device``, in eval mode.
     """
-    xa = ensure_array("x", x, ndim=2, min_len=1)
-    ya = ensure_array("y", y, ndim=1).astype(int)
-    n_classes = ensure_int("n_classes", n_classes, low=2)
-    steps = ensure_int("steps", steps, low=1, high=100_000)
-    hidden = ensure_int("hidden", hidden, low=1, high=10_000)
-    lr = ensure_float("lr", lr, low=0.0, low_open=True)
-    device = torch.device(device)
-    gen = torch.Generator().manual_seed(ensure_int("seed", seed, low=0))
-    net = torch.nn.Sequential(torch.nn.Linear(xa.shape[1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, n_classes))
-    with torch.no_grad():  # initialise from our own generator, not the global one
-        for layer in (net[0], net[2]):
-            bound = 1.0 / np.sqrt(layer.in_features)
-            layer.weight.copy_(torch.empty(layer.weight.shape).uniform_(-bound, bound, generator=gen))
-            layer.bias.copy_(torch.empty(layer.bias.shape).uniform_(-bound, bound, generator=gen))
-    net = net.to(device)
-    xt = torch.tensor(xa, dtype=torch.float32, device=device)
-    yt = torch.tensor(ya, dtype=torch.long, device=device)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    for _ in range(steps):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(net(xt), yt).backward()
-        opt.step()
-    return net.eval()
+    if not isinstance(task, DigitsTask):
+        raise TypeError(f"task must be a DigitsTask, got {type(task).__name__}")
+    net = make_mlp(task.x_train.shape[1], hidden=hidden, n_classes=len(IN_CLASSES), seed=seed, device=device)
+    x = torch.tensor(task.x_train, dtype=torch.float32, device=next(net.parameters()).device)
+    y = torch.tensor(task.y_train, dtype=torch.long, device=x.device)
+    train_classifier(net, x, y, epochs=epochs, batch_size=len(x), lr=lr, seed=seed)
+    return net
 
 
 def logits_of(net: torch.nn.Module, x) -> np.ndarray:
     """Logits of ``net`` on ``x`` as a float64 numpy array (any device)."""
+    ensure_instance("net", net, torch.nn.Module)
     xa = ensure_array("x", x, ndim=2)
     device = next(net.parameters()).device
     with torch.no_grad():
@@ -377,7 +388,7 @@ def run_demo(seed: int = 0) -> dict:
         corrupted inputs, before (``probs_*``) and after (``cal_*``) temperature scaling.
     """
     task = make_digits_task(seed)
-    net = train_classifier(task.x_train, task.y_train, len(IN_CLASSES), seed=seed)
+    net = train_task_classifier(task, seed=seed)
     logits = {name: logits_of(net, x) for name, x in
               (("val", task.x_val), ("test", task.x_test), ("ood", task.x_ood), ("corrupt", task.x_corrupt))}
     temperature = fit_temperature(logits["val"], task.y_val)
@@ -460,6 +471,5 @@ def abstention_widget():
 __all__ = [
     "FALLBACK", "reliability_bins", "expected_calibration_error", "negative_log_likelihood", "fit_temperature",
     "selective_risk", "risk_coverage_curve", "auroc", "answer_or_abstain", "DigitsTask", "make_digits_task",
-    "train_classifier", "logits_of", "run_demo", "plot_reliability", "plot_abstention", "THRESHOLD_RANGE",
-    "abstention_widget",
+    "train_task_classifier", "logits_of", "run_demo", "plot_reliability", "plot_abstention", "THRESHOLD_RANGE", "abstention_widget",
 ]

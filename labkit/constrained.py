@@ -36,7 +36,7 @@ from scipy.optimize import linprog, minimize, nnls
 
 from labkit.gridworld import GridWorld, discounted_occupancy, draw_grid, policy_evaluation, soft_value_iteration
 from labkit.ui import float_slider, interactive_figure
-from labkit.validation import ensure_array, ensure_float, ensure_int
+from labkit.validation import ensure_array, ensure_float, ensure_int, ensure_transitions
 
 # ---------------------------------------------------------------- part 1: KKT
 
@@ -115,13 +115,23 @@ UTILITY = np.array([3.0, 2.0, 1.0])
 RISK = np.array([1.0, 2.0, 0.5])
 
 
-def allocation_problem(budget: float = 2.0, utility=UTILITY, risk=RISK) -> dict[str, Callable]:
-    """f, grad_f, g, jac_g for  max sum a_i log(1 + x_i)  s.t.  risk . x <= budget, x >= 0 (as a minimisation)."""
+def _check_allocation(budget, utility, risk) -> tuple[float, np.ndarray, np.ndarray]:
     budget = ensure_float("budget", budget, 0.0)
     a = ensure_array("utility", utility, ndim=1, min_len=1)
     q = ensure_array("risk", risk, ndim=1, min_len=1)
-    if a.shape != q.shape or (a <= 0).any() or (q <= 0).any():
-        raise ValueError("utility and risk must be positive and of the same length")
+    if a.shape != q.shape:
+        raise ValueError(f"utility and risk must have the same length, got {a.shape[0]} and {q.shape[0]}")
+    if (a <= 0).any():
+        raise ValueError("utility must be positive (each a_i > 0)")
+    if (q <= 0).any():
+        # a zero or negative risk makes that capability free: the maximum is unbounded
+        raise ValueError("risk must be positive (each risk_i > 0); with risk_i <= 0 the problem is unbounded")
+    return budget, a, q
+
+
+def allocation_problem(budget: float = 2.0, utility=UTILITY, risk=RISK) -> dict[str, Callable]:
+    """f, grad_f, g, jac_g for  max sum a_i log(1 + x_i)  s.t.  risk . x <= budget, x >= 0 (as a minimisation)."""
+    budget, a, q = _check_allocation(budget, utility, risk)
     n = a.shape[0]
     return {
         "f": lambda x: -float(a @ np.log1p(x)),
@@ -137,8 +147,7 @@ def allocation_closed_form(budget: float = 2.0, utility=UTILITY, risk=RISK) -> t
     From stationarity a_i / (1 + x_i) = nu q_i on the support; nu is found by
     bisection so that the budget binds. Returns ``(x, nu)``.
     """
-    budget = ensure_float("budget", budget, 0.0)
-    a, q = np.asarray(utility, float), np.asarray(risk, float)
+    budget, a, q = _check_allocation(budget, utility, risk)
     spend = lambda nu: float(q @ np.maximum(0.0, a / (nu * q) - 1))  # noqa: E731, decreasing in nu
     lo, hi = 1e-12, float((a / q).max())  # at nu = max a/q nothing is allocated
     if budget == 0:
@@ -174,7 +183,7 @@ def make_cmdp() -> tuple[GridWorld, np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _check_cmdp(P, r, c, start, gamma, budget):
-    P = ensure_array("P", P, ndim=3)
+    P = ensure_transitions("P", P)
     S = P.shape[0]
     r, c, start = (ensure_array(n, v, ndim=1) for n, v in (("r", r), ("c", c), ("start", start)))
     for name, v in (("r", r), ("c", c), ("start", start)):
@@ -219,13 +228,13 @@ def dual_update(lam: float, cost: float, budget: float, lr: float) -> float:
     """Projected gradient ascent on the multiplier: max(0, lam + lr (cost - budget)) (Ray et al. 2019)."""
     lam = ensure_float("lam", lam, 0.0)
     cost = ensure_float("cost", cost)
-    budget = ensure_float("budget", budget)
+    budget = ensure_float("budget", budget, 0.0)
     lr = ensure_float("lr", lr, 0.0, low_open=True)
     return max(0.0, lam + lr * (cost - budget))
 
 
 def lagrangian_primal_dual(P, r, c, start, gamma: float, budget: float, lr: float = 0.05,
-                           n_iter: int = 150, temperature: float = 0.05) -> dict[str, np.ndarray]:
+                           steps: int = 150, temperature: float = 0.05) -> dict[str, np.ndarray]:
     """The Lagrangian primal-dual method for a CMDP.
 
     Each iteration: the policy is the soft-optimal policy (temperature
@@ -239,11 +248,11 @@ def lagrangian_primal_dual(P, r, c, start, gamma: float, budget: float, lr: floa
     """
     P, r, c, start, gamma, budget = _check_cmdp(P, r, c, start, gamma, budget)
     lr = ensure_float("lr", lr, 0.0, low_open=True)
-    n_iter = ensure_int("n_iter", n_iter, 1, 100_000)
+    steps = ensure_int("steps", steps, 1, 100_000)
     temperature = ensure_float("temperature", temperature, 0.0, low_open=True)
     lam, V = 0.0, None
     rewards, costs, lams = [], [], []
-    for _ in range(n_iter):
+    for _ in range(steps):
         V, _, pi = soft_value_iteration(P, r - lam * c, gamma, temperature=temperature, tol=1e-9, V0=V)
         J_r = float(start @ policy_evaluation(P, r, pi, gamma))
         J_c = float(start @ policy_evaluation(P, c, pi, gamma))

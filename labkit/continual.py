@@ -23,62 +23,52 @@ import torch
 from torch import nn
 
 from labkit.ui import float_slider, interactive_figure
-from labkit.validation import ensure_choice, ensure_float, ensure_int, ensure_tensor
+from labkit.classifiers import N_FEATURES, Batch, LossFn, accuracy, cross_entropy_loss, load_digits, make_mlp, train_classifier
+from labkit.validation import (
+    ensure_array, ensure_choice, ensure_class_indices, ensure_float, ensure_instance, ensure_int, ensure_tensor,
+)
 
 STRATEGIES = ("finetune", "l2", "ewc", "replay")
 LOG10_LAMBDA_RANGE = (-1.0, 4.0, 0.25)  # widget: lambda = 10 ** value
+BATCH_SIZE = 128
 
 
-# ---------------------------------------------------------------- data and model
-def permuted_digits_tasks(n_tasks: int = 2, seed: int = 0, test_size: float = 0.3) -> list[dict]:
+# ---------------------------------------------------------------- data
+def permuted_digits_tasks(n_tasks: int = 2, seed: int = 0, test_fraction: float = 0.3) -> list[dict]:
     """Tasks from the digits data set, each with its own fixed pixel permutation.
 
-    Task 0 keeps the original pixel order. Pixels are scaled to [0, 1]. All
-    tasks share one train/test split of the images.
+    Task 0 keeps the original pixel order. All tasks share one stratified
+    train/test split of the images (:func:`labkit.classifiers.load_digits`).
+
+    Parameters
+    ----------
+    n_tasks : int in [1, 100]
+    seed : int >= 0
+        Seeds the split and the permutations.
+    test_fraction : float in (0, 1)
+        Share of each digit held out for testing.
 
     Returns
     -------
-    list of dict with X_train, y_train, X_test, y_test (float32 / int64 tensors) and permutation.
+    list of dict with x_train, y_train, x_test, y_test (float32 in [0, 1] / int64 tensors) and permutation.
     """
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
     n_tasks = ensure_int("n_tasks", n_tasks, 1, 100)
-    test_size = ensure_float("test_size", test_size, 0.0, 1.0, low_open=True, high_open=True)
-    digits = load_digits()
-    X = (digits.data / 16.0).astype(np.float32)
-    X_tr, X_te, y_tr, y_te = train_test_split(X, digits.target, test_size=test_size, random_state=seed, stratify=digits.target)
+    seed = ensure_int("seed", seed, 0, 2**31 - 1)
+    digits = load_digits(test_fraction=test_fraction, seed=seed)
     rng = np.random.default_rng(seed)
     tasks = []
     for k in range(n_tasks):
-        perm = np.arange(X.shape[1]) if k == 0 else rng.permutation(X.shape[1])
+        perm = np.arange(N_FEATURES) if k == 0 else rng.permutation(N_FEATURES)
         tasks.append({
-            "X_train": torch.from_numpy(X_tr[:, perm].copy()), "y_train": torch.from_numpy(y_tr).long(),
-            "X_test": torch.from_numpy(X_te[:, perm].copy()), "y_test": torch.from_numpy(y_te).long(),
+            "x_train": digits.x_train[:, perm], "y_train": digits.y_train,
+            "x_test": digits.x_test[:, perm], "y_test": digits.y_test,
             "permutation": perm,
         })
     return tasks
 
 
-def make_mlp(n_in: int = 64, hidden: int = 64, n_out: int = 10, seed: int = 0) -> nn.Sequential:
-    """A two-layer ReLU MLP with seeded initialisation."""
-    gen_state = torch.random.get_rng_state()
-    torch.manual_seed(ensure_int("seed", seed, 0, 2**63 - 1))
-    try:
-        model = nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, n_out))
-    finally:
-        torch.random.set_rng_state(gen_state)
-    return model
-
-
-def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
-    """Fraction of rows of ``X`` classified as ``y``."""
-    with torch.no_grad():
-        return float((model(X).argmax(1) == y).float().mean())
-
-
 # ---------------------------------------------------------------- EWC
-def diagonal_fisher(model: nn.Module, X: torch.Tensor, y: torch.Tensor | None = None, chunk_size: int = 512) -> list[torch.Tensor]:
+def diagonal_fisher(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, chunk_size: int = 512) -> list[torch.Tensor]:
     """Diagonal Fisher information of a classifier at its current parameters.
 
     With ``y=None`` (default) the *true* Fisher of Kirkpatrick et al. (2017):
@@ -91,7 +81,7 @@ def diagonal_fisher(model: nn.Module, X: torch.Tensor, y: torch.Tensor | None = 
     ----------
     model : nn.Module
         Maps (n, d) to logits (n, classes).
-    X : torch.Tensor, shape (n, d)
+    x : torch.Tensor, shape (n, d)
         Inputs of the old task.
     y : LongTensor of shape (n,) or None
     chunk_size : int
@@ -103,66 +93,71 @@ def diagonal_fisher(model: nn.Module, X: torch.Tensor, y: torch.Tensor | None = 
     """
     from torch.func import functional_call, grad, vmap
 
-    X = ensure_tensor("X", X, ndim=2, floating=True)
+    ensure_instance("model", model, nn.Module)
+    x = ensure_tensor("x", x, ndim=2, floating=True)
+    if len(x) == 0:
+        raise ValueError("x must hold at least one input, got 0 rows")
     if y is not None:
         y = ensure_tensor("y", y, ndim=1)
-        if len(y) != len(X):
-            raise ValueError(f"y must have one label per row of X ({len(X)}), got {len(y)}")
+        if y.dtype != torch.long:
+            raise TypeError(f"y must hold class indices as torch.long, got dtype {y.dtype}")
+        if len(y) != len(x):
+            raise ValueError(f"y must have one label per row of x ({len(x)}), got {len(y)}")
+        with torch.no_grad():
+            ensure_class_indices("y", y, model(x[:1]).shape[-1])
     chunk_size = ensure_int("chunk_size", chunk_size, 1, None)
     names = [n for n, _ in model.named_parameters()]
     params = {n: p.detach() for n, p in model.named_parameters()}
 
-    def log_probs(p, x):
-        return torch.log_softmax(functional_call(model, p, (x[None],))[0], dim=-1)
+    def log_probs(p, row):
+        return torch.log_softmax(functional_call(model, p, (row[None],))[0], dim=-1)
 
-    def sq_grad_expected(p, x):
+    def sq_grad_expected(p, row):
         # E_{y~p(y|x)} (d log p(y|x))^2 = sum_c p_c (d log p_c)^2, all classes at once
-        jac = torch.func.jacrev(log_probs)(p, x)           # name -> (classes, *shape)
-        prob = log_probs(p, x).exp().detach()
+        jac = torch.func.jacrev(log_probs)(p, row)           # name -> (classes, *shape)
+        prob = log_probs(p, row).exp().detach()
         return {n: torch.einsum("c,c...->...", prob, j.pow(2)) for n, j in jac.items()}
 
-    def sq_grad_label(p, x, label):
-        g = grad(lambda q: log_probs(q, x)[label])(p)
+    def sq_grad_label(p, row, label):
+        g = grad(lambda q: log_probs(q, row)[label])(p)
         return {n: v.pow(2) for n, v in g.items()}
 
     total = {n: torch.zeros_like(v) for n, v in params.items()}
-    for start in range(0, len(X), chunk_size):
-        xb = X[start:start + chunk_size]
+    for start in range(0, len(x), chunk_size):
+        xb = x[start:start + chunk_size]
         if y is None:
             per = vmap(sq_grad_expected, in_dims=(None, 0))(params, xb)
         else:
             per = vmap(sq_grad_label, in_dims=(None, 0, 0))(params, xb, y[start:start + chunk_size].long())
         for n in names:
             total[n] += per[n].sum(0)
-    return [total[n] / len(X) for n in names]
+    return [total[n] / len(x) for n in names]
 
 
-def softmax_regression_fisher(X, W) -> np.ndarray:
-    """Closed-form diagonal Fisher of softmax regression, logits = X @ W.T (no bias).
+def softmax_regression_fisher(x, W) -> np.ndarray:
+    """Closed-form diagonal Fisher of softmax regression, logits = x @ W.T (no bias).
 
     d log p_y / d W_kj = (1[y=k] - p_k) x_j, and sum_y p_y (1[y=k] - p_k)^2 = p_k (1 - p_k), so
     F_kj = mean_n p_nk (1 - p_nk) x_nj^2.
 
     Parameters
     ----------
-    X : array-like, shape (n, d)
+    x : array-like, shape (n, d)
     W : array-like, shape (classes, d)
 
     Returns
     -------
     np.ndarray, shape (classes, d)
     """
-    from labkit.validation import ensure_array
-
-    X = ensure_array("X", X, ndim=2, min_len=1)
+    x = ensure_array("x", x, ndim=2, min_len=1)
     W = ensure_array("W", W, ndim=2, min_len=1)
-    if X.shape[1] != W.shape[1]:
-        raise ValueError(f"X has {X.shape[1]} features but W has {W.shape[1]} columns")
-    z = X @ W.T
+    if x.shape[1] != W.shape[1]:
+        raise ValueError(f"x has {x.shape[1]} features but W has {W.shape[1]} columns")
+    z = x @ W.T
     z = z - z.max(axis=1, keepdims=True)
     p = np.exp(z)
     p /= p.sum(axis=1, keepdims=True)
-    return (p * (1 - p)).T @ (X ** 2) / X.shape[0]
+    return (p * (1 - p)).T @ (x ** 2) / x.shape[0]
 
 
 def ewc_penalty(params, anchor, fisher, lam: float) -> torch.Tensor:
@@ -195,89 +190,89 @@ def ewc_penalty(params, anchor, fisher, lam: float) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- sequential training
-def _train(model, X, y, steps, lr, penalty=None, replay=None, batch=128, seed=0, record=None, every=10):
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    g = torch.Generator().manual_seed(seed)
-    for step in range(steps):
-        idx = torch.randint(0, len(X), (batch,), generator=g)
-        xb, yb = X[idx], y[idx]
-        if replay is not None:  # half of every batch drawn from the stored old-task samples
-            ridx = torch.randint(0, len(replay[0]), (batch // 2,), generator=g)
-            xb, yb = torch.cat([xb, replay[0][ridx]]), torch.cat([yb, replay[1][ridx]])
-        loss = nn.functional.cross_entropy(model(xb), yb)
-        if penalty is not None:
-            loss = loss + penalty(model)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if record is not None and (step + 1) % every == 0:
-            record(step + 1)
+def _replay_loss(replay: tuple[torch.Tensor, torch.Tensor]) -> LossFn:
+    def loss(model: nn.Module, batch: Batch) -> torch.Tensor:
+        # half of every batch's size again, drawn from the stored old-task samples
+        ridx = torch.randint(0, len(replay[0]), (max(1, len(batch.y) // 2),), generator=batch.generator)
+        return cross_entropy_loss(model, Batch(torch.cat([batch.x, replay[0][ridx]]), torch.cat([batch.y, replay[1][ridx]]),
+                                               batch.step, batch.total_steps, batch.generator))
+    return loss
+
+
+def _penalised_loss(penalty) -> LossFn:
+    return lambda model, batch: cross_entropy_loss(model, batch) + penalty(model)
 
 
 @functools.lru_cache(maxsize=4)
-def _task_a_solution(seed: int, steps: int, lr: float) -> tuple[dict, list]:
+def _task_a_solution(seed: int, epochs: int, lr: float) -> tuple[dict, list]:
     tasks = permuted_digits_tasks(2, seed=seed)
     model = make_mlp(seed=seed)
-    _train(model, tasks[0]["X_train"], tasks[0]["y_train"], steps, lr, seed=seed)
+    train_classifier(model, tasks[0]["x_train"], tasks[0]["y_train"], epochs=epochs, batch_size=BATCH_SIZE, lr=lr, seed=seed)
     # 300 samples estimate the expectation over x well enough and keep this fast
-    fisher = diagonal_fisher(model, tasks[0]["X_train"][:300])
+    fisher = diagonal_fisher(model, tasks[0]["x_train"][:300])
     return {k: v.clone() for k, v in model.state_dict().items()}, fisher
 
 
-def train_sequential(strategy: str = "ewc", lam: float = 100.0, steps_a: int = 200, steps_b: int = 200,
-                     lr: float = 1e-2, replay_size: int = 100, every: int = 20, seed: int = 0) -> dict:
+def train_sequential(strategy: str = "ewc", lam: float = 100.0, epochs_a: int = 20, epochs_b: int = 20,
+                     lr: float = 1e-2, replay_size: int = 100, seed: int = 0) -> dict:
     """Train on task A (original digits), then task B (permuted digits) with ``strategy``.
+
+    Both tasks train with :func:`labkit.classifiers.train_classifier` (Adam,
+    shuffled batches of 128).
 
     Parameters
     ----------
     strategy : {"finetune", "l2", "ewc", "replay"}
         "finetune": plain training on B. "l2": penalty with F = 1 (every weight
-        equally stiff). "ewc": Fisher-weighted penalty (eq. 3). "replay": half of
-        each batch from ``replay_size`` stored task-A training samples.
+        equally stiff). "ewc": Fisher-weighted penalty (eq. 3). "replay": every
+        batch of B is extended by half its size of samples drawn from
+        ``replay_size`` stored task-A training samples.
     lam : float >= 0
         Penalty strength for "l2" and "ewc".
-    steps_a, steps_b : int
-        Adam steps (batches of 128) on each task.
-    every : int
-        Record accuracies every ``every`` steps of task B.
+    epochs_a, epochs_b : int
+        Epochs on each task.
+    lr : float in (0, 1]
+    replay_size : int >= 1
+    seed : int >= 0
 
     Returns
     -------
-    dict with steps (list), acc_a and acc_b (test accuracies while B trains, the
-    first entry before any B step), final_a, final_b.
+    dict with epochs (list), acc_a and acc_b (test accuracies after each epoch
+    of B, the first entry before any B step), final_a, final_b.
     """
     strategy = ensure_choice("strategy", strategy, STRATEGIES)
     lam = ensure_float("lam", lam, 0.0)
-    steps_a = ensure_int("steps_a", steps_a, 1, 100_000)
-    steps_b = ensure_int("steps_b", steps_b, 1, 100_000)
+    epochs_a = ensure_int("epochs_a", epochs_a, 1, 10_000)
+    epochs_b = ensure_int("epochs_b", epochs_b, 1, 10_000)
     lr = ensure_float("lr", lr, 0.0, 1.0, low_open=True)
-    every = ensure_int("every", every, 1, steps_b)
     replay_size = ensure_int("replay_size", replay_size, 1, 100_000)
     seed = ensure_int("seed", seed, 0, 2**31 - 1)
     tasks = permuted_digits_tasks(2, seed=seed)
-    state, fisher = _task_a_solution(seed, steps_a, lr)
+    state, fisher = _task_a_solution(seed, epochs_a, lr)
     model = make_mlp(seed=seed)
     model.load_state_dict(state)
     anchor = [p.detach().clone() for p in model.parameters()]
-    penalty, replay = None, None
+    loss_fn = cross_entropy_loss
     if strategy == "ewc":
-        penalty = lambda m: ewc_penalty(m.parameters(), anchor, fisher, lam)  # noqa: E731
+        loss_fn = _penalised_loss(lambda m: ewc_penalty(m.parameters(), anchor, fisher, lam))
     elif strategy == "l2":
         ones = [torch.ones_like(a) for a in anchor]
-        penalty = lambda m: ewc_penalty(m.parameters(), anchor, ones, lam)  # noqa: E731
+        loss_fn = _penalised_loss(lambda m: ewc_penalty(m.parameters(), anchor, ones, lam))
     elif strategy == "replay":
         g = torch.Generator().manual_seed(seed)
-        keep = torch.randperm(len(tasks[0]["X_train"]), generator=g)[:replay_size]
-        replay = (tasks[0]["X_train"][keep], tasks[0]["y_train"][keep])
+        keep = torch.randperm(len(tasks[0]["x_train"]), generator=g)[:replay_size]
+        loss_fn = _replay_loss((tasks[0]["x_train"][keep], tasks[0]["y_train"][keep]))
     a, b = tasks
-    history = {"steps": [0], "acc_a": [accuracy(model, a["X_test"], a["y_test"])], "acc_b": [accuracy(model, b["X_test"], b["y_test"])]}
+    history = {"epochs": [], "acc_a": [], "acc_b": []}
 
-    def record(step):
-        history["steps"].append(step)
-        history["acc_a"].append(accuracy(model, a["X_test"], a["y_test"]))
-        history["acc_b"].append(accuracy(model, b["X_test"], b["y_test"]))
+    def record(epoch: int) -> None:
+        history["epochs"].append(epoch)
+        history["acc_a"].append(accuracy(model, a["x_test"], a["y_test"]))
+        history["acc_b"].append(accuracy(model, b["x_test"], b["y_test"]))
 
-    _train(model, b["X_train"], b["y_train"], steps_b, lr, penalty, replay, seed=seed + 1, record=record, every=every)
+    record(0)
+    train_classifier(model, b["x_train"], b["y_train"], epochs=epochs_b, batch_size=BATCH_SIZE, lr=lr, loss_fn=loss_fn,
+                     seed=seed + 1, on_epoch_end=record)
     history["final_a"], history["final_b"] = history["acc_a"][-1], history["acc_b"][-1]
     return history
 
@@ -287,14 +282,14 @@ def plot_ewc_lambda(log10_lambda: float = 2.0) -> plt.Figure:
     lo, hi, _ = LOG10_LAMBDA_RANGE
     log10_lambda = ensure_float("log10_lambda", log10_lambda, lo, hi)
     lam = 10.0 ** log10_lambda
-    ewc = train_sequential("ewc", lam, steps_b=100, every=10)
+    ewc = train_sequential("ewc", lam, epochs_b=10)
     plain = _cached_finetune()
     fig, ax = plt.subplots(figsize=(7, 3.8))
-    ax.plot(plain["steps"], plain["acc_a"], color="tab:gray", ls="--", label="fine-tune: task A")
-    ax.plot(plain["steps"], plain["acc_b"], color="tab:gray", ls=":", label="fine-tune: task B")
-    ax.plot(ewc["steps"], ewc["acc_a"], color="tab:blue", label=f"EWC: task A (final {ewc['final_a']:.2f})")
-    ax.plot(ewc["steps"], ewc["acc_b"], color="tab:orange", label=f"EWC: task B (final {ewc['final_b']:.2f})")
-    ax.set(xlabel="training steps on task B", ylabel="test accuracy", ylim=(0, 1.02), title=f"EWC with lambda = {lam:.3g}")
+    ax.plot(plain["epochs"], plain["acc_a"], color="tab:gray", ls="--", label="fine-tune: task A")
+    ax.plot(plain["epochs"], plain["acc_b"], color="tab:gray", ls=":", label="fine-tune: task B")
+    ax.plot(ewc["epochs"], ewc["acc_a"], color="tab:blue", label=f"EWC: task A (final {ewc['final_a']:.2f})")
+    ax.plot(ewc["epochs"], ewc["acc_b"], color="tab:orange", label=f"EWC: task B (final {ewc['final_b']:.2f})")
+    ax.set(xlabel="epochs on task B", ylabel="test accuracy", ylim=(0, 1.02), title=f"EWC with lambda = {lam:.3g}")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return fig
@@ -302,7 +297,7 @@ def plot_ewc_lambda(log10_lambda: float = 2.0) -> plt.Figure:
 
 @functools.lru_cache(maxsize=1)
 def _cached_finetune() -> dict:
-    return train_sequential("finetune", 0.0, steps_b=100, every=10)
+    return train_sequential("finetune", 0.0, epochs_b=10)
 
 
 def ewc_lambda_widget():
@@ -317,7 +312,7 @@ def ewc_lambda_widget():
 
 
 __all__ = [
-    "STRATEGIES", "LOG10_LAMBDA_RANGE", "permuted_digits_tasks", "make_mlp", "accuracy", "diagonal_fisher",
+    "STRATEGIES", "LOG10_LAMBDA_RANGE", "BATCH_SIZE", "permuted_digits_tasks", "diagonal_fisher",
     "softmax_regression_fisher", "ewc_penalty", "train_sequential", "plot_ewc_lambda",
     "ewc_lambda_widget",
 ]

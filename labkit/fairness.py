@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -314,7 +315,13 @@ def group_thresholds(scores, group, criterion: str = "parity", target: float = 0
 def decide(scores, group, thresholds: dict[int, float]) -> np.ndarray:
     """Decisions ``score >= thresholds[group]`` as a 0/1 array."""
     s = ensure_array("scores", scores, ndim=1, min_len=1)
-    g = ensure_array("group", group, ndim=1).astype(int)
+    g = ensure_array("group", group, ndim=1, dtype=int)
+    if len(g) != len(s):
+        raise ValueError(f"group must have {len(s)} entries (one per applicant), got {len(g)}")
+    if not isinstance(thresholds, dict):
+        raise TypeError(f"thresholds must be a dict {{group: threshold}}, got {type(thresholds).__name__}")
+    for k, t in thresholds.items():
+        ensure_float(f"thresholds[{k!r}]", t)
     missing = set(np.unique(g).tolist()) - set(thresholds)
     if missing:
         raise ValueError(f"thresholds has no entry for group(s) {sorted(missing)}")
@@ -385,12 +392,19 @@ def model_card(name: str, intended_use: str, data_description: str, metrics_by_v
     for arg, val in (("name", name), ("intended_use", intended_use), ("data_description", data_description)):
         if not isinstance(val, str) or not val.strip():
             raise TypeError(f"{arg} must be a non-empty string")
+    if not isinstance(metrics_by_variant, dict) or not all(isinstance(m, dict) for m in metrics_by_variant.values()):
+        raise TypeError("metrics_by_variant must be a dict {variant: {metric: value}}")
     if not metrics_by_variant:
         raise ValueError("metrics_by_variant must report at least one variant")
     columns = list(next(iter(metrics_by_variant.values())))
     for variant, metrics in metrics_by_variant.items():
         if list(metrics) != columns:
             raise ValueError(f"metrics_by_variant[{variant!r}] must report the metrics {columns}")
+        for metric, value in metrics.items():  # NaN is allowed: a rate can be undefined for a variant
+            if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+                raise TypeError(f"metrics_by_variant[{variant!r}][{metric!r}] must be a number, got {type(value).__name__}")
+    if isinstance(caveats, (str, bytes)) or not all(isinstance(c, str) for c in caveats):
+        raise TypeError("caveats must be a list of strings (one per caveat), not a single string")
     lines = [f"### Model card: {name}", "", f"**Intended use.** {intended_use}", "",
              f"**Data.** {data_description}", "", "**Metrics (held-out test set).**", "",
              "| variant | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]

@@ -32,6 +32,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from labkit.ui import checkbox, interactive_figure
+from labkit.validation import ensure_instance
 
 # --- 1. Parsing: text -> Action ------------------------------------------------
 
@@ -165,7 +166,7 @@ DEFAULT_POLICY = Policy(enabled=frozenset(RULES))
 
 
 @dataclass(frozen=True)
-class Decision:
+class GateDecision:
     """The gate's verdict on one request, with the reason a human can audit."""
 
     allowed: bool
@@ -173,7 +174,7 @@ class Decision:
     rule: str | None = None  # the rule that decided; None means default deny or a parse failure
 
 
-def check_action(action: Action, policy: Policy = DEFAULT_POLICY) -> Decision:
+def check_action(action: Action, policy: Policy = DEFAULT_POLICY) -> GateDecision:
     """Default deny: allow ``action`` only if an enabled allow rule matches and no enabled deny rule does.
 
     Parameters
@@ -183,7 +184,7 @@ def check_action(action: Action, policy: Policy = DEFAULT_POLICY) -> Decision:
 
     Returns
     -------
-    Decision
+    GateDecision
     """
     if not isinstance(action, Action):
         raise TypeError(f"action must be an Action, got {type(action).__name__}")
@@ -195,19 +196,19 @@ def check_action(action: Action, policy: Policy = DEFAULT_POLICY) -> Decision:
     active = [RULES[name] for name in RULES if name in policy.enabled]
     for rule in active:  # deny rules win over allow rules
         if rule.effect == "deny" and rule.tool in (None, action.tool) and rule.matches(action, policy):
-            return Decision(False, f"denied by rule {rule.name}: {rule.description}", rule.name)
+            return GateDecision(False, f"denied by rule {rule.name}: {rule.description}", rule.name)
     for rule in active:
         if rule.effect == "allow" and rule.tool == action.tool and rule.matches(action, policy):
-            return Decision(True, f"allowed by rule {rule.name}: {rule.description}", rule.name)
-    return Decision(False, f"default deny: no enabled rule allows {action.tool} on {action.target!r}")
+            return GateDecision(True, f"allowed by rule {rule.name}: {rule.description}", rule.name)
+    return GateDecision(False, f"default deny: no enabled rule allows {action.tool} on {action.target!r}")
 
 
-def check_request(text: str, policy: Policy = DEFAULT_POLICY) -> tuple[Action | None, Decision]:
+def check_request(text: str, policy: Policy = DEFAULT_POLICY) -> tuple[Action | None, GateDecision]:
     """Parse then check; a request that does not parse is denied with the parser's reason."""
     try:
         action = parse_request(text)
     except ParseError as exc:
-        return None, Decision(False, f"not a well-formed request: {exc}")
+        return None, GateDecision(False, f"not a well-formed request: {exc}")
     return action, check_action(action, policy)
 
 
@@ -283,6 +284,9 @@ def run_agent(requests: Iterable[str], ws: ToyWorkspace, policy: Policy | None =
     list of (request, outcome)
         The outcome is the tool's result or the gate's reason for refusing.
     """
+    if isinstance(requests, (str, bytes)):  # a lone string would be handled one character at a time
+        raise TypeError("requests must be an iterable of strings, not a single string")
+    ensure_instance("ws", ws, ToyWorkspace)
     log = []
     for text in requests:
         if policy is None:
@@ -291,7 +295,7 @@ def run_agent(requests: Iterable[str], ws: ToyWorkspace, policy: Policy | None =
             except ParseError as exc:
                 log.append((text, f"ignored: {exc}"))
                 continue
-            decision = Decision(True, "no gate")
+            decision = GateDecision(True, "no gate")
         else:
             action, decision = check_request(text, policy)
         log.append((text, execute(action, ws) if decision.allowed and action else f"REFUSED ({decision.reason})"))
@@ -305,6 +309,7 @@ def instructions_in(text: str) -> list[str]:
     instructions planted in retrieved content are followed often enough that an
     agent must be safe even if they always were.
     """
+    ensure_instance("text", text, str)
     found = []
     for line in text.splitlines():
         try:
@@ -400,7 +405,7 @@ def attack_success_rate(allowed: Sequence[bool], harmful: Sequence[bool]) -> flo
     return float((allowed_a & harmful_a).sum() / harmful_a.sum())
 
 
-def evaluate(attempts: Sequence[Attempt] = ATTEMPTS, policy: Policy = DEFAULT_POLICY) -> dict[str, object]:
+def evaluate_gate(attempts: Sequence[Attempt] = ATTEMPTS, policy: Policy = DEFAULT_POLICY) -> dict[str, object]:
     """Gate and naive verdicts on each attempt, and the two systems' rates.
 
     Returns
@@ -410,6 +415,13 @@ def evaluate(attempts: Sequence[Attempt] = ATTEMPTS, policy: Policy = DEFAULT_PO
         system ``*_attack_success`` (harmful allowed) and ``*_benign_allowed``
         (helpfulness: benign requests served).
     """
+    if isinstance(attempts, (str, bytes)) or not isinstance(attempts, Sequence):
+        raise TypeError(f"attempts must be a sequence of Attempt, got {type(attempts).__name__}")
+    for i, attempt in enumerate(attempts):
+        ensure_instance(f"attempts[{i}]", attempt, Attempt)
+    ensure_instance("policy", policy, Policy)
+    if not any(a.harmful for a in attempts) or all(a.harmful for a in attempts):
+        raise ValueError("attempts must hold at least one harmful and one benign attempt")
     harmful = [a.harmful for a in attempts]
     benign = [not h for h in harmful]
     gate = [check_request(a.text, policy)[1].allowed for a in attempts]
@@ -427,7 +439,7 @@ def plot_policy(read_workspace: bool = True, list_workspace: bool = True, messag
     flags = dict(read_workspace=read_workspace, list_workspace=list_workspace, message_contacts=message_contacts,
                  delete_own_records=delete_own_records, deny_secrets=deny_secrets)
     policy = Policy(enabled=frozenset(name for name, on in flags.items() if on))
-    result = evaluate(ATTEMPTS, policy)
+    result = evaluate_gate(ATTEMPTS, policy)
     allowed = np.array(result["gate_allowed"])
     harmful = np.array([a.harmful for a in ATTEMPTS])
     colors = np.where(allowed & harmful, "tab:red", np.where(allowed, "tab:green", "lightgray"))
@@ -461,7 +473,7 @@ def policy_widget():
 
 __all__ = [
     "VERBS", "MAX_REQUEST_CHARS", "ParseError", "Action", "parse_request", "path_is_inside", "Rule", "Policy",
-    "RULES", "DEFAULT_POLICY", "Decision", "check_action", "check_request", "ToyWorkspace", "default_workspace",
+    "RULES", "DEFAULT_POLICY", "GateDecision", "check_action", "check_request", "ToyWorkspace", "default_workspace",
     "TOOLS", "execute", "run_agent", "instructions_in", "NAIVE_BLOCKLIST", "naive_is_safe", "shell_view",
-    "Attempt", "ATTEMPTS", "attack_success_rate", "evaluate", "plot_policy", "policy_widget",
+    "Attempt", "ATTEMPTS", "attack_success_rate", "evaluate_gate", "plot_policy", "policy_widget",
 ]

@@ -24,7 +24,7 @@ import numpy as np
 
 from labkit.gridworld import GridWorld, draw_grid, greedy_path, greedy_policy, policy_evaluation, value_iteration
 from labkit.ui import float_slider, int_slider, interactive_figure
-from labkit.validation import ensure_array, ensure_float, ensure_int
+from labkit.validation import ensure_array, ensure_float, ensure_instance, ensure_int
 
 GOODHART_LAYOUT = (
     "S...#....",
@@ -39,13 +39,14 @@ BONUS_RANGE = (0.0, 3.0, 0.25)   # min, max, step of the widget's mis-specificat
 STEPS_RANGE = (0, 30)            # min, max planning steps (value-iteration backups)
 
 
-def make_world() -> GridWorld:
+def make_gridworld() -> GridWorld:
     """The lesson's 5 x 9 gridworld (deterministic moves)."""
     return GridWorld.from_layout(GOODHART_LAYOUT)
 
 
 def true_reward(world: GridWorld) -> np.ndarray:
     """What the designer wants: 1 per step at ``G``, ``B_TRUE`` at the sensor cell ``B``."""
+    ensure_instance("world", world, GridWorld)
     return world.reward_from_types({"G": 1.0, "B": B_TRUE})
 
 
@@ -58,6 +59,7 @@ def proxy_reward(world: GridWorld, bonus: float) -> np.ndarray:
         How much the fooled sensor over-reports; 0 still mis-reports ``B`` as
         being as good as the goal.
     """
+    ensure_instance("world", world, GridWorld)
     bonus = ensure_float("bonus", bonus, 0.0, 100.0)
     return world.reward_from_types({"G": 1.0, "B": 1.0 + bonus})
 
@@ -78,10 +80,11 @@ def goodhart_curve(world: GridWorld, proxy, true, gamma: float, steps) -> dict[s
     -------
     dict with ``steps``, ``proxy`` and ``true`` (arrays of per-step returns from ``S``).
     """
-    if not isinstance(world, GridWorld):
-        raise TypeError(f"world must be a GridWorld, got {type(world).__name__}")
+    ensure_instance("world", world, GridWorld)
     proxy = ensure_array("proxy", proxy, ndim=1)
     true = ensure_array("true", true, ndim=1)
+    if len(proxy) != world.n_states or len(true) != world.n_states:
+        raise ValueError(f"proxy and true must have one entry per state ({world.n_states}), got {len(proxy)} and {len(true)}")
     gamma = ensure_float("gamma", gamma, 0.0, 1.0, high_open=True)
     steps = ensure_array("steps", steps, ndim=1, dtype=int, min_len=1)
     if (steps < 0).any() or (np.diff(steps) < 0).any() or steps.max() > 10_000:
@@ -109,7 +112,14 @@ def gaming_threshold(world: GridWorld, gamma: float = GAMMA) -> float:
     With deterministic moves, staying at a cell worth ``v`` from step ``d`` on
     is worth gamma^d v / (1 - gamma); the exploit wins once
     gamma^d_B (1 + bonus) > gamma^d_G, i.e. bonus > gamma^(d_G - d_B) - 1.
+
+    Parameters
+    ----------
+    world : GridWorld with cells ``S``, ``G`` and ``B``
+    gamma : float in (0, 1)
     """
+    ensure_instance("world", world, GridWorld)
+    gamma = ensure_float("gamma", gamma, 0.0, 1.0, low_open=True, high_open=True)
     dist = _distances(world)
     d_goal, d_b = dist[world.cells("G")[0]], dist[world.cells("B")[0]]
     return float(gamma ** (d_goal - d_b) - 1.0)
@@ -136,7 +146,7 @@ def plot_goodhart(bonus: float, steps: int) -> plt.Figure:
     """Widget: proxy vs true return over optimisation pressure, and the path the agent takes at ``steps``."""
     bonus = ensure_float("bonus", bonus, BONUS_RANGE[0], BONUS_RANGE[1])
     steps = ensure_int("steps", steps, *STEPS_RANGE)
-    world = make_world()
+    world = make_gridworld()
     proxy, true = proxy_reward(world, bonus), true_reward(world)
     ks = np.arange(STEPS_RANGE[0], STEPS_RANGE[1] + 1)
     curve = goodhart_curve(world, proxy, true, GAMMA, ks)
@@ -147,7 +157,7 @@ def plot_goodhart(bonus: float, steps: int) -> plt.Figure:
     ax1.set(xlabel="optimisation pressure: value-iteration steps (planning horizon)",
             ylabel="return per step", title=f"proxy bonus at B = {bonus:.2f}", ylim=(-0.6, 1.6))
     ax1.legend(loc="upper left", fontsize=8)
-    _, Q = value_iteration(world.P, proxy, GAMMA, n_iter=steps)
+    _, Q = value_iteration(world.P, proxy, GAMMA, steps=steps)
     path = greedy_path(world, greedy_policy(Q), int(world.cells("S")[0]), 16)
     draw_grid(ax2, world, proxy, cmap="Oranges", path=path,
               title=f"proxy reward and the agent's path after {steps} steps")
@@ -172,6 +182,6 @@ def goodhart_widget():
 
 
 __all__ = [
-    "GOODHART_LAYOUT", "GAMMA", "B_TRUE", "make_world", "true_reward", "proxy_reward",
+    "GOODHART_LAYOUT", "GAMMA", "B_TRUE", "make_gridworld", "true_reward", "proxy_reward",
     "goodhart_curve", "gaming_threshold", "plot_goodhart", "BONUS_RANGE", "STEPS_RANGE", "goodhart_widget",
 ]

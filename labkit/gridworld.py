@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import matplotlib.pyplot as plt
 import numpy as np
 
-from labkit.validation import ensure_array, ensure_float, ensure_int
+from labkit.validation import ensure_array, ensure_float, ensure_instance, ensure_int, ensure_transitions
 
 ACTIONS = ("up", "down", "left", "right", "stay")
 MOVES = np.array([(-1, 0), (1, 0), (0, -1), (0, 1), (0, 0)])
@@ -170,12 +170,8 @@ class GridWorld:
 
 
 def _check_mdp(P, r, gamma) -> tuple[np.ndarray, np.ndarray, float]:
-    P = ensure_array("P", P, ndim=3)
-    S, A, S2 = P.shape
-    if S != S2 or S == 0 or A == 0:
-        raise ValueError(f"P must have shape (S, A, S) with S, A >= 1, got {P.shape}")
-    if (P < -1e-12).any() or not np.allclose(P.sum(axis=2), 1.0, atol=1e-8):
-        raise ValueError("P must hold probabilities: non-negative, each P[s, a, :] summing to 1")
+    P = ensure_transitions("P", P)
+    S = P.shape[0]
     r = ensure_array("r", r, ndim=1)
     if r.shape[0] != S:
         raise ValueError(f"r must have one entry per state ({S}), got {r.shape[0]}")
@@ -212,7 +208,7 @@ def bellman_backup(P, r, V, gamma: float) -> tuple[np.ndarray, np.ndarray]:
     return Q.max(axis=1), Q
 
 
-def value_iteration(P, r, gamma: float, n_iter: int | None = None, tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
+def value_iteration(P, r, gamma: float, steps: int | None = None, tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
     """Optimal values by repeated Bellman backups, starting from V = 0.
 
     Parameters
@@ -221,9 +217,9 @@ def value_iteration(P, r, gamma: float, n_iter: int | None = None, tol: float = 
     r : array, shape (S,)
         Reward for being in (leaving) state s.
     gamma : float in [0, 1)
-    n_iter : int or None
-        Exactly this many backups (``n_iter`` = 0 gives Q = r): the greedy policy
-        then plans ``n_iter`` steps ahead, the lesson-02 measure of optimisation
+    steps : int or None
+        Exactly this many backups (``steps`` = 0 gives Q = r): the greedy policy
+        then plans ``steps`` steps ahead, the lesson-02 measure of optimisation
         pressure. ``None`` iterates until the sup-norm change is below ``tol``.
     tol : float > 0
 
@@ -233,7 +229,7 @@ def value_iteration(P, r, gamma: float, n_iter: int | None = None, tol: float = 
     """
     P, r, gamma = _check_mdp(P, r, gamma)
     tol = ensure_float("tol", tol, 0.0, low_open=True)
-    limit = 100_000 if n_iter is None else ensure_int("n_iter", n_iter, 0, 100_000)
+    limit = 100_000 if steps is None else ensure_int("steps", steps, 0, 100_000)
     V = np.zeros(P.shape[0])
     Q = np.repeat(r[:, None], P.shape[1], axis=1)
     S, A = P.shape[:2]
@@ -243,7 +239,7 @@ def value_iteration(P, r, gamma: float, n_iter: int | None = None, tol: float = 
         V_new = Q.max(axis=1)
         done = np.max(np.abs(V_new - V)) < tol
         V = V_new
-        if n_iter is None and done:
+        if steps is None and done:
             break
     return V, Q
 
@@ -265,7 +261,7 @@ def soft_bellman_backup(P, r, V, gamma: float, temperature: float = 1.0) -> tupl
 
 
 def soft_value_iteration(
-    P, r, gamma: float, temperature: float = 1.0, tol: float = 1e-8, max_iter: int = 100_000, V0=None,
+    P, r, gamma: float, temperature: float = 1.0, tol: float = 1e-8, max_steps: int = 100_000, V0=None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Soft (maximum-entropy) value iteration to its fixed point.
 
@@ -280,7 +276,7 @@ def soft_value_iteration(
     temperature : float > 0
         Entropy weight T: the policy maximises E[sum_t gamma^t (r(s_t) + T H(pi(.|s_t)))].
     tol : float > 0
-    max_iter : int >= 1
+    max_steps : int >= 1
     V0 : array (S,) or None
         Warm start (the IRL and primal-dual loops pass the previous solution).
 
@@ -291,13 +287,13 @@ def soft_value_iteration(
     P, r, gamma = _check_mdp(P, r, gamma)
     T = ensure_float("temperature", temperature, 0.0, low_open=True)
     tol = ensure_float("tol", tol, 0.0, low_open=True)
-    max_iter = ensure_int("max_iter", max_iter, 1, 10_000_000)
+    max_steps = ensure_int("max_steps", max_steps, 1, 10_000_000)
     V = np.zeros(P.shape[0]) if V0 is None else ensure_array("V0", V0, ndim=1).copy()
     if V.shape[0] != P.shape[0]:
         raise ValueError(f"V0 must have one entry per state ({P.shape[0]}), got {V.shape[0]}")
     S, A = P.shape[:2]
     P_flat = P.reshape(S * A, S)   # one matrix-vector product per backup
-    for _ in range(max_iter):
+    for _ in range(max_steps):
         Q = r[:, None] + gamma * (P_flat @ V).reshape(S, A)
         V_new = T * _logsumexp_rows(Q / T)
         delta = np.max(np.abs(V_new - V))
@@ -312,7 +308,9 @@ def soft_value_iteration(
 
 def greedy_policy(Q) -> np.ndarray:
     """Deterministic policy, shape (S, A), picking argmax_a Q(s, a) (first index on ties)."""
-    Q = ensure_array("Q", Q, ndim=2)
+    Q = ensure_array("Q", Q, ndim=2, min_len=1)
+    if Q.shape[1] == 0:
+        raise ValueError("Q must have at least one action (column)")
     pi = np.zeros_like(Q)
     pi[np.arange(Q.shape[0]), Q.argmax(axis=1)] = 1.0
     return pi
@@ -353,7 +351,7 @@ def state_visitation(P, policy, start, gamma: float, horizon: int) -> np.ndarray
     -------
     D : array (S,), summing to sum_{t<horizon} gamma^t
     """
-    P = ensure_array("P", P, ndim=3)
+    P = ensure_transitions("P", P)
     S, A, _ = P.shape
     pi = _check_policy(policy, S, A)
     d = _check_start(start, S)
@@ -372,7 +370,7 @@ def discounted_occupancy(P, policy, start, gamma: float) -> np.ndarray:
 
     The horizon -> infinity limit of :func:`state_visitation`, by one linear solve.
     """
-    P = ensure_array("P", P, ndim=3)
+    P = ensure_transitions("P", P)
     S, A, _ = P.shape
     pi = _check_policy(policy, S, A)
     start = _check_start(start, S)
@@ -386,10 +384,10 @@ def rollouts(P, policy, start, n: int, horizon: int, rng: np.random.Generator) -
 
     Vectorised over trajectories: one inverse-CDF draw per step.
     """
-    P = ensure_array("P", P, ndim=3)
+    P = ensure_transitions("P", P)
     S, A, _ = P.shape
     pi = _check_policy(policy, S, A)
-    start = ensure_array("start", start, ndim=1)
+    start = _check_start(start, S)
     n = ensure_int("n", n, 1, 1_000_000)
     horizon = ensure_int("horizon", horizon, 1, 100_000)
     if not isinstance(rng, np.random.Generator):
@@ -408,6 +406,7 @@ def rollouts(P, policy, start, n: int, horizon: int, rng: np.random.Generator) -
 def draw_grid(ax: plt.Axes, world: GridWorld, values=None, cmap: str = "viridis", title: str = "",
               path=None, annotate: bool = True, vmin=None, vmax=None) -> None:
     """Draw ``values`` (S,) as a heat map over the grid, walls in grey, optional state path."""
+    ensure_instance("world", world, GridWorld)
     h, w = world.height, world.width
     img = np.zeros((h, w)) if values is None else np.asarray(values, dtype=float).reshape(h, w)
     walls = world.grid == WALL
@@ -431,6 +430,7 @@ def draw_grid(ax: plt.Axes, world: GridWorld, values=None, cmap: str = "viridis"
 
 def greedy_path(world: GridWorld, policy, start_state: int, horizon: int) -> np.ndarray:
     """States visited following the most likely action and transition from ``start_state``."""
+    ensure_instance("world", world, GridWorld)
     pi = _check_policy(policy, world.n_states, world.n_actions)
     start_state = ensure_int("start_state", start_state, 0, world.n_states - 1)
     horizon = ensure_int("horizon", horizon, 1, 10_000)

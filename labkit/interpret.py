@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from labkit.ui import dropdown, int_slider, interactive_figure
-from labkit.validation import ensure_array, ensure_choice, ensure_float, ensure_int, ensure_tensor
+from labkit.validation import ensure_array, ensure_choice, ensure_float, ensure_instance, ensure_int, ensure_tensor
 
 IG_METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
 
@@ -65,8 +65,8 @@ def _select_target(output: torch.Tensor, target, batch: int) -> torch.Tensor:
 
 def _check_input(x) -> torch.Tensor:
     x = ensure_tensor("x", x, floating=True)
-    if x.ndim < 2:
-        raise ValueError(f"x must be batched, shape (batch, ...), got shape {tuple(x.shape)}")
+    if x.ndim < 2 or x.shape[0] == 0:
+        raise ValueError(f"x must be batched and non-empty, shape (batch, ...), got shape {tuple(x.shape)}")
     return x
 
 
@@ -230,20 +230,20 @@ def breast_cancer_demo(seed: int = 0, hidden: int = 16, epochs: int = 300) -> di
 
     Returns
     -------
-    dict with model, X_train, X_test, y_train, y_test (numpy float32 / int),
+    dict with model, x_train, x_test, y_train, y_test (numpy float32 / int),
     feature_names, class_names, train_acc, test_acc.
     """
     from sklearn.datasets import load_breast_cancer
     from sklearn.model_selection import train_test_split
 
     data = load_breast_cancer()
-    X_tr, X_te, y_tr, y_te = train_test_split(data.data, data.target, test_size=0.3, random_state=seed, stratify=data.target)
-    mean, std = X_tr.mean(0), X_tr.std(0)
-    X_tr, X_te = ((X_tr - mean) / std).astype(np.float32), ((X_te - mean) / std).astype(np.float32)
+    x_tr, x_te, y_tr, y_te = train_test_split(data.data, data.target, test_size=0.3, random_state=seed, stratify=data.target)
+    mean, std = x_tr.mean(0), x_tr.std(0)
+    x_tr, x_te = ((x_tr - mean) / std).astype(np.float32), ((x_te - mean) / std).astype(np.float32)
     torch.manual_seed(seed)
-    model = TabularMLP(X_tr.shape[1], hidden)
+    model = TabularMLP(x_tr.shape[1], hidden)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-3)
-    xt, yt = torch.from_numpy(X_tr), torch.from_numpy(y_tr).long()
+    xt, yt = torch.from_numpy(x_tr), torch.from_numpy(y_tr).long()
     for _ in range(epochs):  # full batch: deterministic, and fast at this size
         opt.zero_grad()
         nn.functional.cross_entropy(model(xt), yt).backward()
@@ -251,14 +251,14 @@ def breast_cancer_demo(seed: int = 0, hidden: int = 16, epochs: int = 300) -> di
     model.eval()
     acc = lambda X, y: float((model.predict_proba(X).argmax(1) == y).mean())  # noqa: E731
     return {
-        "model": model, "X_train": X_tr, "X_test": X_te, "y_train": y_tr, "y_test": y_te,
+        "model": model, "x_train": x_tr, "x_test": x_te, "y_train": y_tr, "y_test": y_te,
         "feature_names": list(data.feature_names), "class_names": list(data.target_names),
-        "train_acc": acc(X_tr, y_tr), "test_acc": acc(X_te, y_te),
+        "train_acc": acc(x_tr, y_tr), "test_acc": acc(x_te, y_te),
     }
 
 
 def shap_kernel(predict_proba, background: np.ndarray, x: np.ndarray, target: int = 1,
-                nsamples: int = 300, seed: int = 0) -> np.ndarray:
+                n_samples: int = 300, seed: int = 0) -> np.ndarray:
     """Kernel SHAP values (Lundberg and Lee 2017, eq. 8-9) through the ``shap`` package.
 
     Parameters
@@ -267,11 +267,11 @@ def shap_kernel(predict_proba, background: np.ndarray, x: np.ndarray, target: in
         numpy (n, d) -> probabilities (n, classes).
     background : np.ndarray, shape (m, d)
         Reference samples that stand in for "feature absent"; keep m small
-        (cost is nsamples * m model rows per explained sample).
+        (cost is n_samples * m model rows per explained sample).
     x : np.ndarray, shape (n, d) or (d,)
     target : int
         Class whose probability is explained.
-    nsamples : int
+    n_samples : int
         Coalitions sampled per explained sample.
     seed : int
         shap samples coalitions with numpy's global generator; it is seeded here.
@@ -284,20 +284,20 @@ def shap_kernel(predict_proba, background: np.ndarray, x: np.ndarray, target: in
 
     background = ensure_array("background", background, ndim=2, min_len=1)
     x = np.atleast_2d(ensure_array("x", x, ndim=(1, 2)))
-    nsamples = ensure_int("nsamples", nsamples, 1, 100_000)
+    n_samples = ensure_int("n_samples", n_samples, 1, 100_000)
     target = ensure_int("target", target, 0, None)
     explainer = shap.KernelExplainer(lambda z: predict_proba(z)[:, target], background)
     state = np.random.get_state()
     np.random.seed(ensure_int("seed", seed, 0, 2**32 - 1))
     try:
-        values = explainer.shap_values(x, nsamples=nsamples, silent=True, l1_reg=False)
+        values = explainer.shap_values(x, nsamples=n_samples, silent=True, l1_reg=False)
     finally:
         np.random.set_state(state)
     return np.asarray(values, dtype=float).reshape(x.shape)
 
 
 def lime_tabular(predict_proba, training_data: np.ndarray, x: np.ndarray, target: int = 1,
-                 num_samples: int = 500, seed: int = 0, feature_names=None) -> np.ndarray:
+                 n_samples: int = 500, seed: int = 0, feature_names=None) -> np.ndarray:
     """LIME weights (Ribeiro, Singh and Guestrin 2016, eq. 1) through the ``lime`` package.
 
     A weighted linear model is fitted to the classifier around ``x``; its
@@ -312,10 +312,10 @@ def lime_tabular(predict_proba, training_data: np.ndarray, x: np.ndarray, target
 
     training_data = ensure_array("training_data", training_data, ndim=2, min_len=2)
     x = ensure_array("x", x, ndim=1)
-    num_samples = ensure_int("num_samples", num_samples, 10, 100_000)
+    n_samples = ensure_int("n_samples", n_samples, 10, 100_000)
     explainer = LimeTabularExplainer(training_data, feature_names=feature_names, mode="classification",
                                      random_state=ensure_int("seed", seed, 0, 2**32 - 1))
-    exp = explainer.explain_instance(x, predict_proba, labels=(target,), num_features=x.shape[0], num_samples=num_samples)
+    exp = explainer.explain_instance(x, predict_proba, labels=(target,), num_features=x.shape[0], num_samples=n_samples)
     weights = np.zeros(x.shape[0])
     for feature, weight in exp.as_map()[target]:
         weights[feature] = weight
@@ -332,8 +332,8 @@ def explain_tabular(demo: dict, index: int, method: str, target: int = 1) -> np.
     The IG baseline is the training mean (zero after standardisation).
     """
     method = ensure_choice("method", method, TABULAR_METHODS)
-    index = ensure_int("index", index, 0, len(demo["X_test"]) - 1)
-    model, x_np = demo["model"], demo["X_test"][index]
+    index = ensure_int("index", index, 0, len(demo["x_test"]) - 1)
+    model, x_np = demo["model"], demo["x_test"][index]
     x = torch.from_numpy(x_np)[None]
     if method == "saliency":
         return gradient_saliency(model, x, target)[0].numpy().astype(float)
@@ -342,9 +342,9 @@ def explain_tabular(demo: dict, index: int, method: str, target: int = 1) -> np.
     if method == "integrated gradients":
         return integrated_gradients(model, x, target=target, steps=32)[0].numpy().astype(float)
     if method == "SHAP":
-        background = demo["X_train"][:: max(1, len(demo["X_train"]) // 8)][:8]
-        return shap_kernel(model.predict_proba, background, x_np, target=target, nsamples=200)[0]
-    return lime_tabular(model.predict_proba, demo["X_train"], x_np, target=target, num_samples=300)
+        background = demo["x_train"][:: max(1, len(demo["x_train"]) // 8)][:8]
+        return shap_kernel(model.predict_proba, background, x_np, target=target, n_samples=200)[0]
+    return lime_tabular(model.predict_proba, demo["x_train"], x_np, target=target, n_samples=300)
 
 
 def plot_attribution(index: int = 0, method: str = "integrated gradients", top: int = 12) -> plt.Figure:
@@ -353,7 +353,7 @@ def plot_attribution(index: int = 0, method: str = "integrated gradients", top: 
     attr = explain_tabular(demo, index, method)
     top = ensure_int("top", top, 1, len(attr))
     order = np.argsort(-np.abs(attr), kind="stable")[:top][::-1]
-    p = demo["model"].predict_proba(demo["X_test"][index][None])[0, 1]
+    p = demo["model"].predict_proba(demo["x_test"][index][None])[0, 1]
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.barh([demo["feature_names"][i] for i in order], attr[order],
             color=["tab:blue" if v >= 0 else "tab:red" for v in attr[order]])
@@ -373,7 +373,7 @@ def attribution_widget():
     ipywidgets.VBox
         From :func:`labkit.ui.interactive_figure`, showing sample 0 with integrated gradients.
     """
-    n_test = len(breast_cancer_demo()["X_test"])
+    n_test = len(breast_cancer_demo()["x_test"])
     return interactive_figure(plot_attribution, index=int_slider("test sample", 0, n_test - 1, 0),
                               method=dropdown("method", list(TABULAR_METHODS), "integrated gradients"))
 
@@ -405,6 +405,7 @@ def randomize_weights(model: nn.Module, n_layers: int | None = None, seed: int =
     Cascading randomisation from the top, as in the model-parameter
     randomisation test of Adebayo et al. (2018, sec. 3.1). ``None`` randomises all.
     """
+    ensure_instance("model", model, nn.Module)
     layers = [m for m in model.modules() if hasattr(m, "reset_parameters") and any(True for _ in m.parameters(recurse=False))]
     n_layers = len(layers) if n_layers is None else ensure_int("n_layers", n_layers, 0, len(layers))
     clone = copy.deepcopy(model)
@@ -420,7 +421,7 @@ def randomize_weights(model: nn.Module, n_layers: int | None = None, seed: int =
 
 
 # ---------------------------------------------------------------- rules
-def surrogate_tree(predict, X_train: np.ndarray, X_test: np.ndarray, max_depth: int = 3, feature_names=None) -> dict:
+def surrogate_tree(predict, x_train: np.ndarray, x_test: np.ndarray, max_depth: int = 3, feature_names=None) -> dict:
     """Rule extraction: fit a decision tree to the *model's* predictions.
 
     Fidelity is the fraction of held-out samples on which tree and model agree
@@ -433,17 +434,17 @@ def surrogate_tree(predict, X_train: np.ndarray, X_test: np.ndarray, max_depth: 
     """
     from sklearn.tree import DecisionTreeClassifier, export_text
 
-    X_train = ensure_array("X_train", X_train, ndim=2, min_len=2)
-    X_test = ensure_array("X_test", X_test, ndim=2, min_len=1)
+    x_train = ensure_array("x_train", x_train, ndim=2, min_len=2)
+    x_test = ensure_array("x_test", x_test, ndim=2, min_len=1)
     max_depth = ensure_int("max_depth", max_depth, 1, 30)
-    y_model_train, y_model_test = np.asarray(predict(X_train)), np.asarray(predict(X_test))
-    tree = DecisionTreeClassifier(max_depth=max_depth, random_state=0).fit(X_train, y_model_train)
+    y_model_train, y_model_test = np.asarray(predict(x_train)), np.asarray(predict(x_test))
+    tree = DecisionTreeClassifier(max_depth=max_depth, random_state=0).fit(x_train, y_model_train)
     names = list(feature_names) if feature_names is not None else None
     return {
         "tree": tree,
         "rules": export_text(tree, feature_names=names, decimals=2),
-        "train_fidelity": float((tree.predict(X_train) == y_model_train).mean()),
-        "test_fidelity": float((tree.predict(X_test) == y_model_test).mean()),
+        "train_fidelity": float((tree.predict(x_train) == y_model_train).mean()),
+        "test_fidelity": float((tree.predict(x_test) == y_model_test).mean()),
     }
 
 
@@ -509,23 +510,24 @@ def train_attention_classifier(tokens: torch.Tensor, labels: torch.Tensor, epoch
     return model.eval()
 
 
-def linear_probe(train_features, train_labels, test_features, test_labels, seed: int = 0) -> float:
+def linear_probe(x_train, y_train, x_test, y_test, seed: int = 0) -> float:
     """Accuracy of a logistic-regression probe on frozen representations (Alain and Bengio 2016).
 
+    ``x_train``, ``x_test``: frozen representations (n, d); ``y_train``, ``y_test``: the property probed.
     A high accuracy says the information is *linearly decodable* from the
     representation, not that the model uses it; compare with a control
     (e.g. the same probe on an untrained model, Hewitt and Liang 2019).
     """
     from sklearn.linear_model import LogisticRegression
 
-    Xtr = ensure_array("train_features", train_features, ndim=2, min_len=2)
-    Xte = ensure_array("test_features", test_features, ndim=2, min_len=1)
-    ytr = ensure_array("train_labels", train_labels, ndim=1, dtype=int)
-    yte = ensure_array("test_labels", test_labels, ndim=1, dtype=int)
-    if len(ytr) != len(Xtr) or len(yte) != len(Xte):
-        raise ValueError("features and labels must have the same number of rows")
-    probe = LogisticRegression(max_iter=2000, random_state=seed).fit(Xtr, ytr)
-    return float((probe.predict(Xte) == yte).mean())
+    x_train = ensure_array("x_train", x_train, ndim=2, min_len=2)
+    x_test = ensure_array("x_test", x_test, ndim=2, min_len=1)
+    y_train = ensure_array("y_train", y_train, ndim=1, dtype=int)
+    y_test = ensure_array("y_test", y_test, ndim=1, dtype=int)
+    if len(y_train) != len(x_train) or len(y_test) != len(x_test):
+        raise ValueError("x_train and y_train (and x_test and y_test) must have the same number of rows")
+    probe = LogisticRegression(max_iter=2000, random_state=seed).fit(x_train, y_train)
+    return float((probe.predict(x_test) == y_test).mean())
 
 
 __all__ = [

@@ -33,7 +33,7 @@ from labkit.gridworld import (
     GridWorld, discounted_occupancy, draw_grid, rollouts, soft_value_iteration,
 )
 from labkit.ui import float_slider, int_slider, interactive_figure
-from labkit.validation import ensure_array, ensure_float, ensure_int
+from labkit.validation import ensure_array, ensure_float, ensure_instance, ensure_int
 
 IRL_LAYOUT = (
     "..........",
@@ -54,13 +54,14 @@ GAMMA_RANGE = (0.5, 0.95, 0.05)
 NOISE_RANGE = (0.1, 1.0, 0.05)
 
 
-def make_world(slip: float = SLIP) -> GridWorld:
+def make_gridworld(slip: float = SLIP) -> GridWorld:
     """The lesson's 10 x 10 terrain world (goal G, lava L, mud M, floor .)."""
     return GridWorld.from_layout(IRL_LAYOUT, slip=slip)
 
 
 def true_theta(world: GridWorld) -> np.ndarray:
     """True reward weights, ordered like ``world.cell_types``."""
+    ensure_instance("world", world, GridWorld)
     return np.array([TRUE_THETA[k] for k in world.cell_types])
 
 
@@ -107,6 +108,7 @@ def expert_policy(world: GridWorld, reward, gamma: float, noise: float) -> np.nd
     the MaxEnt model with reward ``reward / noise``, so IRL should recover
     theta_true / noise (up to a constant).
     """
+    ensure_instance("world", world, GridWorld)
     noise = ensure_float("noise", noise, 0.0, 100.0, low_open=True)
     return soft_value_iteration(world.P, reward, gamma, temperature=noise, tol=1e-10)[2]
 
@@ -114,6 +116,7 @@ def expert_policy(world: GridWorld, reward, gamma: float, noise: float) -> np.nd
 def demo_horizon(gamma: float, tail: float = 1e-3) -> int:
     """Trajectory length after which the discounted tail gamma^T is below ``tail``."""
     gamma = ensure_float("gamma", gamma, 0.0, 1.0, high_open=True)
+    tail = ensure_float("tail", tail, 0.0, 1.0, low_open=True, high_open=True)
     return max(1, math.ceil(math.log(tail) / math.log(gamma))) if gamma > 0 else 1
 
 
@@ -148,7 +151,7 @@ class IRLResult:
 
 
 def maxent_irl(P, features, trajectories, start, gamma: float, l2: float = 0.01,
-               max_iter: int = 200) -> IRLResult:
+               max_steps: int = 200) -> IRLResult:
     """Maximum-entropy IRL with known dynamics: maximise the dual g(theta) with L-BFGS.
 
     Parameters
@@ -159,7 +162,7 @@ def maxent_irl(P, features, trajectories, start, gamma: float, l2: float = 0.01,
     start : (S,) initial state distribution of the demonstrations
     gamma : float in (0, 1)
     l2 : float >= 0, Gaussian prior on theta (makes the optimum unique)
-    max_iter : int, L-BFGS iterations
+    max_steps : int, most L-BFGS iterations
 
     Returns
     -------
@@ -171,18 +174,18 @@ def maxent_irl(P, features, trajectories, start, gamma: float, l2: float = 0.01,
         raise ValueError(f"features must have one row per state ({P.shape[0]}), got {phi.shape[0]}")
     gamma = ensure_float("gamma", gamma, 0.0, 1.0, low_open=True, high_open=True)
     l2 = ensure_float("l2", l2, 0.0)
-    max_iter = ensure_int("max_iter", max_iter, 1, 10_000)
-    return fit_reward(P, phi, feature_expectations(trajectories, phi, gamma), start, gamma, l2, max_iter)
+    max_steps = ensure_int("max_steps", max_steps, 1, 10_000)
+    return fit_reward(P, phi, feature_expectations(trajectories, phi, gamma), start, gamma, l2, max_steps)
 
 
-def fit_reward(P, features, expert_features, start, gamma: float, l2: float = 0.01, max_iter: int = 200) -> IRLResult:
+def fit_reward(P, features, expert_features, start, gamma: float, l2: float = 0.01, max_steps: int = 200) -> IRLResult:
     """:func:`maxent_irl` from the expert's discounted feature counts mu_E directly (e.g. exact ones)."""
     P = ensure_array("P", P, ndim=3)
     phi = ensure_array("features", features, ndim=2)
     mu_E = ensure_array("expert_features", expert_features, ndim=1)
     gamma = ensure_float("gamma", gamma, 0.0, 1.0, low_open=True, high_open=True)
     l2 = ensure_float("l2", l2, 0.0)
-    max_iter = ensure_int("max_iter", max_iter, 1, 10_000)
+    max_steps = ensure_int("max_steps", max_steps, 1, 10_000)
     start = ensure_array("start", start, ndim=1)
     warm = {"V": None, "n": 0}
 
@@ -192,7 +195,7 @@ def fit_reward(P, features, expert_features, start, gamma: float, l2: float = 0.
         return -g, -grad
 
     res = minimize(negative_dual, np.zeros(phi.shape[1]), jac=True, method="L-BFGS-B",
-                   options={"maxiter": max_iter, "gtol": 1e-9, "ftol": 1e-14})
+                   options={"maxiter": max_steps, "gtol": 1e-9, "ftol": 1e-14})
     theta = res.x
     _, _, pi = soft_value_iteration(P, phi @ theta, gamma, tol=1e-10, V0=warm["V"])
     D = discounted_occupancy(P, pi, start, gamma)
@@ -207,7 +210,8 @@ def run_experiment(n_demos: int = 50, gamma: float = 0.9, noise: float = 0.25, s
     """
     n_demos = ensure_int("n_demos", n_demos, 1, 10_000)
     gamma = ensure_float("gamma", gamma, 0.0, 1.0, low_open=True, high_open=True)
-    world = make_world()
+    seed = ensure_int("seed", seed, 0)
+    world = make_gridworld()
     phi = world.features()
     r_true = phi @ true_theta(world)
     start = world.start_distribution()
@@ -226,7 +230,7 @@ def run_experiment(n_demos: int = 50, gamma: float = 0.9, noise: float = 0.25, s
 
 def centred(x) -> np.ndarray:
     """Reward up to the constant MaxEnt IRL cannot identify (features sum to 1 per state): subtract the mean."""
-    x = ensure_array("x", x, ndim=1)
+    x = ensure_array("x", x, ndim=1, min_len=1)
     return x - x.mean()
 
 
@@ -269,7 +273,7 @@ def irl_widget():
 
 
 __all__ = [
-    "IRL_LAYOUT", "TRUE_THETA", "make_world", "true_theta", "feature_expectations",
+    "IRL_LAYOUT", "TRUE_THETA", "make_gridworld", "true_theta", "feature_expectations",
     "maxent_gradient", "maxent_dual", "fit_reward", "expert_policy", "demo_horizon", "IRLResult", "maxent_irl", "run_experiment",
     "centred", "plot_irl", "N_DEMOS_RANGE", "GAMMA_RANGE", "NOISE_RANGE", "irl_widget",
 ]

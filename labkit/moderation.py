@@ -180,6 +180,8 @@ _LUHN_DOUBLED = str.maketrans({str(d): str(2 * d - 9 if d > 4 else 2 * d) for d 
 def iban_valid(iban: str) -> bool:
     """ISO 13616 IBAN check: move the first four characters to the end, map
     letters to 10..35, and the resulting integer must be 1 mod 97."""
+    if not isinstance(iban, str):
+        raise TypeError(f"iban must be a str, got {type(iban).__name__}")
     s = iban.replace(" ", "").upper()
     if not 15 <= len(s) <= 34 or not s.isascii() or not s.isalnum():
         return False
@@ -739,11 +741,19 @@ def train_moderator(n_train: int = 3000, n_calibration: int = 1500, seed: int = 
 
 
 def precision_recall_f1(y_true, y_pred) -> tuple[float, float, float]:
-    """Precision TP/(TP+FP), recall TP/(TP+FN) and F1 = 2PR/(P+R); 0 where undefined."""
-    t = np.asarray(y_true, dtype=bool)
-    p = np.asarray(y_pred, dtype=bool)
+    """Precision TP/(TP+FP), recall TP/(TP+FN) and F1 = 2PR/(P+R); 0 where undefined.
+
+    ``y_true`` and ``y_pred``: booleans (or 0/1), one per message, at least one.
+    """
+    t, p = ensure_array("y_true", y_true), ensure_array("y_pred", y_pred)
     if t.shape != p.shape or t.ndim != 1:
         raise ValueError(f"y_true and y_pred must be 1-D and the same length, got {t.shape} and {p.shape}")
+    if len(t) == 0:
+        raise ValueError("y_true and y_pred must hold at least one message")
+    for name, a in (("y_true", t), ("y_pred", p)):
+        if not np.isin(a, (0.0, 1.0)).all():
+            raise ValueError(f"{name} must hold booleans (or 0/1)")
+    t, p = t.astype(bool), p.astype(bool)
     tp = int(np.sum(t & p))
     fp = int(np.sum(~t & p))
     fn = int(np.sum(t & ~p))
@@ -756,6 +766,9 @@ def precision_recall_f1(y_true, y_pred) -> tuple[float, float, float]:
 def category_report(true_categories: Sequence[str], predicted: Sequence[str],
                     categories: Sequence[str] = CATEGORIES) -> dict[str, tuple[float, float, float]]:
     """Precision, recall and F1 of each category, one-vs-rest."""
+    for name, value in (("true_categories", true_categories), ("predicted", predicted), ("categories", categories)):
+        if isinstance(value, (str, bytes)):
+            raise TypeError(f"{name} must be a sequence of category names, not a single string")
     t, p = np.asarray(list(true_categories)), np.asarray(list(predicted))
     return {c: precision_recall_f1(t == c, p == c) for c in categories}
 
@@ -768,6 +781,13 @@ def pii_span_recall(texts: Sequence[str], gold: Sequence[Sequence[tuple[int, int
     :data:`PII_KINDS` are counted. A labelled span counts as found when a
     detected span (any kind) covers it: redaction is what matters.
     """
+    if isinstance(texts, (str, bytes)):
+        raise TypeError("texts must be a sequence of strings, not a single string")
+    texts, gold = list(texts), list(gold)
+    if len(texts) != len(gold):
+        raise ValueError(f"gold must list the spans of each text ({len(texts)}), got {len(gold)} entries")
+    if not callable(finder):
+        raise TypeError(f"finder must be callable, got {type(finder).__name__}")
     counts: dict[str, list[int]] = {k: [0, 0] for k in PII_KINDS}
     for text, spans in zip(texts, gold):
         found = finder(text)

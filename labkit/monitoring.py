@@ -28,7 +28,7 @@ import numpy as np
 from scipy import stats
 
 from labkit.ui import dropdown, float_slider, int_slider, interactive_figure
-from labkit.validation import ensure_array, ensure_choice, ensure_float, ensure_int
+from labkit.validation import ensure_array, ensure_choice, ensure_float, ensure_instance, ensure_int
 
 # ----------------------------------------------------------------------------
 # The stream
@@ -72,7 +72,7 @@ def simulate_stream(n: int = 2000, drift_start: int = 1200, drift_size: float = 
     inputs move 6 standard deviations along the direction of *least* variance,
     which a per-coordinate check barely notices but Mahalanobis distance does.
     """
-    n = ensure_int("n", n, low=200)
+    n = ensure_int("n", n, low=200, high=10_000_000)
     drift_start = ensure_int("drift_start", drift_start, low=1, high=n - 1)
     drift_size = ensure_float("drift_size", drift_size, 0.0, 10.0)
     n_bursts = ensure_int("n_bursts", n_bursts, low=0, high=20)
@@ -202,8 +202,8 @@ def cusum_arl(shift: float, k: float = 0.5, h: float = 5.0, n_runs: int = 400, m
     shift = ensure_float("shift", shift, -10.0, 10.0)
     k = ensure_float("k", k, 0.0)
     h = ensure_float("h", h, 0.0, low_open=True)
-    n_runs = ensure_int("n_runs", n_runs, low=1)
-    max_len = ensure_int("max_len", max_len, low=1)
+    n_runs = ensure_int("n_runs", n_runs, low=1, high=100_000)
+    max_len = ensure_int("max_len", max_len, low=1, high=1_000_000)
     rng = np.random.default_rng(ensure_int("seed", seed))
     hi = np.zeros(n_runs)
     lo = np.zeros(n_runs)
@@ -304,6 +304,8 @@ def mahalanobis_distance(features, mean, precision) -> np.ndarray:
     P = ensure_array("precision", precision, ndim=2)
     if X.shape[1] != len(mean) or P.shape != (len(mean), len(mean)):
         raise ValueError(f"features (n, d), mean (d,) and precision (d, d) disagree: {X.shape}, {mean.shape}, {P.shape}")
+    if not np.allclose(P, P.T) or np.linalg.eigvalsh(P).min() < -1e-10 * max(1.0, np.abs(P).max()):
+        raise ValueError("precision must be a symmetric positive semi-definite matrix (an inverse covariance)")
     diff = X - mean
     return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", diff, P, diff), 0.0))
 
@@ -311,12 +313,23 @@ def mahalanobis_distance(features, mean, precision) -> np.ndarray:
 def euclidean_distance(features, mean) -> np.ndarray:
     """Plain Euclidean distance to the mean, for comparison with Mahalanobis."""
     X = ensure_array("features", features, ndim=2)
-    return np.linalg.norm(X - ensure_array("mean", mean, ndim=1), axis=1)
+    mean = ensure_array("mean", mean, ndim=1)
+    if X.shape[1] != len(mean):
+        raise ValueError(f"features (n, d) and mean (d,) disagree: {X.shape}, {mean.shape}")
+    return np.linalg.norm(X - mean, axis=1)
 
 
 # ----------------------------------------------------------------------------
 # Evaluation and alerts
 # ----------------------------------------------------------------------------
+
+
+def _flags(name: str, value) -> np.ndarray:
+    """A 1-D array of booleans (or 0/1), one per time step."""
+    a = ensure_array(name, value, ndim=1)
+    if not np.isin(a, (0.0, 1.0)).all():
+        raise ValueError(f"{name} must hold booleans (or 0/1), one per time step")
+    return a.astype(bool)
 
 
 def evaluate_alarms(alarm, change_point: int, warmup: int = 0) -> dict[str, float]:
@@ -335,9 +348,7 @@ def evaluate_alarms(alarm, change_point: int, warmup: int = 0) -> dict[str, floa
     warm-up), ``delay`` (samples from the change to the first alarm at or
     after it; ``nan`` if never) and ``detected`` (1.0 or 0.0).
     """
-    a = np.asarray(alarm, dtype=bool)
-    if a.ndim != 1:
-        raise ValueError(f"alarm must be 1-D, got shape {a.shape}")
+    a = _flags("alarm", alarm)
     cp = ensure_int("change_point", change_point, low=1, high=len(a) - 1)
     warmup = ensure_int("warmup", warmup, low=0, high=cp - 1)
     pre = a[warmup:cp]
@@ -353,7 +364,7 @@ def alerts(alarm, cooldown: int = 50) -> np.ndarray:
 
     Returns the indices where alerts open.
     """
-    a = np.asarray(alarm, dtype=bool)
+    a = _flags("alarm", alarm)
     cooldown = ensure_int("cooldown", cooldown, low=0)
     opened, quiet_until = [], -1
     for t in np.flatnonzero(a):
@@ -365,8 +376,10 @@ def alerts(alarm, cooldown: int = 50) -> np.ndarray:
 
 def burst_recall(alarm, attack) -> float:
     """Share of attack bursts (maximal runs of ``attack``) with at least one alarm inside."""
-    a = np.asarray(alarm, dtype=bool)
-    att = np.asarray(attack, dtype=bool)
+    a = _flags("alarm", alarm)
+    att = _flags("attack", attack)
+    if len(a) != len(att):
+        raise ValueError(f"alarm and attack must have one entry per time step, got {len(a)} and {len(att)}")
     edges = np.diff(np.concatenate([[0], att.astype(int), [0]]))
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     if len(starts) == 0:
@@ -399,6 +412,7 @@ def run_detector(stream: Stream, detector: str, sensitivity: float | None = None
     -------
     (statistic, alarm, threshold) : what to plot, where it fired, and the line to draw.
     """
+    ensure_instance("stream", stream, Stream)
     ensure_choice("detector", detector, DETECTORS)
     lo, hi, _, default = SENSITIVITY[detector]
     s = default if sensitivity is None else ensure_float("sensitivity", sensitivity, lo, hi)

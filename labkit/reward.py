@@ -9,8 +9,9 @@
   ``label_noise`` (annotator error).
 - :func:`fit_bradley_terry`: a linear reward r(x) = θ·x fitted by minimising
   the Bradley-Terry loss.
-- :func:`expected_calibration_error` and :func:`reliability_curve`: is
-  P(a ≻ b) = 0.8 right 80 % of the time? (Guo et al. 2017, eq. 3).
+- :func:`held_out_report`: accuracy and the expected calibration error of
+  lesson 03 (:func:`labkit.calibration.expected_calibration_error`, Guo et al.
+  2017, eq. 3) applied to P(a ≻ b): is 0.8 right 80 % of the time?
 - :func:`best_of_n` and :func:`best_of_n_kl`: reward over-optimization in
   miniature (Gao, Schulman and Hilton 2022): pick the best of n samples by the
   learned proxy and watch the gold reward rise, then fall, as
@@ -33,7 +34,8 @@ import torch
 import torch.nn.functional as F
 
 from labkit.ui import dropdown, float_slider, int_slider, interactive_figure
-from labkit.validation import ensure_array, ensure_choice, ensure_float, ensure_int, ensure_tensor
+from labkit.calibration import expected_calibration_error, reliability_bins
+from labkit.validation import ensure_array, ensure_choice, ensure_float, ensure_instance, ensure_int, ensure_tensor
 
 N_FEATURES = 8
 GOLD_SCALE = 2.0       # |w|: how strongly the gold reward separates typical pairs
@@ -192,14 +194,24 @@ def simulate_ratings(n_ratings: int, n_raters: int = 10, seed: int = 0) -> tuple
 # Fitting and evaluating a linear reward model
 # ---------------------------------------------------------------------------
 
+def _check_weights(name: str, weights, data: Preferences) -> np.ndarray:
+    w = ensure_array(name, weights, ndim=1)
+    if w.shape[0] != data.features_a.shape[1]:
+        raise ValueError(f"{name} must have one entry per feature ({data.features_a.shape[1]}), got {w.shape[0]}")
+    return w
+
+
 def bradley_terry_objective(theta, data: Preferences, weight_decay: float = 1e-3) -> float:
     """Mean Bradley-Terry loss of the linear reward θ·x on ``data``, plus ½·λ·|θ|²."""
+    ensure_instance("data", data, Preferences)
+    theta = _check_weights("theta", theta, data)
+    weight_decay = ensure_float("weight_decay", weight_decay, low=0.0)
     chosen, rejected = data.chosen_rejected()
-    d = (chosen - rejected) @ ensure_array("theta", theta, ndim=1)
+    d = (chosen - rejected) @ theta
     return float(np.mean(np.logaddexp(0.0, -d)) + 0.5 * weight_decay * np.dot(theta, theta))
 
 
-def fit_bradley_terry(data: Preferences, weight_decay: float = 1e-3, max_iter: int = 50, tol: float = 1e-10) -> np.ndarray:
+def fit_bradley_terry(data: Preferences, weight_decay: float = 1e-3, max_steps: int = 50, tol: float = 1e-10) -> np.ndarray:
     """Fit r(x) = θ·x by minimising the Bradley-Terry loss (+ ½·λ·|θ|²) with Newton's method.
 
     For a linear reward the loss mean(−log σ(θ·(x_chosen − x_rejected))) is
@@ -214,7 +226,7 @@ def fit_bradley_terry(data: Preferences, weight_decay: float = 1e-3, max_iter: i
     ----------
     data : Preferences
     weight_decay : float > 0
-    max_iter : int in [1, 1000]
+    max_steps : int in [1, 1000]
     tol : float > 0
         Stop when the gradient's largest entry is below ``tol``.
 
@@ -226,13 +238,13 @@ def fit_bradley_terry(data: Preferences, weight_decay: float = 1e-3, max_iter: i
     if not isinstance(data, Preferences):
         raise TypeError(f"data must be a Preferences, got {type(data).__name__}")
     weight_decay = ensure_float("weight_decay", weight_decay, low=0.0, low_open=True)
-    max_iter = ensure_int("max_iter", max_iter, low=1, high=1000)
+    max_steps = ensure_int("max_steps", max_steps, low=1, high=1000)
     tol = ensure_float("tol", tol, low=0.0, low_open=True)
     chosen, rejected = data.chosen_rejected()
     diff = chosen - rejected
     theta = np.zeros(diff.shape[1])
     objective = lambda t: float(np.mean(np.logaddexp(0.0, -diff @ t)) + 0.5 * weight_decay * t @ t)  # noqa: E731
-    for _ in range(max_iter):
+    for _ in range(max_steps):
         p = preference_probability(diff @ theta, np.zeros(len(diff)))           # σ(θ·d)
         grad = -diff.T @ (1.0 - p) / len(diff) + weight_decay * theta
         if np.abs(grad).max() < tol:
@@ -248,61 +260,18 @@ def fit_bradley_terry(data: Preferences, weight_decay: float = 1e-3, max_iter: i
 
 def pairwise_accuracy(weights, data: Preferences, against: str = "labels") -> float:
     """Fraction of pairs the linear reward orders like the labels (or the gold ordering)."""
-    weights = ensure_array("weights", weights, ndim=1)
+    ensure_instance("data", data, Preferences)
+    weights = _check_weights("weights", weights, data)
     if against not in ("labels", "gold"):
         raise ValueError(f"against must be 'labels' or 'gold', got {against!r}")
     target = data.prefers_a if against == "labels" else data.gold_prefers_a
     return float(np.mean((data.features_a @ weights > data.features_b @ weights) == target))
 
 
-def expected_calibration_error(probs, labels, n_bins: int = 10) -> float:
-    """ECE = Σ_b (n_b / n)·|mean(labels in b) − mean(probs in b)| over equal-width bins (Guo et al. 2017, eq. 3).
-
-    Bin b holds the probabilities in [b/n_bins, (b+1)/n_bins); the last bin
-    also holds 1.0. Empty bins contribute nothing.
-
-    Parameters
-    ----------
-    probs : array-like, shape (n,), values in [0, 1]
-        Predicted probabilities of the event.
-    labels : array-like, shape (n,), values 0 or 1
-        Whether the event happened.
-    n_bins : int in [1, 1000]
-
-    Returns
-    -------
-    float in [0, 1]
-    """
-    probs = ensure_array("probs", probs, ndim=1, min_len=1)
-    labels = ensure_array("labels", labels, ndim=1, min_len=1)
-    if probs.shape != labels.shape:
-        raise ValueError(f"probs and labels must have the same length, got {len(probs)} and {len(labels)}")
-    if (probs < 0).any() or (probs > 1).any():
-        raise ValueError("probs must lie in [0, 1]")
-    if not np.isin(labels, (0.0, 1.0)).all():
-        raise ValueError("labels must be 0 or 1")
-    n_bins = ensure_int("n_bins", n_bins, low=1, high=1000)
-    bins = np.minimum((probs * n_bins).astype(int), n_bins - 1)
-    gap = np.abs(np.bincount(bins, weights=labels, minlength=n_bins) - np.bincount(bins, weights=probs, minlength=n_bins))
-    return float(gap.sum() / len(probs))
-
-
-def reliability_curve(probs, labels, n_bins: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per non-empty bin: mean predicted probability, observed frequency, count."""
-    probs = ensure_array("probs", probs, ndim=1, min_len=1)
-    labels = ensure_array("labels", labels, ndim=1, min_len=1)
-    n_bins = ensure_int("n_bins", n_bins, low=1, high=1000)
-    bins = np.minimum((probs * n_bins).astype(int), n_bins - 1)
-    counts = np.bincount(bins, minlength=n_bins)
-    keep = counts > 0
-    mean_p = np.bincount(bins, weights=probs, minlength=n_bins)[keep] / counts[keep]
-    freq = np.bincount(bins, weights=labels, minlength=n_bins)[keep] / counts[keep]
-    return mean_p, freq, counts[keep]
-
-
 def held_out_report(weights, data: Preferences, n_bins: int = 10) -> dict[str, float]:
     """Accuracy against labels and gold, and ECE of P(a ≻ b), on held-out pairs."""
-    weights = ensure_array("weights", weights, ndim=1)
+    ensure_instance("data", data, Preferences)
+    weights = _check_weights("weights", weights, data)
     probs = preference_probability(data.features_a @ weights, data.features_b @ weights)
     return {
         "accuracy_vs_labels": pairwise_accuracy(weights, data, "labels"),
@@ -433,7 +402,9 @@ def plot_reward_model(label_noise: float, n_comparisons: int, n: int) -> plt.Fig
     theta = fit_bradley_terry(train)
     report = held_out_report(theta, test)
     probs = preference_probability(test.features_a @ theta, test.features_b @ theta)
-    mean_p, freq, _ = reliability_curve(probs, test.prefers_a.astype(float))
+    bins = reliability_bins(probs, test.prefers_a.astype(float), n_bins=10)
+    full = bins["count"] > 0
+    mean_p, freq = bins["confidence"][full], bins["accuracy"][full]
     curve = best_of_n(theta, N_CHOICES, n_trials=300, seed=3)
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -476,7 +447,7 @@ def reward_model_widget():
 
 __all__ = [
     "bradley_terry_loss", "preference_probability", "gold_reward", "Preferences", "simulate_preferences", "simulate_ratings",
-    "fit_bradley_terry", "bradley_terry_objective", "pairwise_accuracy", "expected_calibration_error", "reliability_curve",
+    "fit_bradley_terry", "bradley_terry_objective", "pairwise_accuracy",
     "held_out_report", "best_of_n_kl", "best_of_n", "fit_gao_bon", "plot_reward_model", "GOLD_WEIGHTS", "N_FEATURES",
     "N_CHOICES", "NOISE_RANGE", "COMPARISONS_RANGE", "reward_model_widget",
 ]

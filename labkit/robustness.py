@@ -9,8 +9,9 @@
 - :func:`ibp_bounds`: interval bound propagation (Gowal et al. 2018, eqs. 6
   and 7) through a ``torch.nn.Sequential`` of Linear, ReLU and Flatten layers,
   giving lower and upper bounds on every logit over the whole ε-ball.
-- :func:`train_classifier`: standard, PGD-adversarial (Madry et al. 2018,
-  eq. 2.1's saddle point) or IBP training (Gowal et al. 2018, eq. 8).
+- :func:`robust_loss`: the loss of standard, PGD-adversarial (Madry et al.
+  2018, eq. 2.1's saddle point) or IBP training (Gowal et al. 2018, eq. 8), for
+  the shared training loop :func:`labkit.classifiers.train_classifier`.
 
 All functions take tensors on any device and never touch the model's
 parameter gradients: attacks use ``torch.autograd.grad`` with respect to the
@@ -19,13 +20,14 @@ input only.
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from labkit.ui import dropdown, float_slider, int_slider, interactive_figure
-from labkit.validation import ensure_choice, ensure_float, ensure_int, ensure_tensor
+from labkit import classifiers
+from labkit.classifiers import Batch, LossFn
+from labkit.validation import ensure_choice, ensure_class_indices, ensure_float, ensure_int, ensure_tensor
 
 Clamp = tuple[float, float] | None
 
@@ -40,7 +42,8 @@ def _check_model(model: object) -> nn.Module:
     return model
 
 
-def _check_clamp(clamp: Clamp) -> Clamp:
+def _check_clamp(clamp: Clamp, x: torch.Tensor | None = None) -> Clamp:
+    """Check the (low, high) pair and that the clean input ``x`` lies inside it (else no valid x' exists near x)."""
     if clamp is None:
         return None
     if not isinstance(clamp, (tuple, list)) or len(clamp) != 2:
@@ -49,6 +52,8 @@ def _check_clamp(clamp: Clamp) -> Clamp:
     high = ensure_float("clamp[1]", clamp[1])
     if not low < high:
         raise ValueError(f"clamp must satisfy low < high, got ({low:g}, {high:g})")
+    if x is not None and x.numel() and (float(x.min()) < low or float(x.max()) > high):
+        raise ValueError(f"x must lie inside clamp [{low:g}, {high:g}], got values in [{float(x.min()):g}, {float(x.max()):g}]")
     return low, high
 
 
@@ -88,7 +93,7 @@ def project_linf(x_adv: torch.Tensor, x: torch.Tensor, eps: float, clamp: Clamp 
     ensure_tensor("x", x, floating=True)
     if x_adv.shape != x.shape:
         raise ValueError(f"x_adv and x must have the same shape, got {tuple(x_adv.shape)} and {tuple(x.shape)}")
-    return _project(x_adv, x, ensure_float("eps", eps, low=0.0), _check_clamp(clamp))
+    return _project(x_adv, x, ensure_float("eps", eps, low=0.0), _check_clamp(clamp, x))
 
 
 def _project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, clamp: Clamp) -> torch.Tensor:
@@ -102,7 +107,9 @@ def _input_gradient(model: nn.Module, x_adv: torch.Tensor, y: torch.Tensor) -> t
     """∇ₓ of the summed cross-entropy; parameter .grad fields stay untouched."""
     x_adv = x_adv.detach().requires_grad_(True)
     # Summed (not averaged) loss: each sample's gradient is independent of the batch size.
-    loss = F.cross_entropy(model(x_adv), y, reduction="sum")
+    logits = model(x_adv)
+    ensure_class_indices("y", y, logits.shape[-1])
+    loss = F.cross_entropy(logits, y, reduction="sum")
     (grad,) = torch.autograd.grad(loss, x_adv)
     return grad
 
@@ -138,7 +145,7 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, clamp: 
     _check_model(model)
     _check_inputs(x, y)
     eps = ensure_float("eps", eps, low=0.0)
-    clamp = _check_clamp(clamp)
+    clamp = _check_clamp(clamp, x)
     x = x.detach()
     if eps == 0:
         return x.clone()
@@ -197,7 +204,7 @@ def pgd(
     steps = ensure_int("steps", steps, low=1, high=10_000)
     if not isinstance(random_start, bool):
         raise TypeError(f"random_start must be a bool, got {type(random_start).__name__}")
-    clamp = _check_clamp(clamp)
+    clamp = _check_clamp(clamp, x)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     x = x.detach()
@@ -253,7 +260,7 @@ def ibp_bounds(model: nn.Sequential, x: torch.Tensor, eps: float, clamp: Clamp =
             raise TypeError(f"ibp_bounds supports Linear, ReLU and Flatten layers; layer {i} is {type(layer).__name__}")
     _check_inputs(x)
     eps = ensure_float("eps", eps, low=0.0)
-    clamp = _check_clamp(clamp)
+    clamp = _check_clamp(clamp, x)
     lower, upper = x - eps, x + eps
     if clamp is not None:
         lower, upper = lower.clamp(*clamp), upper.clamp(*clamp)
@@ -310,6 +317,7 @@ def ibp_worst_logits(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, eps
     """Worst-case logits ẑ: the lower bound for the true class, upper for the others (Gowal et al. 2018, eq. 8)."""
     _check_inputs(x, y)
     lower, upper = ibp_bounds(model, x, eps, clamp)
+    ensure_class_indices("y", y, upper.shape[1])
     true_class = F.one_hot(y, upper.shape[1]).bool()
     return torch.where(true_class, lower, upper)
 
@@ -331,151 +339,41 @@ def certified(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, eps: float
 # Data, models, training and evaluation
 # ---------------------------------------------------------------------------
 
-def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
-    """Images (1797, 8, 8) with values 0..16 and labels, from scikit-learn's bundled file.
-
-    Reads ``sklearn/datasets/data/digits.csv.gz`` directly when it is there:
-    importing ``sklearn.datasets`` costs several seconds, the file a few ms.
-    """
-    import gzip
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.find_spec("sklearn")
-    if spec is not None and spec.submodule_search_locations:
-        path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "digits.csv.gz"
-        if path.is_file():
-            with gzip.open(path, "rt") as handle:
-                table = np.loadtxt(handle, delimiter=",")
-            return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
-    from sklearn.datasets import load_digits as sk_load_digits  # the documented route, slower to import
-
-    digits = sk_load_digits()
-    return digits.images, digits.target.astype(np.int64)
-
-
-def load_digits(device: torch.device | str = "cpu", test_fraction: float = 0.25, seed: int = 0):
-    """scikit-learn's bundled 8×8 digits (1,797 images, no download), scaled to [0, 1].
-
-    Parameters
-    ----------
-    device : torch device of the returned tensors
-    test_fraction : float in (0, 1)
-        Share of each class held out for testing (a stratified split).
-    seed : int >= 0
-        Seed of the split.
-
-    Returns
-    -------
-    (x_train, y_train, x_test, y_test)
-        Float images of shape (n, 8, 8) in [0, 1] and long labels, on ``device``.
-    """
-    test_fraction = ensure_float("test_fraction", test_fraction, 0.0, 1.0, low_open=True, high_open=True)
-    rng = np.random.default_rng(ensure_int("seed", seed, low=0))
-    images, labels = _digits_arrays()
-    images = images.astype(np.float32) / 16.0  # pixel intensities 0..16 -> [0, 1]
-    test_idx = []
-    for cls in np.unique(labels):  # stratified: the same share of every digit in the test set
-        members = rng.permutation(np.flatnonzero(labels == cls))
-        test_idx.extend(members[: int(round(test_fraction * len(members)))])
-    is_test = np.zeros(len(labels), dtype=bool)
-    is_test[test_idx] = True
-    order = rng.permutation(len(labels))  # shuffle so classes are interleaved
-    tr, te = order[~is_test[order]], order[is_test[order]]
-    as_x = lambda a: torch.tensor(a, dtype=torch.float32, device=device)  # noqa: E731
-    as_y = lambda a: torch.tensor(a, dtype=torch.long, device=device)  # noqa: E731
-    return as_x(images[tr]), as_y(labels[tr]), as_x(images[te]), as_y(labels[te])
-
-
-def make_mlp(hidden: int = 64, n_inputs: int = 64, n_classes: int = 10, seed: int = 0, device: torch.device | str = "cpu") -> nn.Sequential:
-    """Flatten → Linear → ReLU → Linear → ReLU → Linear, initialised from ``seed``."""
-    hidden = ensure_int("hidden", hidden, low=1, high=4096)
-    n_inputs = ensure_int("n_inputs", n_inputs, low=1)
-    n_classes = ensure_int("n_classes", n_classes, low=2)
-    seed = ensure_int("seed", seed, low=0)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = nn.Sequential(
-            nn.Flatten(), nn.Linear(n_inputs, hidden), nn.ReLU(),
-            nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, n_classes),
-        )
-    return model.to(device)
-
-
 TRAIN_METHODS = ("standard", "pgd", "ibp")
 
 
-def train_classifier(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    method: str = "standard",
-    eps: float = 0.1,
-    epochs: int = 30,
-    batch_size: int = 128,
-    lr: float = 5e-3,
-    pgd_steps: int = 5,
-    seed: int = 0,
-) -> list[float]:
-    """Train ``model`` in place with Adam; return the mean loss of each epoch.
-
-    ``method``:
+def robust_loss(method: str = "pgd", eps: float = 0.1, pgd_steps: int = 5) -> LossFn:
+    """The training loss of ``method``, for :func:`labkit.classifiers.train_classifier`.
 
     - ``"standard"``: cross-entropy on clean inputs;
     - ``"pgd"``: cross-entropy on PGD examples made against the current model
       (Madry et al. 2018: the inner maximisation of the saddle-point problem),
-      α = 2.5 · eps / pgd_steps;
+      α = 2.5 · eps / pgd_steps, the random start drawn from the run's generator;
     - ``"ibp"``: κ · CE(clean) + (1 − κ) · CE(worst-case IBP logits) (Gowal et
       al. 2018, eq. 8), with ε ramped linearly from 0 over the first half of
       training and κ from 1 down to 0.5, as in the paper's schedule.
 
-    Each batch: zero the gradients, one backward pass, one optimiser step.
+    Returns
+    -------
+    callable ``loss(model, batch) -> scalar tensor``
     """
-    _check_model(model)
-    _check_inputs(x, y)
     method = ensure_choice("method", method, TRAIN_METHODS)
     eps = ensure_float("eps", eps, low=0.0)
-    epochs = ensure_int("epochs", epochs, low=1, high=10_000)
-    batch_size = ensure_int("batch_size", batch_size, low=1)
-    lr = ensure_float("lr", lr, low=0.0, low_open=True)
     pgd_steps = ensure_int("pgd_steps", pgd_steps, low=1, high=1000)
-    seed = ensure_int("seed", seed, low=0)
-    gen = torch.Generator().manual_seed(seed)
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-    n = x.shape[0]
-    batches_per_epoch = (n + batch_size - 1) // batch_size
-    total, ramp = epochs * batches_per_epoch, max(1, epochs * batches_per_epoch // 2)
-    history, step = [], 0
-    for _ in range(epochs):
-        order = torch.randperm(n, generator=gen).to(x.device)
-        epoch_loss = 0.0
-        for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
-            xb, yb = x[idx], y[idx]
-            if method == "pgd" and eps > 0:
-                xb = pgd(model, xb, yb, eps, 2.5 * eps / pgd_steps, pgd_steps, generator=gen)
-            logits = model(xb)
-            loss = F.cross_entropy(logits, yb)
-            if method == "ibp":
-                frac = min(1.0, step / ramp)
-                kappa = 1.0 - 0.5 * frac
-                worst = ibp_worst_logits(model, xb, yb, eps * frac)
-                loss = kappa * loss + (1 - kappa) * F.cross_entropy(worst, yb)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            epoch_loss += float(loss.detach()) * len(idx)
-            step += 1
-        history.append(epoch_loss / n)
-    assert step == total
-    return history
 
+    def loss(model: nn.Module, batch: Batch) -> torch.Tensor:
+        xb, yb = batch.x, batch.y
+        if method == "pgd" and eps > 0:
+            xb = pgd(model, xb, yb, eps, 2.5 * eps / pgd_steps, pgd_steps, generator=batch.generator)
+        clean = F.cross_entropy(model(xb), yb)
+        if method != "ibp":
+            return clean
+        frac = min(1.0, batch.step / max(1, batch.total_steps // 2))
+        kappa = 1.0 - 0.5 * frac
+        worst = ibp_worst_logits(model, xb, yb, eps * frac)
+        return kappa * clean + (1 - kappa) * F.cross_entropy(worst, yb)
 
-@torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Fraction of inputs classified correctly."""
-    _check_inputs(x, y)
-    return float(model(x).argmax(dim=1).eq(y).float().mean())
+    return loss
 
 
 def robust_accuracy(
@@ -496,7 +394,7 @@ def robust_accuracy(
         steps = ensure_int("steps", steps, low=1, high=10_000)
         gen = torch.Generator().manual_seed(ensure_int("seed", seed, low=0))
         x_adv = pgd(model, x, y, eps, alpha=2.5 * max(eps, 1e-12) / steps, steps=steps, generator=gen)
-    return accuracy(model, x_adv, y)
+    return classifiers.accuracy(model, x_adv, y)
 
 
 def certified_accuracy(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, eps: float) -> float:
@@ -519,7 +417,7 @@ class AttackViewer:
     models : dict of str to torch.nn.Module
         The models a student can pick (e.g. standard and adversarially trained).
     x, y : torch.Tensor
-        A fixed batch of images (n, 8, 8) in [0, 1] and their labels.
+        A fixed batch of 8x8 images in [0, 1], shape (n, 8, 8) or (n, 64), and their labels.
     steps : int
         PGD steps of the attack; the random start uses a fixed seed, so a
         position of the controls always draws the same picture.
@@ -548,12 +446,12 @@ class AttackViewer:
         with torch.no_grad():
             p_clean = F.softmax(net(x), dim=1)[0].cpu()
             p_adv = F.softmax(net(x_adv), dim=1)[0].cpu()
-        delta = (x_adv - x)[0].cpu().numpy()
+        delta = (x_adv - x)[0].reshape(8, 8).cpu().numpy()
         fig, axes = plt.subplots(1, 3, figsize=(8.4, 3.0))
         panels = [
-            (x[0].cpu().numpy(), "gray_r", 0.0, 1.0, f"clean: predicts {int(p_clean.argmax())} ({float(p_clean.max()):.2f})"),
+            (x[0].reshape(8, 8).cpu().numpy(), "gray_r", 0.0, 1.0, f"clean: predicts {int(p_clean.argmax())} ({float(p_clean.max()):.2f})"),
             (delta, "RdBu_r", -EPS_RANGE[1], EPS_RANGE[1], f"perturbation, ε = {eps:.2f}"),
-            (x_adv[0].cpu().numpy(), "gray_r", 0.0, 1.0, f"attacked: predicts {int(p_adv.argmax())} ({float(p_adv.max()):.2f})"),
+            (x_adv[0].reshape(8, 8).cpu().numpy(), "gray_r", 0.0, 1.0, f"attacked: predicts {int(p_adv.argmax())} ({float(p_adv.max()):.2f})"),
         ]
         for ax, (img, cmap, vmin, vmax, title) in zip(axes, panels):
             ax.imshow(img, cmap=cmap, vmin=vmin, vmax=vmax)
@@ -606,8 +504,8 @@ def plot_robustness_curves(curves: dict[str, list[float]], eps_grid, title: str,
 
 
 __all__ = [
-    "fgsm", "pgd", "project_linf", "ibp_bounds", "ibp_linear", "ibp_worst_logits", "certified", "load_digits", "make_mlp",
-    "train_classifier", "accuracy", "robust_accuracy", "certified_accuracy", "AttackViewer",
+    "fgsm", "pgd", "project_linf", "ibp_bounds", "ibp_linear", "ibp_worst_logits", "certified", "robust_loss",
+    "robust_accuracy", "certified_accuracy", "AttackViewer",
     "plot_robustness_curves", "EPS_RANGE", "TRAIN_METHODS",
     "attack_widget",
 ]

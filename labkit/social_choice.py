@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from labkit.ui import float_slider, interactive_figure
-from labkit.validation import ensure_array, ensure_choice, ensure_weights
+from labkit.validation import ensure_array, ensure_choice, ensure_float, ensure_weights
 
 RULES = ("utilitarian", "maximin", "nash")
 
@@ -40,6 +40,13 @@ def _utilities(utilities) -> np.ndarray:
 
 def _weights(weights, n: int) -> np.ndarray:
     return np.ones(n) if weights is None else ensure_weights("weights", weights, n, "stakeholder")
+
+
+def _disagreement(disagreement, n: int) -> np.ndarray:
+    d = ensure_array("disagreement", disagreement, ndim=(0, 1))
+    if d.ndim == 1 and d.shape[0] != n:
+        raise ValueError(f"disagreement must be a number or have one entry per stakeholder ({n}), got {d.shape[0]}")
+    return np.broadcast_to(d, (n,))
 
 
 def welfare(utilities, rule: str = "utilitarian", weights=None, disagreement=0.0) -> np.ndarray:
@@ -63,11 +70,11 @@ def welfare(utilities, rule: str = "utilitarian", weights=None, disagreement=0.0
     u = _utilities(utilities)
     rule = ensure_choice("rule", rule, RULES)
     w = _weights(weights, u.shape[0])
+    d = _disagreement(disagreement, u.shape[0])
     if rule == "utilitarian":
         return w @ u                                    # Harsanyi (1955): weighted sum
     if rule == "maximin":
         return u.min(axis=0)                            # Rawls (1971): the worst-off stakeholder
-    d = ensure_array("disagreement", np.broadcast_to(np.asarray(disagreement, dtype=float), (u.shape[0],)), ndim=1)
     gain = u - d[:, None]
     out = np.full(u.shape[1], -np.inf)
     ok = (gain > 0).all(axis=0)                         # Nash (1950): maximise prod_i (u_i - d_i)^{w_i}
@@ -223,7 +230,8 @@ WEIGHT_RANGE = (0.0, 1.0, 0.05)  # min, max, step of each stakeholder's weight s
 
 def plot_stakeholder_weights(user: float = 1.0, company: float = 1.0, society: float = 1.0) -> plt.Figure:
     """Widget: stakeholder weights -> weighted welfare of each option and the winner of each rule."""
-    raw = np.array([user, company, society], dtype=float)
+    raw = np.array([ensure_float(name, value, low=0.0) for name, value in
+                    (("user", user), ("company", company), ("society", society))])
     note = ""
     if raw.sum() <= 0:
         raw, note = np.ones(3), " (all weights 0: treated as equal)"

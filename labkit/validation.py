@@ -74,6 +74,24 @@ def ensure_weights(name: str, value: Any, n: int, per: str) -> np.ndarray:
     return w
 
 
+def ensure_probabilities(name: str, value: Any, ndim: int | Sequence[int] | None = 1, min_len: int = 1) -> np.ndarray:
+    """Return ``value`` as a float array of probabilities: finite, every entry in [0, 1]."""
+    p = ensure_array(name, value, ndim=ndim, min_len=min_len)
+    if ((p < 0) | (p > 1)).any():
+        raise ValueError(f"{name} must hold probabilities in [0, 1], got values in [{p.min():g}, {p.max():g}]")
+    return p
+
+
+def ensure_distributions(name: str, value: Any, atol: float = 1e-6) -> np.ndarray:
+    """Return ``value`` as a 2-D float array whose rows are probability distributions over at least 2 classes."""
+    p = ensure_array(name, value, ndim=2, min_len=1)
+    if p.shape[1] < 2:
+        raise ValueError(f"{name} must have at least 2 classes (columns), got {p.shape[1]}")
+    if (p < 0).any() or not np.allclose(p.sum(axis=1), 1.0, atol=atol):
+        raise ValueError(f"{name} must be non-negative with rows summing to 1")
+    return p
+
+
 def ensure_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
     """Return ``value`` if it is one of ``choices``."""
     choices = list(choices)
@@ -116,6 +134,12 @@ def ensure_array(
         raise TypeError(f"{name} must be array-like, got {type(value).__name__}")
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
+    if dtype is not None and np.issubdtype(np.dtype(dtype), np.integer):
+        # Casting 2.7 or NaN to int silently truncates: check the values as floats first.
+        as_float = ensure_array(name, value, ndim=ndim, dtype=float, finite=True, min_len=min_len)
+        if (as_float != np.round(as_float)).any():
+            raise ValueError(f"{name} must hold integers, got a non-integer value")
+        return as_float.astype(dtype)
     try:
         array = np.asarray(value, dtype=dtype)
     except (TypeError, ValueError) as exc:
@@ -131,6 +155,33 @@ def ensure_array(
     return array
 
 
+def ensure_instance(name: str, value: Any, cls: type | tuple[type, ...]) -> Any:
+    """Return ``value`` if it is an instance of ``cls``; raise a TypeError naming both otherwise."""
+    if not isinstance(value, cls):
+        names = " or ".join(c.__name__ for c in (cls if isinstance(cls, tuple) else (cls,)))
+        raise TypeError(f"{name} must be a {names}, got {type(value).__name__}")
+    return value
+
+
+def ensure_transitions(name: str, value: Any, atol: float = 1e-8) -> np.ndarray:
+    """Return ``value`` as a transition tensor P[s, a, s'] of shape (S, A, S) whose rows are distributions."""
+    P = ensure_array(name, value, ndim=3)
+    S, A, S2 = P.shape
+    if S != S2 or S == 0 or A == 0:
+        raise ValueError(f"{name} must have shape (S, A, S) with S, A >= 1, got {P.shape}")
+    if (P < -1e-12).any() or not np.allclose(P.sum(axis=2), 1.0, atol=atol):
+        raise ValueError(f"{name} must hold probabilities: non-negative, each {name}[s, a, :] summing to 1")
+    return P
+
+
+def ensure_class_indices(name: str, value: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Check that a tensor of class indices lies in ``[0, n_classes - 1]`` (``n_classes``: the model's outputs)."""
+    if value.numel() and (int(value.min()) < 0 or int(value.max()) >= n_classes):
+        raise ValueError(f"{name} must hold class indices in [0, {n_classes - 1}] (the model has {n_classes} outputs), "
+                         f"got values in [{int(value.min())}, {int(value.max())}]")
+    return value
+
+
 def ensure_same_shape(name_a: str, a: Any, name_b: str, b: Any) -> None:
     """Raise if two arrays or tensors differ in shape."""
     if tuple(a.shape) != tuple(b.shape):
@@ -138,6 +189,8 @@ def ensure_same_shape(name_a: str, a: Any, name_b: str, b: Any) -> None:
 
 
 __all__ = [
-    "ensure_float", "ensure_int", "ensure_probability", "ensure_choice", "ensure_weights",
-    "ensure_tensor", "ensure_array", "ensure_same_shape",
+    "ensure_float", "ensure_int", "ensure_probability", "ensure_probabilities", "ensure_distributions",
+    "ensure_choice", "ensure_weights",
+    "ensure_tensor", "ensure_array", "ensure_instance", "ensure_transitions", "ensure_class_indices",
+    "ensure_same_shape",
 ]

@@ -165,7 +165,7 @@ check("01.path_is_inside", path_is_inside)
 # it when the policy allows the parsed action.
 
 # %%
-result = gate.evaluate()
+result = gate.evaluate_gate()
 print(f"{'attempt':<48} {'harmful':<8} {'naive':<6} gate")
 for attempt, naive_ok, gate_ok in zip(gate.ATTEMPTS, result["naive_allowed"], result["gate_allowed"]):
     text = repr(attempt.text)[1:-1]

@@ -97,7 +97,7 @@ print("NaN values with scipy.special.expit:", int(np.isnan(expit(100.0 * capabil
 # pays `1 + bonus` per step, while the true reward is -0.5 (a small harm).
 
 # %%
-world = goodhart.make_world()
+world = goodhart.make_gridworld()
 true_r = goodhart.true_reward(world)
 proxy_r = goodhart.proxy_reward(world, bonus=1.5)
 fig, axes = plt.subplots(1, 2, figsize=(10, 2.8))
@@ -200,8 +200,8 @@ plt.show()
 # report steady progress.
 
 # %%
-_, Q_strong = gridworld.value_iteration(world.P, proxy_r, goodhart.GAMMA, n_iter=30)
-_, Q_medium = gridworld.value_iteration(world.P, proxy_r, goodhart.GAMMA, n_iter=10)
+_, Q_strong = gridworld.value_iteration(world.P, proxy_r, goodhart.GAMMA, steps=30)
+_, Q_medium = gridworld.value_iteration(world.P, proxy_r, goodhart.GAMMA, steps=10)
 start = int(world.cells("S")[0])
 fig, axes = plt.subplots(1, 2, figsize=(10, 2.8))
 for ax, Q, k in ((axes[0], Q_medium, 10), (axes[1], Q_strong, 30)):

@@ -184,10 +184,11 @@ for name, value in rw.held_out_report(theta, test).items():
 card("05.expected_calibration_error")
 
 # %% [markdown]
-# Write `expected_calibration_error(probs, labels, n_bins=10)`: bin $b$ holds the
-# probabilities in $[b/n_\text{bins}, (b+1)/n_\text{bins})$, and a probability
-# of exactly 1 goes into the last bin; empty bins count for nothing. Raise
-# `ValueError` when a probability lies outside $[0, 1]$.
+# Write `expected_calibration_error(probs, labels, n_bins=10)` with Guo et al.'s
+# bins, as in lesson 03: bin $m = 1, \dots, M$ holds the probabilities in
+# $((m-1)/M, m/M]$, and a probability of exactly 0 goes into the first bin;
+# empty bins count for nothing. Raise `ValueError` when a probability lies
+# outside $[0, 1]$.
 
 # %%
 def expected_calibration_error(probs, labels, n_bins=10):
@@ -195,7 +196,7 @@ def expected_calibration_error(probs, labels, n_bins=10):
     probs, labels = np.asarray(probs, dtype=float), np.asarray(labels, dtype=float)
     if (probs < 0).any() or (probs > 1).any():
         raise ValueError("probs must lie in [0, 1]")
-    bins = np.minimum((probs * n_bins).astype(int), n_bins - 1)
+    bins = np.clip(np.ceil(probs * n_bins).astype(int) - 1, 0, n_bins - 1)
     total = 0.0
     for b in range(n_bins):
         in_bin = bins == b

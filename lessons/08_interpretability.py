@@ -177,8 +177,8 @@ check("08.integrated_gradients", integrated_gradients)
 
 # %%
 demo = interpret.breast_cancer_demo()
-model, X_test, names = demo["model"], demo["X_test"], demo["feature_names"]
-print(f"train accuracy {demo['train_acc']:.3f}, test accuracy {demo['test_acc']:.3f} on {len(X_test)} test tumours")
+model, x_test, names = demo["model"], demo["x_test"], demo["feature_names"]
+print(f"train accuracy {demo['train_acc']:.3f}, test accuracy {demo['test_acc']:.3f} on {len(x_test)} test tumours")
 
 # %% [markdown]
 # ### Reproducing a reference result: completeness needs enough steps
@@ -190,7 +190,7 @@ print(f"train accuracy {demo['train_acc']:.3f}, test accuracy {demo['test_acc']:
 # (logit of class "benign", zero baseline = the training mean).
 
 # %%
-xt = torch.from_numpy(X_test)
+xt = torch.from_numpy(x_test)
 with torch.no_grad():
     gap = (model(xt)[:, 1] - model(torch.zeros_like(xt))[:, 1]).abs()
 step_grid = [2, 4, 8, 16, 32, 64]
@@ -262,7 +262,7 @@ for rho, a, b in (pairs[-1], pairs[0]):
 # a different way: it never looked at the input at all.
 
 # %%
-sample = torch.from_numpy(X_test[:20])
+sample = torch.from_numpy(x_test[:20])
 for n_layers in (1, 2):
     random_model = interpret.randomize_weights(model, n_layers, seed=0)
     for name, fn in [("saliency", interpret.gradient_saliency), ("gradient x input", interpret.gradient_x_input),
@@ -297,9 +297,9 @@ interpret.attribution_widget()
 # %%
 predict = lambda X: model.predict_proba(X).argmax(1)  # noqa: E731
 for depth in (1, 2, 3, 4):
-    rules = interpret.surrogate_tree(predict, demo["X_train"], X_test, max_depth=depth, feature_names=names)
+    rules = interpret.surrogate_tree(predict, demo["x_train"], x_test, max_depth=depth, feature_names=names)
     print(f"depth {depth}: fidelity train {rules['train_fidelity']:.3f}, test {rules['test_fidelity']:.3f}")
-print(interpret.surrogate_tree(predict, demo["X_train"], X_test, max_depth=2, feature_names=names)["rules"])
+print(interpret.surrogate_tree(predict, demo["x_train"], x_test, max_depth=2, feature_names=names)["rules"])
 
 # %% [markdown]
 # (Thresholds are in standard deviations from the training mean.) One split on

@@ -24,11 +24,14 @@ import torch.nn.functional as F
 from torch import nn
 
 import labkit
+from labkit import classifiers as clf
 from labkit import robustness as rb
 from labkit.exercises import card, check
 
 device = labkit.setup(seed=0)
-x_train, y_train, x_test, y_test = rb.load_digits(device)
+digits = clf.load_digits(test_fraction=0.25, seed=0, device=device)
+x_train, y_train = digits.x_train.view(-1, 8, 8), digits.y_train  # images, for plotting
+x_test, y_test = digits.x_test.view(-1, 8, 8), digits.y_test
 print(f"train {tuple(x_train.shape)}, test {tuple(x_test.shape)}, pixels in [{x_train.min():.0f}, {x_train.max():.0f}]")
 
 fig, axes = plt.subplots(1, 8, figsize=(8, 1.3))
@@ -81,7 +84,7 @@ def slide_adversarial_training(model, loader, epsilon=0.1, num_epochs=1, grad_lo
 
 # %%
 grad_log = []
-_ = slide_adversarial_training(rb.make_mlp(seed=0, device=device), batches(x_train, y_train)[:8], grad_log=grad_log)
+_ = slide_adversarial_training(clf.make_mlp(hidden=(64, 64), seed=0, device=device), batches(x_train, y_train)[:8], grad_log=grad_log)
 print("gradient norm after each batch:", [round(g, 3) for g in grad_log])
 
 # %% [markdown]
@@ -93,7 +96,7 @@ print("gradient norm after each batch:", [round(g, 3) for g in grad_log])
 # second backward also flows back into `inputs.grad`. On one fresh batch:
 
 # %%
-model = rb.make_mlp(seed=0, device=device)
+model = clf.make_mlp(hidden=(64, 64), seed=0, device=device)
 inputs, labels = batches(x_train, y_train)[0]
 inputs.requires_grad = True
 F.cross_entropy(model(inputs), labels).backward()
@@ -122,9 +125,9 @@ print(f"pixels outside [0, 1]: {outside:.3f}; range [{adversarial_inputs.min().i
 # section 2), with no error and no warning:
 
 # %%
-slide_model = rb.make_mlp(seed=0, device=device)
+slide_model = clf.make_mlp(hidden=(64, 64), seed=0, device=device)
 _ = slide_adversarial_training(slide_model, batches(x_train, y_train), num_epochs=5)
-print(f"slide's model, clean test accuracy: {rb.accuracy(slide_model, x_test, y_test):.3f}")
+print(f"slide's model, clean test accuracy: {clf.accuracy(slide_model, x_test, y_test):.3f}")
 
 # %% [markdown]
 # **Seed 003's PGD trainer** fixes the missing `zero_grad` in its training
@@ -147,7 +150,7 @@ def seed_pgd(model, inputs, targets, epsilon=0.1, alpha=0.01, steps=10):
     return inputs_adv
 
 try:
-    seed_pgd(rb.make_mlp(seed=0, device=device), x_test[:4], y_test[:4])
+    seed_pgd(clf.make_mlp(hidden=(64, 64), seed=0, device=device), x_test[:4], y_test[:4])
 except AttributeError as exc:
     print("AttributeError:", exc)
 
@@ -221,8 +224,8 @@ check("09.fgsm", fgsm)
 # *is* FGSM, so it can only be stronger:
 
 # %%
-standard = rb.make_mlp(seed=0, device=device)
-_ = rb.train_classifier(standard, x_train, y_train, method="standard", epochs=25)
+standard = clf.make_mlp(hidden=(64, 64), seed=0, device=device)
+_ = clf.train_classifier(standard, x_train, y_train, epochs=25, lr=5e-3)
 one_step = rb.pgd(standard, x_test, y_test, eps=0.1, alpha=0.1, steps=1, random_start=False)
 print("PGD with 1 step, no start, α = ε equals FGSM:", torch.equal(one_step, rb.fgsm(standard, x_test, y_test, 0.1)))
 x_adv = rb.pgd(standard, x_test, y_test, eps=0.1, alpha=0.025, steps=20, generator=torch.Generator().manual_seed(0))
@@ -239,8 +242,9 @@ print(f"largest |x_adv - x| = {(x_adv - x_test).abs().max().item():.3f}, pixel r
 # boundary) and compare with the standard model.
 
 # %%
-adv_trained = rb.make_mlp(seed=0, device=device)
-_ = rb.train_classifier(adv_trained, x_train, y_train, method="pgd", eps=0.1, epochs=20, pgd_steps=2, batch_size=256, lr=1e-2)
+adv_trained = clf.make_mlp(hidden=(64, 64), seed=0, device=device)
+_ = clf.train_classifier(adv_trained, x_train, y_train, epochs=20, batch_size=256, lr=1e-2,
+                         loss_fn=rb.robust_loss("pgd", eps=0.1, pgd_steps=2))
 
 eps_grid = [0.0, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2]
 curves = {}
@@ -356,8 +360,9 @@ for clamp in [(0.0, 1.0), None]:
 # close to its accuracy under PGD. In miniature, at the ε = 0.1 it was trained for:
 
 # %%
-ibp_trained = rb.make_mlp(seed=0, device=device)
-_ = rb.train_classifier(ibp_trained, x_train, y_train, method="ibp", eps=0.1, epochs=20, batch_size=256, lr=1e-2)
+ibp_trained = clf.make_mlp(hidden=(64, 64), seed=0, device=device)
+_ = clf.train_classifier(ibp_trained, x_train, y_train, epochs=20, batch_size=256, lr=1e-2,
+                         loss_fn=rb.robust_loss("ibp", eps=0.1))
 
 models = {"standard": standard, "adversarially trained": adv_trained, "IBP trained": ibp_trained}
 cert_grid = [0.0, 0.01, 0.02, 0.05, 0.1, 0.15]
@@ -370,7 +375,7 @@ plt.tight_layout()
 plt.show()
 print(f"{'model':<24}{'clean':>7}{'PGD ε=0.1':>11}{'certified ε=0.1':>17}{'certified ε=0.02':>18}")
 for name, m in models.items():
-    print(f"{name:<24}{rb.accuracy(m, x_test, y_test):7.3f}{pgd_acc[name][4]:11.3f}{certified[name][4]:17.3f}{certified[name][2]:18.3f}")
+    print(f"{name:<24}{clf.accuracy(m, x_test, y_test):7.3f}{pgd_acc[name][4]:11.3f}{certified[name][4]:17.3f}{certified[name][2]:18.3f}")
 
 # %% [markdown]
 # As in the paper: at ε = 0.1 the standard and the PGD-trained models certify

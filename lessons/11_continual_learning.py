@@ -142,20 +142,20 @@ for t in (0.0, 0.1, 0.2, 0.4):
 card("11.softmax_regression_fisher")
 
 # %% [markdown]
-# Write `softmax_regression_fisher(X, W)` for `X` of shape (n, d) and `W` of
+# Write `softmax_regression_fisher(x, W)` for `x` of shape (n, d) and `W` of
 # shape (classes, d), returning shape (classes, d). Use a softmax that cannot
 # overflow, and raise `ValueError` when the feature counts differ.
 
 # %%
-def softmax_regression_fisher(X, W):
+def softmax_regression_fisher(x, W):
     ### BEGIN SOLUTION
-    X, W = np.asarray(X, dtype=float), np.asarray(W, dtype=float)
-    if X.shape[1] != W.shape[1]:
-        raise ValueError("X and W must have the same number of features")
-    z = X @ W.T
+    x, W = np.asarray(x, dtype=float), np.asarray(W, dtype=float)
+    if x.shape[1] != W.shape[1]:
+        raise ValueError("x and W must have the same number of features")
+    z = x @ W.T
     p = np.exp(z - z.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
-    return (p * (1 - p)).T @ X**2 / len(X)
+    return (p * (1 - p)).T @ x**2 / len(x)
     ### END SOLUTION
 
 # %%
@@ -168,12 +168,12 @@ check("11.softmax_regression_fisher", softmax_regression_fisher)
 
 # %%
 rng = np.random.default_rng(0)
-X_small, W_small = rng.normal(size=(50, 4)), rng.normal(size=(3, 4))
+x_small, W_small = rng.normal(size=(50, 4)), rng.normal(size=(3, 4))
 linear = nn.Linear(4, 3, bias=False).double()
 with torch.no_grad():
     linear.weight.copy_(torch.from_numpy(W_small))
-(fisher_autograd,) = continual.diagonal_fisher(linear, torch.from_numpy(X_small))
-gap = np.abs(fisher_autograd.numpy() - continual.softmax_regression_fisher(X_small, W_small)).max()
+(fisher_autograd,) = continual.diagonal_fisher(linear, torch.from_numpy(x_small))
+gap = np.abs(fisher_autograd.numpy() - continual.softmax_regression_fisher(x_small, W_small)).max()
 print(f"largest gap between autograd and closed form: {gap:.1e}")
 
 # %% [markdown]
@@ -191,7 +191,7 @@ print(f"largest gap between autograd and closed form: {gap:.1e}")
 
 # %%
 tasks = continual.permuted_digits_tasks(2, seed=0)
-print(f"{len(tasks[0]['X_train'])} training and {len(tasks[0]['X_test'])} test images per task")
+print(f"{len(tasks[0]['x_train'])} training and {len(tasks[0]['x_test'])} test images per task")
 runs = {
     "fine-tune": continual.train_sequential("finetune"),
     "L2 anchor, lambda=0.1": continual.train_sequential("l2", lam=0.1),
@@ -205,10 +205,10 @@ for name, h in runs.items():
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
 for name, h in runs.items():
-    axes[0].plot(h["steps"], h["acc_a"], label=name)
-    axes[1].plot(h["steps"], h["acc_b"], label=name)
-axes[0].set(title="task A (old) while task B trains", xlabel="steps on task B", ylabel="test accuracy", ylim=(0, 1.02))
-axes[1].set(title="task B (new)", xlabel="steps on task B")
+    axes[0].plot(h["epochs"], h["acc_a"], label=name)
+    axes[1].plot(h["epochs"], h["acc_b"], label=name)
+axes[0].set(title="task A (old) while task B trains", xlabel="epochs on task B", ylabel="test accuracy", ylim=(0, 1.02))
+axes[1].set(title="task B (new)", xlabel="epochs on task B")
 axes[1].legend(loc="lower right", fontsize=8)
 fig.tight_layout()
 plt.show()

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -16,6 +18,35 @@ def test_ece_hand_computed():
     assert cal.expected_calibration_error(probs, labels, n_bins=5) == pytest.approx(2 / 4 * 0.1 + 1 / 4 * 0.2 + 1 / 4 * 0.1)
     # one confident mistake out of four: ECE = 1/4
     assert cal.expected_calibration_error(np.eye(3)[[0, 1, 2, 0]], [1, 1, 2, 0]) == pytest.approx(0.25)
+
+
+def test_ece_of_event_probabilities_hand_values_and_brute_force():
+    # 1-D probs: probabilities of a binary event (lesson 05's preferences), labels 0/1.
+    assert cal.expected_calibration_error([0.5, 0.5, 0.5, 0.5], [1, 0, 1, 0]) == 0.0
+    assert cal.expected_calibration_error([1.0, 1.0], [1, 0]) == pytest.approx(0.5)
+    # bins of width 0.5: {0.1, 0.2} -> |0.5 - 0.15| ; {0.85, 0.9} -> |1 - 0.875|; weights 1/2 each
+    assert cal.expected_calibration_error([0.1, 0.2, 0.85, 0.9], [0, 1, 1, 1], n_bins=2) == pytest.approx(0.5 * 0.35 + 0.5 * 0.125)
+    rng = np.random.default_rng(0)
+    probs, labels = np.round(rng.uniform(size=300), 1), (rng.uniform(size=300) < 0.5).astype(float)  # many on bin edges
+    brute = 0.0
+    for m in range(1, 11):  # B_m = ((m - 1)/M, m/M], 0 in the first bin (Guo et al. 2017)
+        in_bin = [(p, y) for p, y in zip(probs, labels) if (m - 1) / 10 < p <= m / 10 + 1e-12 or (m == 1 and p == 0)]
+        if in_bin:
+            ps, ys = zip(*in_bin)
+            brute += len(in_bin) / 300 * abs(np.mean(ys) - np.mean(ps))
+    assert cal.expected_calibration_error(probs, labels, 10) == pytest.approx(brute)
+    # labels drawn from the probabilities themselves: calibrated up to sampling noise
+    probs = rng.uniform(size=200_000)
+    assert cal.expected_calibration_error(probs, (rng.uniform(size=200_000) < probs).astype(float)) < 0.01
+
+
+def test_ece_bins_are_closed_on_the_right():
+    # Guo et al.'s B_m = ((m-1)/M, m/M]: 0.5 sits in the first of two bins, 0.75 with 0.6 in the second.
+    probs = np.array([[0.5, 0.5], [0.75, 0.25], [0.6, 0.4]])
+    labels = np.array([0, 1, 0])
+    # bins: {0.5} acc 1 -> 0.5; {0.75, 0.6} acc 1/2, conf 0.675 -> 0.175
+    assert cal.expected_calibration_error(probs, labels, n_bins=2) == pytest.approx(1 / 3 * 0.5 + 2 / 3 * 0.175)
+    assert cal.reliability_bins(probs, labels, n_bins=4)["count"].tolist() == [0, 1, 2, 0]
 
 
 def test_ece_zero_for_perfectly_calibrated_predictor():
@@ -118,8 +149,8 @@ def test_invalid_arguments_name_the_argument():
 
 
 def test_classifier_trains_on_any_device(device):
-    task = cal.make_digits_task(seed=0, n_train=100, n_val=50)
-    net = cal.train_classifier(task.x_train, task.y_train, 8, steps=30, hidden=32, device=device)
+    task = cal.make_digits_task(seed=0)
+    net = cal.train_task_classifier(task, epochs=30, hidden=32, device=device)
     z = cal.logits_of(net, task.x_test)
     assert z.dtype == np.float64 and np.isfinite(z).all()
     assert (z.argmax(1) == task.y_test).mean() > 0.5  # well above the 1/8 chance level
@@ -141,3 +172,27 @@ WIDGET = cal.abstention_widget()
 @given(values_strategy(WIDGET))
 def test_abstention_widget_full_range(values):
     draw_and_check(WIDGET, values)
+
+
+@pytest.mark.parametrize("call, error, fragment", [
+    (lambda: cal.answer_or_abstain([[1.2, -0.2]], 0.5), ValueError, "probs must be non-negative with rows summing to 1"),
+    (lambda: cal.answer_or_abstain([[0.3, 0.3]], 0.5), ValueError, "rows summing to 1"),
+    (lambda: cal.answer_or_abstain([[1.0]], 0.5), ValueError, "at least 2 classes"),
+    (lambda: cal.answer_or_abstain([[0.5, 0.5]], float("nan")), ValueError, "threshold must be finite"),
+    (lambda: cal.expected_calibration_error([1.5], [1]), ValueError, "probs must hold probabilities in [0, 1]"),
+    (lambda: cal.expected_calibration_error([0.5], [0.5]), ValueError, "labels must hold booleans (or 0/1)"),
+    (lambda: cal.expected_calibration_error([0.5, 0.2], [1]), ValueError, "labels must have the same length as probs"),
+    (lambda: cal.expected_calibration_error([[np.nan, 0.5]], [0]), ValueError, "NaN"),
+    (lambda: cal.expected_calibration_error([], []), ValueError, "at least 1"),
+    (lambda: cal.reliability_bins(np.ones((1, 2, 2)) / 2, [0]), ValueError, "1 or 2 dimensions"),
+    (lambda: cal.selective_risk([1.5, 0.2], [True, False], 0.5), ValueError, "confidence must hold probabilities"),
+    (lambda: cal.risk_coverage_curve([-0.1], [True]), ValueError, "confidence must hold probabilities"),
+    (lambda: cal.selective_risk([0.5, 0.2], [True], 0.5), ValueError, "same length as confidence"),
+    (lambda: cal.logits_of("net", [[0.0, 1.0]]), TypeError, "net must be a Module"),
+    (lambda: cal.train_task_classifier("task"), TypeError, "task must be a DigitsTask"),
+    (lambda: cal.make_digits_task(noise=-0.1), ValueError, "noise"),
+    (lambda: cal.make_digits_task(val_fraction=0.6, test_fraction=0.5), ValueError, "val_fraction + test_fraction"),
+])
+def test_bad_inputs_are_rejected(call, error, fragment):
+    with pytest.raises(error, match=re.escape(fragment)):
+        call()

@@ -90,3 +90,30 @@ WIDGET = C.cmdp_widget()
 @given(values_strategy(WIDGET))
 def test_cmdp_widget_full_range(values):
     draw_and_check(WIDGET, values)
+
+
+_P = gw.GridWorld.from_layout(("S.", ".G")).P
+_S = _P.shape[0]
+_R, _START = np.arange(_S, dtype=float), np.full(_S, 1.0 / _S)
+
+
+@pytest.mark.parametrize("call, error, fragment", [
+    # a zero risk makes a capability free: the slide's maximisation is unbounded
+    (lambda: C.allocation_closed_form(2.0, [1.0, 1.0], [1.0, 0.0]), ValueError, "risk must be positive"),
+    (lambda: C.allocation_closed_form(2.0, [1.0, 1.0], [1.0, -1.0]), ValueError, "unbounded"),
+    (lambda: C.allocation_closed_form(2.0, [1.0, np.nan], [1.0, 1.0]), ValueError, "utility contains NaN"),
+    (lambda: C.allocation_closed_form(2.0, [1.0, 1.0, 1.0], [1.0, 1.0]), ValueError, "same length"),
+    (lambda: C.allocation_closed_form(2.0, [0.0, 1.0], [1.0, 1.0]), ValueError, "utility must be positive"),
+    (lambda: C.allocation_closed_form(-1.0), ValueError, "budget"),
+    (lambda: C.allocation_closed_form(2.0, None, [1.0]), TypeError, "utility"),
+    (lambda: C.allocation_problem(2.0, [1.0], [0.0]), ValueError, "risk must be positive"),
+    (lambda: C.cmdp_lp(-_P, _R, _R, _START, 0.9, 1.0), ValueError, "P must hold probabilities"),
+    (lambda: C.cmdp_lp(_P, _R, _R, _START * 2, 0.9, 1.0), ValueError, "start must be a probability vector"),
+    (lambda: C.lagrangian_primal_dual(_P[:, :, :-1], _R, _R, _START, 0.9, 1.0), ValueError, "P must have shape (S, A, S)"),
+    (lambda: C.dual_update(0.5, 1.0, -0.5, 0.1), ValueError, "budget"),
+    (lambda: C.dual_update(0.5, float("inf"), 0.5, 0.1), ValueError, "cost must be finite"),
+])
+def test_bad_inputs_are_rejected(call, error, fragment):
+    import re
+    with pytest.raises(error, match=re.escape(fragment)):
+        call()

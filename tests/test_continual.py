@@ -89,19 +89,19 @@ def test_softmax_regression_fisher_properties():
 
 def test_tasks_are_permutations_of_the_same_images():
     a, b = continual.permuted_digits_tasks(2, seed=0)
-    assert torch.equal(a["X_train"][:, b["permutation"]], b["X_train"])
+    assert torch.equal(a["x_train"][:, b["permutation"]], b["x_train"])
     assert sorted(b["permutation"]) == list(range(64)) and not np.array_equal(b["permutation"], np.arange(64))
     with pytest.raises(ValueError, match="n_tasks"):
         continual.permuted_digits_tasks(0)
 
 
 def test_forgetting_and_ewc_protection():
-    plain = continual.train_sequential("finetune", steps_b=100)
-    ewc = continual.train_sequential("ewc", lam=100.0, steps_b=100)
+    plain = continual.train_sequential("finetune", epochs_b=10)
+    ewc = continual.train_sequential("ewc", lam=100.0, epochs_b=10)
     assert plain["acc_a"][0] > 0.9                      # task A was learned
     assert plain["final_a"] < plain["acc_a"][0] - 0.3   # and fine-tuning forgets it
     assert ewc["final_a"] > plain["final_a"] + 0.3      # EWC keeps much more of it
-    again = continual.train_sequential("ewc", lam=100.0, steps_b=100)
+    again = continual.train_sequential("ewc", lam=100.0, epochs_b=10)
     assert again["acc_a"] == ewc["acc_a"]               # deterministic
     with pytest.raises(ValueError, match="strategy"):
         continual.train_sequential("magic")
@@ -114,3 +114,20 @@ WIDGET = continual.ewc_lambda_widget()
 @given(values_strategy(WIDGET))
 def test_lambda_widget_full_range(values):
     draw_and_check(WIDGET, values)
+
+
+@pytest.mark.parametrize("call, error, fragment", [
+    (lambda: continual.diagonal_fisher("model", torch.zeros(2, 2)), TypeError, "model must be a Module"),
+    (lambda: continual.diagonal_fisher(nn.Linear(2, 2), torch.zeros(0, 2)), ValueError, "at least one input"),
+    (lambda: continual.diagonal_fisher(nn.Linear(2, 2), torch.zeros(2, 2), torch.tensor([0, 5])), ValueError, "class indices in [0, 1]"),
+    (lambda: continual.diagonal_fisher(nn.Linear(2, 2), torch.zeros(2, 2), torch.tensor([0.0, 1.0])), TypeError, "torch.long"),
+    (lambda: continual.diagonal_fisher(nn.Linear(2, 2), torch.full((2, 2), float("nan"))), ValueError, "NaN"),
+    (lambda: continual.softmax_regression_fisher(np.ones((2, 3)), np.ones((2, 2))), ValueError, "features"),
+    (lambda: continual.ewc_penalty([torch.ones(2)], [torch.zeros(2)], [torch.ones(2)], -1.0), ValueError, "lam"),
+    (lambda: continual.permuted_digits_tasks(2, test_fraction=1.0), ValueError, "test_fraction"),
+    (lambda: continual.train_sequential("ewc", epochs_b=0), ValueError, "epochs_b"),
+])
+def test_bad_inputs_are_rejected(call, error, fragment):
+    import re
+    with pytest.raises(error, match=re.escape(fragment)):
+        call()

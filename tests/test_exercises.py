@@ -49,6 +49,54 @@ def test_check_rejects_stub_accepts_reference_and_catches_wrong_answers(key):
     assert "expected" in result.message and "got" in result.message
 
 
+def _ece_with_bins(name, bin_index):
+    """A plain ECE (top-class for 2-D probs, event for 1-D) whose bins are ``bin_index(conf, M)``."""
+    def ece(probs, labels, n_bins=15):
+        p, y = np.asarray(probs, dtype=float), np.asarray(labels)
+        if p.ndim == 2:
+            if (y < 0).any() or (y >= p.shape[1]).any():
+                raise ValueError("labels must be class indices")
+            conf, outcome = p.max(axis=1), (p.argmax(axis=1) == y).astype(float)
+        else:
+            if (p < 0).any() or (p > 1).any():
+                raise ValueError("probs must lie in [0, 1]")
+            conf, outcome = p, y.astype(float)
+        b = bin_index(conf, n_bins)
+        return float(np.abs(np.bincount(b, weights=outcome - conf, minlength=n_bins)).sum() / len(conf))
+    ece.__name__ = name
+    return ece
+
+
+# Bins [b/M, (b+1)/M), 1.0 in the last: right everywhere except on bin edges.
+_ece_left_closed_bins = _ece_with_bins("ece_left_closed_bins", lambda c, m: np.minimum((c * m).astype(int), m - 1))
+# Guo et al.'s ((m-1)/M, m/M]: shows that the one above fails only because of its bins.
+_ece_right_closed_bins = _ece_with_bins("ece_right_closed_bins", lambda c, m: np.clip(np.ceil(c * m).astype(int) - 1, 0, m - 1))
+
+
+# Plausible wrong answers each check must catch, beyond the generic perturbation above.
+PLAUSIBLE_WRONG = {
+    "03.expected_calibration_error": [_ece_left_closed_bins],
+    "05.expected_calibration_error": [_ece_left_closed_bins],
+}
+PLAUSIBLE_RIGHT = {
+    "03.expected_calibration_error": [_ece_right_closed_bins],
+    "05.expected_calibration_error": [_ece_right_closed_bins],
+}
+
+
+@pytest.mark.parametrize("key, wrong", [(k, f) for k, fs in sorted(PLAUSIBLE_WRONG.items()) for f in fs],
+                         ids=lambda v: getattr(v, "__name__", v))
+def test_check_catches_plausible_wrong_answers(key, wrong):
+    result = exercises.run_check(key, wrong)
+    assert result.status == "failed", result.message
+
+
+@pytest.mark.parametrize("key, right", [(k, f) for k, fs in sorted(PLAUSIBLE_RIGHT.items()) for f in fs],
+                         ids=lambda v: getattr(v, "__name__", v))
+def test_check_accepts_plausible_right_answers(key, right):
+    assert exercises.run_check(key, right).status == "passed"
+
+
 @pytest.mark.parametrize("key", sorted(ALL))
 def test_check_never_raises(key):
     def broken(*args, **kwargs):

@@ -179,3 +179,18 @@ WIDGET = fair.group_thresholds_widget()
 @given(values_strategy(WIDGET))
 def test_group_threshold_widget_full_range(values):
     draw_and_check(WIDGET, values)
+
+
+@pytest.mark.parametrize("call, error, fragment", [
+    (lambda: fair.decide([0.1, 0.9], [0, 0.5], {0: 0.5}), ValueError, "group must hold integers"),
+    (lambda: fair.decide([0.1, 0.9, 0.3], [0, 1], {0: 0.5, 1: 0.5}), ValueError, "one per applicant"),
+    (lambda: fair.decide([0.1, 0.9], [0, 1], {0: float("nan"), 1: 0.5}), ValueError, "thresholds[0] must be finite"),
+    (lambda: fair.decide([0.1, 0.9], [0, 1], [0.5, 0.5]), TypeError, "thresholds must be a dict"),
+    (lambda: fair.model_card("m", "use", "data", "acc 0.9", ["c"]), TypeError, "metrics_by_variant must be a dict"),
+    (lambda: fair.model_card("m", "use", "data", {"v": {"acc": "high"}}, ["c"]), TypeError, "metrics_by_variant['v']['acc']"),
+    (lambda: fair.model_card("m", "use", "data", {"v": {"acc": 0.9}}, "one caveat"), TypeError, "not a single string"),
+])
+def test_bad_inputs_are_rejected(call, error, fragment):
+    import re
+    with pytest.raises(error, match=re.escape(fragment)):
+        call()

@@ -155,7 +155,7 @@ def test_attack_success_rate_hand_values_and_errors():
 
 
 def test_lesson_attack_set_results():
-    result = gate.evaluate()
+    result = gate.evaluate_gate()
     assert result["gate_attack_success"] == 0.0 and result["gate_benign_allowed"] == 1.0
     assert result["naive_attack_success"] == pytest.approx(8 / 12) and result["naive_benign_allowed"] == 0.75
 
@@ -172,3 +172,19 @@ WIDGET = gate.policy_widget()
 @given(values_strategy(WIDGET))
 def test_policy_widget_full_range(values):
     draw_and_check(WIDGET, values)
+
+
+@pytest.mark.parametrize("call, error, fragment", [
+    (lambda: gate.instructions_in(None), TypeError, "text must be a str"),
+    (lambda: gate.evaluate_gate("read workspace/notes.txt"), TypeError, "attempts must be a sequence of Attempt"),
+    (lambda: gate.evaluate_gate(["read workspace/notes.txt"]), TypeError, "attempts[0] must be a Attempt"),
+    (lambda: gate.evaluate_gate([a for a in gate.ATTEMPTS if a.harmful]), ValueError, "at least one harmful and one benign"),
+    (lambda: gate.evaluate_gate(gate.ATTEMPTS, policy="strict"), TypeError, "policy must be a Policy"),
+    # a lone string would be handled one character at a time
+    (lambda: gate.run_agent("list workspace", gate.default_workspace()), TypeError, "not a single string"),
+    (lambda: gate.run_agent(["list workspace"], {}), TypeError, "ws must be a ToyWorkspace"),
+])
+def test_bad_inputs_are_rejected(call, error, fragment):
+    import re
+    with pytest.raises(error, match=re.escape(fragment)):
+        call()

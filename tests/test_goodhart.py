@@ -7,7 +7,7 @@ from widget_driver import draw_and_check, values_strategy
 
 
 def test_proxy_agrees_with_true_reward_except_at_the_sensor():
-    world = goodhart.make_world()
+    world = goodhart.make_gridworld()
     proxy, true = goodhart.proxy_reward(world, 1.5), goodhart.true_reward(world)
     differs = np.flatnonzero(proxy != true)
     assert differs.tolist() == world.cells("B").tolist()
@@ -16,7 +16,7 @@ def test_proxy_agrees_with_true_reward_except_at_the_sensor():
 
 
 def test_goodhart_curve_proxy_rises_true_falls_under_strong_optimisation():
-    world = goodhart.make_world()
+    world = goodhart.make_gridworld()
     ks = np.arange(0, 31)
     curve = goodhart.goodhart_curve(world, goodhart.proxy_reward(world, 1.5), goodhart.true_reward(world), goodhart.GAMMA, ks)
     # Proxy return never falls with more planning here; the true return peaks and then drops below 0.
@@ -28,7 +28,7 @@ def test_goodhart_curve_proxy_rises_true_falls_under_strong_optimisation():
 
 
 def test_no_gaming_below_the_threshold_and_gaming_above():
-    world = goodhart.make_world()
+    world = goodhart.make_gridworld()
     threshold = goodhart.gaming_threshold(world)
     assert threshold == pytest.approx(goodhart.GAMMA ** (6 - 13) - 1)   # 6 moves to G, 13 to B
     true = goodhart.true_reward(world)
@@ -39,7 +39,7 @@ def test_no_gaming_below_the_threshold_and_gaming_above():
 
 
 def test_goodhart_curve_rejects_bad_steps():
-    world = goodhart.make_world()
+    world = goodhart.make_gridworld()
     r = goodhart.true_reward(world)
     with pytest.raises(ValueError, match="steps"):
         goodhart.goodhart_curve(world, r, r, 0.9, [3, 1])
@@ -54,3 +54,21 @@ WIDGET = goodhart.goodhart_widget()
 @given(values_strategy(WIDGET))
 def test_goodhart_widget_full_range(values):
     draw_and_check(WIDGET, values)
+
+
+@pytest.mark.parametrize("call, error, fragment", [
+    (lambda: goodhart.gaming_threshold(goodhart.make_gridworld(), gamma=float("nan")), ValueError, "gamma must be finite"),
+    (lambda: goodhart.gaming_threshold(goodhart.make_gridworld(), gamma=1.0), ValueError, "gamma must be in (0, 1)"),
+    (lambda: goodhart.gaming_threshold(goodhart.make_gridworld(), gamma=0.0), ValueError, "gamma must be in (0, 1)"),
+    (lambda: goodhart.gaming_threshold(None), TypeError, "world must be a GridWorld"),
+    (lambda: goodhart.proxy_reward("world", 1.0), TypeError, "world must be a GridWorld"),
+    (lambda: goodhart.true_reward(None), TypeError, "world must be a GridWorld"),
+    (lambda: goodhart.goodhart_curve(goodhart.make_gridworld(), np.zeros(3), np.zeros(3), 0.9, [0, 1]), ValueError,
+     "one entry per state"),
+    (lambda: goodhart.goodhart_curve(goodhart.make_gridworld(), np.zeros(45), np.zeros(45), 0.9, [0.5]), ValueError,
+     "steps must hold integers"),
+])
+def test_bad_inputs_are_rejected(call, error, fragment):
+    import re
+    with pytest.raises(error, match=re.escape(fragment)):
+        call()

@@ -129,3 +129,26 @@ def test_rollouts_are_seeded():
     assert (a == b).all() and a.min() >= 0 and a.max() <= 2
     with pytest.raises(TypeError, match="rng"):
         gw.rollouts(P, pi, np.ones(3) / 3, 5, 7, 0)
+
+
+_W = gw.GridWorld.from_layout(("S..", ".#G"))
+_PI = np.full((_W.n_states, _W.n_actions), 1.0 / _W.n_actions)
+_START = np.full(_W.n_states, 1.0 / _W.n_states)
+
+
+@pytest.mark.parametrize("call, error, fragment", [
+    (lambda: gw.state_visitation(-_W.P, _PI, _START, 0.9, 5), ValueError, "P must hold probabilities"),
+    (lambda: gw.discounted_occupancy(_W.P * 2, _PI, _START, 0.9), ValueError, "P must hold probabilities"),
+    (lambda: gw.rollouts(_W.P, _PI, _START[:-1], 2, 3, np.random.default_rng(0)), ValueError, "start must be a probability vector"),
+    (lambda: gw.rollouts(_W.P, _PI, -_START, 2, 3, np.random.default_rng(0)), ValueError, "start must be a probability vector"),
+    (lambda: gw.rollouts(_W.P, _PI, _START, 2, 3, 0), TypeError, "rng must be a numpy Generator"),
+    (lambda: gw.greedy_policy(np.zeros((0, 4))), ValueError, "Q must have at least 1 entries"),
+    (lambda: gw.greedy_path(None, _PI, 0, 3), TypeError, "world must be a GridWorld"),
+    (lambda: gw.value_iteration(_W.P, np.zeros(_W.n_states), 0.9, steps=-1), ValueError, "steps must be an integer"),
+    (lambda: gw.soft_value_iteration(_W.P, np.zeros(_W.n_states), 0.9, max_steps=0), ValueError, "max_steps"),
+    (lambda: gw.policy_evaluation(_W.P, np.zeros(_W.n_states), _PI * 2, 0.9), ValueError, "policy rows"),
+])
+def test_bad_inputs_are_rejected(call, error, fragment):
+    import re
+    with pytest.raises(error, match=re.escape(fragment)):
+        call()

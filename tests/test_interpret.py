@@ -127,15 +127,15 @@ def test_randomize_weights_changes_only_top_layers_and_not_the_original():
 
 def test_shap_lime_are_deterministic_and_shap_is_efficient():
     demo = interpret.breast_cancer_demo()
-    model, bg, x = demo["model"], demo["X_train"][:5], demo["X_test"][:2]
-    s1 = interpret.shap_kernel(model.predict_proba, bg, x, nsamples=100)
-    s2 = interpret.shap_kernel(model.predict_proba, bg, x, nsamples=100)
+    model, bg, x = demo["model"], demo["x_train"][:5], demo["x_test"][:2]
+    s1 = interpret.shap_kernel(model.predict_proba, bg, x, n_samples=100)
+    s2 = interpret.shap_kernel(model.predict_proba, bg, x, n_samples=100)
     np.testing.assert_array_equal(s1, s2)
     # efficiency (Shapley): values sum to f(x) - E_background f
     expected = model.predict_proba(x)[:, 1] - model.predict_proba(bg)[:, 1].mean()
     np.testing.assert_allclose(s1.sum(1), expected, atol=1e-6)
-    l1 = interpret.lime_tabular(model.predict_proba, demo["X_train"], x[0], num_samples=100)
-    np.testing.assert_array_equal(l1, interpret.lime_tabular(model.predict_proba, demo["X_train"], x[0], num_samples=100))
+    l1 = interpret.lime_tabular(model.predict_proba, demo["x_train"], x[0], n_samples=100)
+    np.testing.assert_array_equal(l1, interpret.lime_tabular(model.predict_proba, demo["x_train"], x[0], n_samples=100))
     assert demo["test_acc"] > 0.9
 
 
@@ -185,3 +185,19 @@ def test_single_output_models_need_no_target():
     torch.testing.assert_close(interpret.integrated_gradients(scalar, x, steps=3), x**2)
     with pytest.raises(ValueError, match="target must be None"):
         interpret.integrated_gradients(scalar, x, target=1)
+
+
+@pytest.mark.parametrize("call, error, fragment", [
+    (lambda: interpret.linear_probe(np.ones((4, 2)), [0, 1, np.nan, 1], np.ones((2, 2)), [0, 1]), ValueError, "y_train contains NaN"),
+    (lambda: interpret.linear_probe(np.ones((4, 2)), [0, 1, 0.5, 1], np.ones((2, 2)), [0, 1]), ValueError, "y_train must hold integers"),
+    (lambda: interpret.linear_probe(np.ones((4, 2)), [0, 1, 0, 1], np.ones((2, 2)), [0]), ValueError, "same number of rows"),
+    (lambda: interpret.randomize_weights("model"), TypeError, "model must be a Module"),
+    (lambda: interpret.integrated_gradients(nn.Linear(2, 2), torch.zeros(0, 2), target=0), ValueError, "batched and non-empty"),
+    (lambda: interpret.gradient_saliency(nn.Linear(2, 2), torch.zeros(2), target=0), ValueError, "batched and non-empty"),
+    (lambda: interpret.surrogate_tree(lambda x: x[:, 0] > 0, np.ones((1, 2)), np.ones((1, 2))), ValueError, "x_train must have at least 2"),
+    (lambda: interpret.shap_kernel(lambda x: x, np.ones((2, 2)), np.ones(2), n_samples=0), ValueError, "n_samples"),
+])
+def test_bad_inputs_are_rejected(call, error, fragment):
+    import re
+    with pytest.raises(error, match=re.escape(fragment)):
+        call()

@@ -77,3 +77,24 @@ WIDGET = irl.irl_widget()
 @given(values_strategy(WIDGET))
 def test_irl_widget_full_range(values):
     draw_and_check(WIDGET, values)
+
+
+_W = irl.make_gridworld()
+
+
+@pytest.mark.parametrize("call, error, fragment", [
+    (lambda: irl.demo_horizon(0.9, tail=float("inf")), ValueError, "tail must be finite"),
+    (lambda: irl.demo_horizon(0.9, tail=1.5), ValueError, "tail must be in (0, 1)"),
+    (lambda: irl.feature_expectations([[0, 1.5]], np.eye(3), 0.9), ValueError, "trajectories must hold integers"),
+    (lambda: irl.feature_expectations([[0, np.nan]], np.eye(3), 0.9), ValueError, "trajectories contains NaN"),
+    (lambda: irl.feature_expectations([[0, 3]], np.eye(3), 0.9), ValueError, "state indices in [0, 2]"),
+    (lambda: irl.expert_policy(None, np.zeros(3), 0.9, 0.5), TypeError, "world must be a GridWorld"),
+    (lambda: irl.true_theta("world"), TypeError, "world must be a GridWorld"),
+    (lambda: irl.centred([]), ValueError, "at least 1"),
+    (lambda: irl.run_experiment(seed=True), TypeError, "seed"),
+    (lambda: irl.maxent_irl(-_W.P, _W.features(), [[0, 1]], _W.start_distribution(), 0.9), ValueError, "P must hold probabilities"),
+])
+def test_bad_inputs_are_rejected(call, error, fragment):
+    import re
+    with pytest.raises(error, match=re.escape(fragment)):
+        call()

@@ -260,3 +260,19 @@ def test_moderation_widget_on_arbitrary_text(moderator):
     draw_and_check(widget, {"text": "email a.b@example.com, $5 and $6 " * 10})
     with pytest.raises(TypeError, match="moderator must be a Moderator"):
         m.moderation_widget(moderator.classifier)
+
+
+@pytest.mark.parametrize("call, error, fragment", [
+    (lambda: m.iban_valid(82), TypeError, "iban must be a str"),
+    (lambda: m.precision_recall_f1([1, 2], [1, 0]), ValueError, "y_true must hold booleans"),
+    (lambda: m.precision_recall_f1([], []), ValueError, "at least one message"),
+    (lambda: m.precision_recall_f1([1, 0], [1]), ValueError, "same length"),
+    (lambda: m.category_report([], []), ValueError, "at least one message"),
+    (lambda: m.category_report("insult", "insult"), TypeError, "not a single string"),
+    (lambda: m.pii_span_recall(["mail bob@example.com"], []), ValueError, "spans of each text"),
+    (lambda: m.pii_span_recall("mail bob@example.com", [[]]), TypeError, "not a single string"),
+])
+def test_bad_inputs_are_rejected(call, error, fragment):
+    import re
+    with pytest.raises(error, match=re.escape(fragment)):
+        call()

@@ -169,3 +169,22 @@ def test_dashboard_rejects_out_of_range_values():
         DRAW(10, "cusum", 1.5)
     with pytest.raises(ValueError, match="t must be an integer"):
         DRAW(0, "cusum", 0.5)
+
+
+@pytest.mark.parametrize("call, error, fragment", [
+    (lambda: mo.evaluate_alarms([0.0, np.nan, 1.0], 1), ValueError, "alarm contains NaN"),
+    (lambda: mo.evaluate_alarms([0.0, 0.5, 1.0], 1), ValueError, "alarm must hold booleans"),
+    (lambda: mo.alerts("alarm"), TypeError, "alarm must be array-like"),
+    (lambda: mo.alerts(np.zeros((2, 2))), ValueError, "alarm must have 1 dimensions"),
+    (lambda: mo.burst_recall([True, False], [True, False, False]), ValueError, "one entry per time step"),
+    (lambda: mo.burst_recall([True, False], [2, 0]), ValueError, "attack must hold booleans"),
+    (lambda: mo.run_detector("stream", "cusum"), TypeError, "stream must be a Stream"),
+    (lambda: mo.mahalanobis_distance(np.ones((2, 2)), np.zeros(2), -np.eye(2)), ValueError, "positive semi-definite"),
+    (lambda: mo.euclidean_distance(np.ones((2, 3)), np.zeros(2)), ValueError, "disagree"),
+    (lambda: mo.cusum_arl(1.0, n_runs=10**12), ValueError, "n_runs"),
+    (lambda: mo.simulate_stream(n=10**12), ValueError, "n must be an integer"),
+])
+def test_bad_inputs_are_rejected(call, error, fragment):
+    import re
+    with pytest.raises(error, match=re.escape(fragment)):
+        call()

@@ -95,29 +95,6 @@ def test_fit_recovers_the_gold_direction():
     assert rw.held_out_report(theta, test)["ece"] < 0.05
 
 
-def test_expected_calibration_error_hand_values_and_brute_force():
-    assert rw.expected_calibration_error([0.5, 0.5, 0.5, 0.5], [1, 0, 1, 0]) == 0.0
-    assert rw.expected_calibration_error([1.0, 1.0], [1, 0]) == pytest.approx(0.5)
-    # bins of width 0.5: {0.1, 0.2} -> |0.5 - 0.15| ; {0.85, 0.9} -> |1 - 0.875|; weights 1/2 each
-    assert rw.expected_calibration_error([0.1, 0.2, 0.85, 0.9], [0, 1, 1, 1], n_bins=2) == pytest.approx(0.5 * 0.35 + 0.5 * 0.125)
-    rng = np.random.default_rng(0)
-    probs, labels = rng.uniform(size=300), (rng.uniform(size=300) < 0.5).astype(float)
-    brute = 0.0
-    for b in range(7):
-        in_bin = [(p, y) for p, y in zip(probs, labels) if min(int(p * 7), 6) == b]
-        if in_bin:
-            ps, ys = zip(*in_bin)
-            brute += len(in_bin) / 300 * abs(np.mean(ys) - np.mean(ps))
-    assert rw.expected_calibration_error(probs, labels, 7) == pytest.approx(brute)
-    # labels drawn from the probabilities themselves: calibrated up to sampling noise
-    probs = rng.uniform(size=200_000)
-    assert rw.expected_calibration_error(probs, (rng.uniform(size=200_000) < probs).astype(float)) < 0.01
-    with pytest.raises(ValueError, match="probs must lie in"):
-        rw.expected_calibration_error([1.5], [1])
-    with pytest.raises(ValueError, match="labels must be 0 or 1"):
-        rw.expected_calibration_error([0.5], [0.5])
-
-
 def test_best_of_n_kl_matches_the_integral():
     assert rw.best_of_n_kl(1) == 0.0
     assert rw.best_of_n_kl(2) == pytest.approx(math.log(2) - 0.5)
@@ -162,3 +139,23 @@ WIDGET = rw.reward_model_widget()
 @given(values_strategy(WIDGET))
 def test_reward_widget_full_range(values):
     draw_and_check(WIDGET, values)
+
+
+_PREFS = rw.simulate_preferences(20, seed=0)
+
+
+@pytest.mark.parametrize("call, error, fragment", [
+    (lambda: rw.bradley_terry_objective(np.zeros(rw.N_FEATURES), _PREFS, weight_decay=float("nan")), ValueError,
+     "weight_decay must be finite"),
+    (lambda: rw.bradley_terry_objective(np.zeros(rw.N_FEATURES), _PREFS, weight_decay=-1.0), ValueError, "weight_decay"),
+    (lambda: rw.bradley_terry_objective(np.zeros(3), _PREFS), ValueError, "theta must have one entry per feature"),
+    (lambda: rw.bradley_terry_objective(np.zeros(rw.N_FEATURES), None), TypeError, "data must be a Preferences"),
+    (lambda: rw.pairwise_accuracy(np.zeros(rw.N_FEATURES), "pairs"), TypeError, "data must be a Preferences"),
+    (lambda: rw.held_out_report(np.zeros(rw.N_FEATURES), {}), TypeError, "data must be a Preferences"),
+    (lambda: rw.held_out_report(np.zeros(rw.N_FEATURES), _PREFS, n_bins=0), ValueError, "n_bins"),
+    (lambda: rw.fit_bradley_terry(_PREFS, max_steps=0), ValueError, "max_steps"),
+])
+def test_bad_inputs_are_rejected(call, error, fragment):
+    import re
+    with pytest.raises(error, match=re.escape(fragment)):
+        call()

@@ -3,6 +3,7 @@ import torch
 from hypothesis import given, settings
 from torch import nn
 
+from labkit import classifiers as clf
 from labkit import robustness as rb
 from widget_driver import draw_and_check, values_strategy
 
@@ -16,14 +17,15 @@ def _identity_classifier(device) -> nn.Sequential:
 
 @pytest.fixture(scope="module")
 def digits():
-    return rb.load_digits("cpu")
+    data = clf.load_digits()
+    return data.x_train, data.y_train, data.x_test, data.y_test
 
 
 @pytest.fixture(scope="module")
 def trained(digits):
     x_tr, y_tr, _, _ = digits
-    model = rb.make_mlp(hidden=32, seed=0)
-    rb.train_classifier(model, x_tr, y_tr, epochs=8)
+    model = clf.make_mlp(hidden=(32, 32), seed=0)
+    clf.train_classifier(model, x_tr, y_tr, epochs=8, lr=5e-3)
     return model
 
 
@@ -65,7 +67,7 @@ def test_pgd_one_step_no_start_equals_fgsm_and_many_steps_are_stronger(device, d
     x_fgsm = rb.fgsm(model, x, y, eps)
     x_pgd = rb.pgd(model, x, y, eps, alpha=eps / 8, steps=20, generator=torch.Generator().manual_seed(0))
     assert loss(x_pgd) >= loss(x_fgsm) >= loss(x)
-    assert rb.accuracy(model, x_pgd, y) <= rb.accuracy(model, x_fgsm, y) <= rb.accuracy(model, x, y)
+    assert clf.accuracy(model, x_pgd, y) <= clf.accuracy(model, x_fgsm, y) <= clf.accuracy(model, x, y)
     model.to("cpu")
 
 
@@ -111,20 +113,20 @@ def test_ibp_contains_random_perturbations_and_collapses_at_zero(device, digits,
 
 def test_certified_inputs_survive_pgd(digits):
     x_tr, y_tr, x, y = digits
-    model = rb.make_mlp(hidden=32, seed=0)
-    rb.train_classifier(model, x_tr, y_tr, method="ibp", eps=0.1, epochs=10, batch_size=128, lr=5e-3)
+    model = clf.make_mlp(hidden=(32, 32), seed=0)
+    clf.train_classifier(model, x_tr, y_tr, epochs=10, batch_size=128, lr=5e-3, loss_fn=rb.robust_loss("ibp", eps=0.1))
     eps = 0.05
     cert = rb.certified(model, x, y, eps)
     assert cert.float().mean() > 0.3  # IBP training makes many inputs certifiable
     x_adv = rb.pgd(model, x[cert], y[cert], eps, alpha=eps / 4, steps=20, generator=torch.Generator().manual_seed(0))
-    assert rb.accuracy(model, x_adv, y[cert]) == 1.0  # soundness: no attack breaks a certificate
+    assert clf.accuracy(model, x_adv, y[cert]) == 1.0  # soundness: no attack breaks a certificate
     assert rb.certified_accuracy(model, x, y, eps) <= rb.robust_accuracy(model, x, y, eps) + 1e-9
 
 
 def test_adversarial_training_buys_robustness(digits, trained):
     x_tr, y_tr, x, y = digits
-    robust = rb.make_mlp(hidden=32, seed=0)
-    rb.train_classifier(robust, x_tr, y_tr, method="pgd", eps=0.1, epochs=8, pgd_steps=3)
+    robust = clf.make_mlp(hidden=(32, 32), seed=0)
+    clf.train_classifier(robust, x_tr, y_tr, epochs=8, lr=5e-3, loss_fn=rb.robust_loss("pgd", eps=0.1, pgd_steps=3))
     assert rb.robust_accuracy(robust, x, y, 0.1) > rb.robust_accuracy(trained, x, y, 0.1) + 0.2
 
 
@@ -132,8 +134,9 @@ def test_training_zeroes_gradients_and_is_reproducible(digits):
     x_tr, y_tr, _, _ = digits
     runs = []
     for _ in range(2):
-        model = rb.make_mlp(hidden=16, seed=3)
-        runs.append(rb.train_classifier(model, x_tr[:256], y_tr[:256], method="pgd", epochs=2, pgd_steps=2, seed=5))
+        model = clf.make_mlp(hidden=(16, 16), seed=3)
+        runs.append(clf.train_classifier(model, x_tr[:256], y_tr[:256], epochs=2, lr=5e-3, seed=5,
+                                         loss_fn=rb.robust_loss("pgd", eps=0.1, pgd_steps=2)))
     assert runs[0] == runs[1]
 
 
@@ -159,14 +162,15 @@ def test_invalid_arguments():
     with pytest.raises(TypeError, match="layer 0 is Conv1d"):
         rb.ibp_bounds(nn.Sequential(nn.Conv1d(1, 1, 1)), x, 0.1)
     with pytest.raises(ValueError, match="method must be one of"):
-        rb.train_classifier(model, x, y, method="fast")
+        rb.robust_loss(method="fast")
     with pytest.raises(ValueError, match="NaN"):
         rb.fgsm(model, torch.tensor([[float("nan"), 0.0]]), y, 0.1)
 
 
 def _widget():
-    _, _, x, y = rb.load_digits("cpu")
-    models = {"standard": rb.make_mlp(hidden=16, seed=0), "adversarially trained": rb.make_mlp(hidden=16, seed=1)}
+    data = clf.load_digits()
+    x, y = data.x_test.reshape(-1, 8, 8), data.y_test
+    models = {"standard": clf.make_mlp(hidden=(16, 16), seed=0), "adversarially trained": clf.make_mlp(hidden=(16, 16), seed=1)}
     return rb.attack_widget(models, x[:10], y[:10], steps=5)
 
 
@@ -179,14 +183,22 @@ def test_attack_widget_full_range(values):
     draw_and_check(WIDGET, values)
 
 
-def test_digits_are_scikit_learns_and_the_split_is_stratified():
-    from sklearn.datasets import load_digits
+_X, _Y = torch.tensor([[0.5, 0.5], [0.2, 0.9]]), torch.tensor([0, 1])
 
-    images, labels = rb._digits_arrays()
-    reference = load_digits()
-    assert (images == reference.images).all() and (labels == reference.target).all()
-    x_tr, y_tr, x_te, y_te = rb.load_digits("cpu", test_fraction=0.25, seed=0)
-    assert len(x_tr) + len(x_te) == 1797 and x_tr.min() >= 0 and x_tr.max() <= 1
-    share = y_te.bincount(minlength=10).float() / (y_te.bincount(minlength=10) + y_tr.bincount(minlength=10)).float()
-    assert torch.allclose(share, torch.full((10,), 0.25), atol=0.01)
-    assert torch.equal(rb.load_digits("cpu")[3], y_te)  # the split is reproducible
+
+@pytest.mark.parametrize("call, error, fragment", [
+    # a clean input outside the valid range has no valid neighbour in the ball: PGD used to return -0.9
+    (lambda: rb.pgd(_identity_classifier("cpu"), _X - 1.0, _Y, 0.1, 0.01, 3), ValueError, "x must lie inside clamp [0, 1]"),
+    (lambda: rb.fgsm(_identity_classifier("cpu"), _X + 1.0, _Y, 0.1), ValueError, "x must lie inside clamp"),
+    (lambda: rb.project_linf(_X, _X + 2.0, 0.1), ValueError, "x must lie inside clamp"),
+    (lambda: rb.ibp_bounds(nn.Sequential(nn.Linear(2, 2)), _X - 1.0, 0.1), ValueError, "x must lie inside clamp"),
+    (lambda: rb.fgsm(_identity_classifier("cpu"), _X, torch.tensor([0, 5]), 0.1), ValueError, "class indices in [0, 1]"),
+    (lambda: rb.certified(nn.Sequential(nn.Linear(2, 2)), _X, torch.tensor([-1, 0]), 0.1), ValueError, "class indices"),
+    (lambda: rb.robust_accuracy(_identity_classifier("cpu"), _X, torch.tensor([0, 2]), 0.1), ValueError, "class indices"),
+    (lambda: rb.robust_loss("pgd", eps=-0.1), ValueError, "eps"),
+    (lambda: rb.robust_loss("pgd", pgd_steps=0), ValueError, "pgd_steps"),
+])
+def test_bad_inputs_are_rejected(call, error, fragment):
+    import re
+    with pytest.raises(error, match=re.escape(fragment)):
+        call()

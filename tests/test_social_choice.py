@@ -133,3 +133,20 @@ def test_weights_widget_full_range(values):
 
 def test_weights_widget_all_zero():
     draw_and_check(WIDGET, {"user": 0.0, "company": 0.0, "society": 0.0})
+
+
+_U = np.array([[1.0, 2.0, 0.5], [0.5, 1.0, 2.0]])
+
+
+@pytest.mark.parametrize("call, error, fragment", [
+    (lambda: sc.welfare(_U, "nash", disagreement=float("nan")), ValueError, "disagreement contains NaN"),
+    (lambda: sc.welfare(_U, "utilitarian", disagreement="none"), TypeError, "disagreement"),
+    (lambda: sc.welfare(_U, "nash", disagreement=[0.0, 0.0, 0.0]), ValueError, "one entry per stakeholder"),
+    (lambda: sc.welfare(_U, "nash", weights=[1.0, -1.0]), ValueError, "weights must be non-negative"),
+    (lambda: sc.plot_stakeholder_weights(user=float("inf")), ValueError, "user must be finite"),
+    (lambda: sc.plot_stakeholder_weights(company=-1.0), ValueError, "company must be in [0, inf)"),
+])
+def test_bad_inputs_are_rejected(call, error, fragment):
+    import re
+    with pytest.raises(error, match=re.escape(fragment)):
+        call()

@@ -72,14 +72,12 @@ def bench_notebooks() -> None:
 
 
 def _digits_model():
-    import torch
-    from sklearn.datasets import load_digits
+    from labkit import classifiers
 
-    torch.manual_seed(0)
-    digits = load_digits()
-    x = torch.tensor(digits.images[:512] / 16.0, dtype=torch.float32).unsqueeze(1)
-    y = torch.tensor(digits.target[:512])
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)).eval()
+    digits = classifiers.load_digits(test_fraction=0.25, seed=0)
+    x = digits.x_train[:512].view(-1, 1, 8, 8)  # image-shaped, as torchattacks expects
+    y = digits.y_train[:512]
+    model = classifiers.make_mlp(hidden=(128,), seed=0).eval()
     return model, x, y
 
 

@@ -18,6 +18,11 @@ def _ece_cases(rng: np.random.Generator):
         ((one_hot, np.array([1, 1, 2, 0])), {}),                        # one confident mistake: 0.25
         ((np.array([[0.6, 0.4], [0.6, 0.4], [0.9, 0.1], [0.2, 0.8]]), np.array([0, 1, 0, 1])), {"n_bins": 5}),
         ((np.array([[0.5, 0.5], [0.5, 0.5]]), np.array([0, 1])), {"n_bins": 2}),   # 0.5 sits in bin (0, 0.5]
+        # confidences exactly on bin edges: B_m = ((m-1)/M, m/M] puts 0.5 alone in the first bin
+        # and 0.75 with 0.6; [b/M, (b+1)/M) would put 0.5 with 0.6 and 0.75 alone
+        ((np.array([[0.5, 0.5], [0.6, 0.4], [0.75, 0.25]]), np.array([0, 1, 1])), {"n_bins": 2}),
+        ((np.array([[0.25, 0.25, 0.5], [0.5, 0.3, 0.2], [0.75, 0.25, 0.0], [0.8, 0.2, 0.0]]), np.array([2, 0, 0, 1])),
+         {"n_bins": 4}),
         ((np.array([[0.7, 0.3]]), np.array([0])), {"n_bins": 10}),      # one sample: ECE = |1 - 0.7|
         ((np.array([[0.7, 0.3]]), np.array([2])), {}),                  # label out of range: ValueError
     ]

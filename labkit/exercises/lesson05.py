@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from labkit import reward
+from labkit import calibration, reward
 from labkit.exercises import Exercise, register
 
 
@@ -33,11 +33,13 @@ register(Exercise(
 
 def _ece_cases(rng: np.random.Generator):
     cases = [
-        ((np.array([0.5, 0.5, 0.5, 0.5]), np.array([1.0, 0.0, 1.0, 0.0])), {}),   # calibrated: 0
-        ((np.array([1.0, 1.0]), np.array([1.0, 0.0])), {}),                        # 1.0 belongs to the last bin
+        ((np.array([0.5, 0.5, 0.5, 0.5]), np.array([1.0, 0.0, 1.0, 0.0])), {"n_bins": 10}),   # calibrated: 0
+        ((np.array([1.0, 1.0]), np.array([1.0, 0.0])), {"n_bins": 10}),            # 1.0 belongs to the last bin
+        ((np.array([0.0, 0.25]), np.array([1.0, 0.0])), {"n_bins": 4}),            # 0 joins the first bin, (0, 1/4]
+        ((np.array([0.5, 0.6, 0.75]), np.array([1.0, 0.0, 0.0])), {"n_bins": 2}),  # edges: 0.5 in (0, 1/2], 0.75 with 0.6
         ((np.array([0.05, 0.95]), np.array([0.0, 1.0])), {"n_bins": 1}),
         ((np.array([0.1, 0.2, 0.85, 0.9]), np.array([0.0, 1.0, 1.0, 1.0])), {"n_bins": 5}),
-        ((np.array([0.2, 1.5]), np.array([0.0, 1.0])), {}),                        # not a probability: ValueError
+        ((np.array([0.2, 1.5]), np.array([0.0, 1.0])), {"n_bins": 10}),            # not a probability: ValueError
     ]
     for _ in range(5):
         n = int(rng.integers(5, 200))
@@ -50,7 +52,7 @@ def _ece_cases(rng: np.random.Generator):
 register(Exercise(
     key="05.expected_calibration_error",
     title="expected calibration error of predicted preference probabilities",
-    reference=reward.expected_calibration_error,
+    reference=calibration.expected_calibration_error,
     make_cases=_ece_cases,
     difficulty=2, importance="core", minutes=15,
 ))
