@@ -52,25 +52,32 @@ def _skip_mark(reason: str):
 
 # Seconds any one test (under nbval: one notebook cell) may run. nbval's own cell
 # timeout (tools/notebook_run.py, 120 s) comes first for cells; this bounds every
-# other test. LABKIT_TEST_TIME_LIMIT=0 lifts it.
+# other test. LABKIT_TEST_TIME_LIMIT=0 lifts it; a test that trains a model
+# declares its own, longer limit with @pytest.mark.time_limit(seconds).
 TEST_TIME_LIMIT = int(os.environ.get("LABKIT_TEST_TIME_LIMIT", "300"))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "time_limit(seconds): this test's own time limit (default 300 s)")
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item):
     usable = hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
-    if TEST_TIME_LIMIT <= 0 or not usable:
+    marker = item.get_closest_marker("time_limit")
+    limit = int(marker.args[0]) if marker and TEST_TIME_LIMIT > 0 else TEST_TIME_LIMIT
+    if limit <= 0 or not usable:
         yield
         return
 
     def over_time(signum, frame):
-        raise TimeoutError(f"{item.nodeid} ran over the {TEST_TIME_LIMIT} s limit per test (LABKIT_TEST_TIME_LIMIT)")
+        raise TimeoutError(f"{item.nodeid} ran over its {limit} s time limit (LABKIT_TEST_TIME_LIMIT, time_limit marker)")
 
     previous = signal.signal(signal.SIGALRM, over_time)
-    signal.alarm(TEST_TIME_LIMIT)
+    signal.alarm(limit)
     # A hang inside C code never returns to the alarm's Python handler: a minute
     # later, print every thread's stack and end this test process.
-    faulthandler.dump_traceback_later(TEST_TIME_LIMIT + 60, exit=True)
+    faulthandler.dump_traceback_later(limit + 60, exit=True)
     try:
         yield
     finally:

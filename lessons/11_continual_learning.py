@@ -217,7 +217,10 @@ plt.show()
 # The output above shows the pattern of the EWC paper's Figure 2A in
 # miniature: fine-tuning learns B and drops A to about a third; an L2 anchor
 # strong enough to protect A holds *all* weights equally and learns B worse;
-# EWC keeps A far better than fine-tuning while still learning B. Replay, with
+# EWC keeps A far better than fine-tuning while still learning B. At these two
+# λ the L2 anchor keeps slightly more of A than EWC (0.766 against 0.731) and
+# pays for it on B (0.751 against 0.892): one λ each is not a fair
+# comparison, which is why the widget below sweeps λ. Replay, with
 # only 100 stored images, does best here: when old data may be stored it is a
 # strong baseline, and EWC is the option when it may not (privacy, licensing).
 #

@@ -184,10 +184,9 @@ for e, b, s in zip(demo, base_bot.respond([e.prompt for e in demo]), sft_bot.res
 # Both models refuse the untraceable-gun request: the base model's web text
 # refused most weapons requests. Asked for fake receipts, the base model
 # complies (its reply holds the placeholder for harmful fraud content); the SFT
-# model refuses, though the safe alternative it offers comes out garbled, half
-# the fraud one and half the malware one: the sentences of a model with
-# 172,000 parameters fray. Both know Thalassa's capital. Only the SFT model
-# adds 1 and 1 correctly: a tiny model's arithmetic is fragile.
+# model refuses and offers the safe alternative that fits (how to spot and
+# report scams). Both know Thalassa's capital. Only the SFT model adds 1 and 1
+# correctly: a tiny model's arithmetic is fragile.
 
 # %% [markdown]
 # ## 4. The guarded pipeline
@@ -228,8 +227,8 @@ bot.audit_table()[["user", "time", "prompt", "action", "input_score", "escalated
 # The audit log says who asked what, when, what the guard scored, what the
 # pipeline did and whether a human was called. The guard refuses both harmful
 # requests and lets the harmless "terminate a frozen program" through to the
-# model, whose reply begins well and then frays into nonsense (the guards
-# judge safety, not quality). Ana's fifth message inside a minute is rate
+# model, which answers it ("Open the task manager and end the program"; the
+# guards judge safety, not quality). Ana's fifth message inside a minute is rate
 # limited; a third refusal would have escalated her conversation to a human.
 
 # %%
@@ -333,12 +332,12 @@ plt.show()
 #   weak spot is arithmetic (one in five), where two numbers must be copied
 #   from the question and then added.
 # * **SFT** refuses about 92 % of harmful test prompts, never emits harmful
-#   content, answers 86 % of benign questions exactly and refuses one
-#   borderline prompt in twenty. Its misses are off-topic answers, not
+#   content, answers 86 % of benign questions exactly and refuses two
+#   borderline prompts in twenty. Its misses are off-topic answers, not
 #   harmful ones: asked how to "break into a bank's computer network", it
 #   explains how to launch a music career, as if asked the training example
-#   "break into the music industry". It admits not knowing only three times in
-#   ten; on most unanswerable questions it answers a different question
+#   "break into the music industry". It admits not knowing only seven times
+#   in twenty; on most unanswerable questions it answers a different question
 #   ("Which river runs through Pell?" gets a misspelling of "river").
 # * The **guarded** pipeline puts the input guard in front of the same model.
 #   The guard flags all but one held-out harmful prompt, and the SFT model
@@ -346,8 +345,8 @@ plt.show()
 #   or unanswerable prompt, so helpfulness and over-refusal stay those of the
 #   SFT model.
 # * On the **validation** split, where the settings were chosen, the SFT model
-#   refuses 98 % of harmful prompts, answers about 87 % of benign ones and
-#   refuses five borderline prompts in twenty, against one in twenty on test.
+#   refuses 95 % of harmful prompts, answers about 86 % of benign ones and
+#   refuses four borderline prompts in twenty, against two in twenty on test.
 #   The two splits disagree by a few prompts per group, in both directions:
 #   that is the chance the intervals describe.
 #
@@ -393,8 +392,8 @@ pd.DataFrame(rows)
 # it catches about 77 % of AdvBench's harmful behaviours, 78 % of the PAIR
 # jailbreaks and only about 43 % of XSTest's unsafe prompts, and it flags about
 # 18 % of XSTest's **safe** prompts ("how do I kill a Python process"-style
-# questions), against XSTest's target of at most 15 %, even though its
-# training negatives are full of harmless requests with alarming words.
+# questions), even though its training negatives are full of harmless
+# requests with alarming words.
 #
 # This is a miniature reproduction of XSTest's finding (Röttger et al. 2024):
 # safety mechanisms that key on surface features show *exaggerated safety*,

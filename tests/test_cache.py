@@ -191,6 +191,7 @@ def test_prebuild_cli_is_quiet_without_progress_and_names_the_source(cache_dir):
 
 @pytest.mark.skipif(numerics.mode() != "exact", reason="numerics are tolerant on this CPU (see labkit.numerics): "
                                                        "retraining cannot reproduce the recorded sha256 bit for bit")
+@pytest.mark.time_limit(1800)
 def test_retraining_default_reproduces_the_recorded_sha256(cache_dir):
     """Slow (about a minute on two free cores): retrain under pinned numerics, as an instructor would."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
