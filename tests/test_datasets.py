@@ -1,4 +1,5 @@
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -108,3 +109,28 @@ def test_fetch_command_reports_each_set_and_exits_by_its_flag(tmp_path):
         env = {**_offline_env(tmp_path), "LABKIT_DATA_MIRROR": SHARED}
         out = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=120)
         assert out.returncode == 0 and "1 of 1 ready" in out.stdout
+
+
+OFFLINE_LESSON = """
+import json, sys
+sys.path.insert(0, 'tools')
+import nbformat, notebook_run
+from pathlib import Path
+nb = nbformat.read('notebooks/14_content_moderation.ipynb', as_version=4)
+run, _ = notebook_run.execute(nb, Path('notebooks'), name='14', allow_errors=True)
+lines = [o['text'].strip() for c in run.cells for o in c.get('outputs', [])
+         if o.get('output_type') == 'stream' and 'real data unavailable' in o['text']]
+errors = [o['ename'] for c in run.cells for o in c.get('outputs', []) if o.get('output_type') == 'error']
+print(json.dumps({'lines': lines, 'errors': errors}))
+"""
+
+
+def test_a_student_offline_sees_the_line_in_the_cell_and_the_lesson_goes_on(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", OFFLINE_LESSON], cwd=root, env=_offline_env(tmp_path),
+                         capture_output=True, text=True, timeout=280)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["errors"] == []
+    assert result["lines"] == [datasets.unavailable_message([n])
+                               for n in ("presidio_synth", "hatecheck", "davidson_offensive")]
