@@ -73,12 +73,32 @@ _ece_left_closed_bins = _ece_with_bins("ece_left_closed_bins", lambda c, m: np.m
 _ece_right_closed_bins = _ece_with_bins("ece_right_closed_bins", lambda c, m: np.clip(np.ceil(c * m).astype(int) - 1, 0, m - 1))
 
 
+def _softmax_global_max(logits, temperature=1.0):
+    """Subtracts the whole array's max: a row far below it underflows to 0/0."""
+    if temperature <= 0:
+        raise ValueError("temperature must be positive")
+    z = np.asarray(logits, dtype=float) / temperature
+    e = np.exp(z - z.max())
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _softmax_row_max(logits, temperature=1.0):
+    """The same, with each row's own max: right."""
+    if temperature <= 0:
+        raise ValueError("temperature must be positive")
+    z = np.asarray(logits, dtype=float) / temperature
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 # Plausible wrong answers each check must catch, beyond the generic perturbation above.
 PLAUSIBLE_WRONG = {
+    "00.softmax": [_softmax_global_max],
     "03.expected_calibration_error": [_ece_left_closed_bins],
     "05.expected_calibration_error": [_ece_left_closed_bins],
 }
 PLAUSIBLE_RIGHT = {
+    "00.softmax": [_softmax_row_max],
     "03.expected_calibration_error": [_ece_right_closed_bins],
     "05.expected_calibration_error": [_ece_right_closed_bins],
 }

@@ -10,6 +10,7 @@ def _softmax_cases(rng: np.random.Generator):
         ((np.array([0.0, 0.0, 0.0]),), {}),
         ((np.array([1000.0, 0.0, -1000.0]),), {}),       # overflows a naive exp
         ((np.array([-1000.0, -1000.0]),), {}),           # underflows a naive exp
+        ((np.array([[1000.0, 0.0], [0.0, -1000.0]]),), {}),  # each row needs its own max, not the array's
         ((np.array([1.0, 2.0, 3.0]),), {"temperature": 0.5}),
         ((np.array([1.0, 2.0, 3.0]),), {"temperature": 0.0}),  # must raise ValueError
     ]
