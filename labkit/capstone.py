@@ -22,6 +22,7 @@ number is measured in the run:
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import html
 import io
@@ -165,7 +166,29 @@ def _measure(systems: Sequence[System], axes: Sequence[Axis]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def evaluate(systems: Sequence[System], axes: Sequence[str] | None = None, use_cache: bool = True) -> pd.DataFrame:
+def _chosen_axes(axes: Sequence[str] | None, announce: bool = True) -> list[Axis]:
+    names = list(AXES) if axes is None else list(axes)
+    for name in names:
+        ensure_choice("axes", name, list(AXES))
+    chosen = []
+    for name in names:
+        axis = AXES[name]
+        missing = [d for d in axis.datasets if not datasets.is_available(d)]
+        if missing and (not announce or not datasets.require(*axis.datasets)):
+            continue
+        chosen.append(axis)
+    return chosen
+
+
+def evaluation_key(systems: Sequence[System], axes: Sequence[Axis]) -> str:
+    """The evaluation cache's key: each system's name, weights hash and extra key, the axes and the version."""
+    text = repr([(s.name, weights_hash(s.model), repr(s.extra.get("cache_key", ""))) for s in systems]
+                + [a.name for a in axes] + [EVALUATION_VERSION])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def evaluate(systems: Sequence[System], axes: Sequence[str] | None = None, use_cache: bool = True,
+             rebuild: bool = False) -> pd.DataFrame:
     """Every axis on every system: one row per (system, axis, metric, group).
 
     Parameters
@@ -175,8 +198,10 @@ def evaluate(systems: Sequence[System], axes: Sequence[str] | None = None, use_c
         Names in :data:`AXES`; default all whose datasets are available (an
         axis whose data is missing is skipped with one printed line).
     use_cache : bool
-        Reuse a stored evaluation of the same systems (by weights hash, guard
-        and name) and axes.
+        Reuse a stored evaluation of the same systems (by weights hash, extra
+        cache key and name) and axes.
+    rebuild : bool
+        Evaluate again and overwrite the stored evaluation.
 
     Returns
     -------
@@ -188,21 +213,11 @@ def evaluate(systems: Sequence[System], axes: Sequence[str] | None = None, use_c
         raise ValueError("systems must not be empty")
     for s in systems:
         ensure_instance("systems[i]", s, System)
-    names = list(AXES) if axes is None else list(axes)
-    for name in names:
-        ensure_choice("axes", name, list(AXES))
-    chosen = []
-    for name in names:
-        axis = AXES[name]
-        if axis.datasets and not datasets.require(*axis.datasets):
-            continue
-        chosen.append(axis)
+    chosen = _chosen_axes(axes)
     if not use_cache:
         return _measure(systems, chosen)
-    key_text = repr([(s.name, weights_hash(s.model), repr(s.extra.get("cache_key", ""))) for s in systems]
-                    + [a.name for a in chosen] + [EVALUATION_VERSION])
-    key = hashlib.sha256(key_text.encode()).hexdigest()[:16]
-    return cached("evaluation", key, lambda: _measure(systems, chosen), _table_payload, _table_from_payload)
+    return cached("evaluation", evaluation_key(systems, chosen), lambda: _measure(systems, chosen), _table_payload,
+                  _table_from_payload, rebuild=rebuild)
 
 
 def _table_payload(table: pd.DataFrame) -> dict:
@@ -223,6 +238,31 @@ def summary(results: pd.DataFrame) -> pd.DataFrame:
                                  zip(results.rate, results.ci_low, results.ci_high)],
                            row=results.axis + ": " + results.metric + " (" + results.group + ")")
     return cells.pivot_table(index="row", columns="system", values="cell", aggfunc="first", sort=False)
+
+
+# ----------------------------------------------- the course's systems, cached
+def weakened_copy(model: TinyGPT, base: TinyGPT, share: float = 0.5) -> TinyGPT:
+    """A deliberately weakened model: ``model``'s weights moved ``share`` of the way back toward ``base``'s."""
+    share = ensure_float("share", share, 0.0, 1.0)
+    weak = copy.deepcopy(model)
+    with torch.no_grad():
+        for w, b in zip(weak.parameters(), base.parameters()):
+            w.mul_(1 - share).add_(share * b)
+    return weak.eval()
+
+
+def course_systems() -> list[System]:
+    """The systems lesson 22 evaluates: the SFT assistant, its guarded pipeline, and a weakened retrain candidate."""
+    from labkit import chatbot
+    from labkit.lm.cache import get_assistant
+
+    a = get_assistant("default")
+    guard = chatbot.train_input_guard(max_false_positive_rate=0.02)
+    weak = weakened_copy(a.sft, a.base)
+    return [System("SFT", harness.ModelResponder(a.sft, a.tokenizer), a.sft, a.tokenizer, a.world),
+            System("guarded", chatbot.GuardedAssistant(a.sft, a.tokenizer, guard), a.sft, a.tokenizer, a.world,
+                   extra={"cache_key": f"input guard, threshold {guard.threshold:.6f}", "guard": guard}),
+            System("candidate", harness.ModelResponder(weak, a.tokenizer), weak, a.tokenizer, a.world)]
 
 
 # ------------------------------------------------ decision under uncertainty
@@ -490,7 +530,17 @@ def write_safety_card(sections: Sequence[tuple[str, object]], out_dir: Path | st
     return md_path, html_path
 
 
+def _register_course_evaluation() -> None:
+    from labkit.lm.cache import CourseModel, cache_path, register_course_model
+
+    register_course_model(CourseModel(
+        "capstone-evaluation", lambda rebuild: evaluate(course_systems(), rebuild=rebuild),
+        lambda: cache_path("evaluation", evaluation_key(course_systems(), _chosen_axes(None, announce=False)))))
+
+
+_register_course_evaluation()
+
 __all__ = ["System", "Axis", "AXES", "register_axis", "rate_row", "evaluate", "weights_hash", "summary",
-           "load_thresholds", "release_decision", "separating_thresholds", "rates_of", "regression_gate", "plot_results", "plot_decision",
-           "decision_widget", "ChecklistItem", "CHECKLIST", "checklist_status", "write_safety_card", "COLUMNS",
+           "weakened_copy", "course_systems", "load_thresholds", "release_decision", "separating_thresholds", "rates_of", "regression_gate", "plot_results", "plot_decision",
+           "decision_widget", "ChecklistItem", "CHECKLIST", "checklist_status", "write_safety_card", "evaluation_key", "COLUMNS",
            "GATE_FILE"]
