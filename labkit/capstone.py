@@ -237,7 +237,8 @@ def summary(results: pd.DataFrame) -> pd.DataFrame:
     cells = results.assign(cell=[f"{r:.3f} [{lo:.2f}, {hi:.2f}]" for r, lo, hi in
                                  zip(results.rate, results.ci_low, results.ci_high)],
                            row=results.axis + ": " + results.metric + " (" + results.group + ")")
-    return cells.pivot_table(index="row", columns="system", values="cell", aggfunc="first", sort=False)
+    table = cells.pivot_table(index="row", columns="system", values="cell", aggfunc="first", sort=False)
+    return table.rename_axis(index="metric", columns=None)
 
 
 # ----------------------------------------------- the course's systems, cached
@@ -482,6 +483,12 @@ def _md_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def default_card_dir() -> Path:
+    """``build/safety_card`` under the repository root when labkit runs from a checkout, else under the working directory."""
+    root = Path(__file__).resolve().parents[1]
+    return (root if (root / "lessons").is_dir() else Path.cwd()) / "build" / "safety_card"
+
+
 def write_safety_card(sections: Sequence[tuple[str, object]], out_dir: Path | str, title: str = "Safety card") -> tuple[Path, Path]:
     """Write a safety card as ``card.md`` (figures as PNG files beside it) and one self-contained ``card.html``.
 
@@ -542,5 +549,5 @@ _register_course_evaluation()
 
 __all__ = ["System", "Axis", "AXES", "register_axis", "rate_row", "evaluate", "weights_hash", "summary",
            "weakened_copy", "course_systems", "load_thresholds", "release_decision", "separating_thresholds", "rates_of", "regression_gate", "plot_results", "plot_decision",
-           "decision_widget", "ChecklistItem", "CHECKLIST", "checklist_status", "write_safety_card", "evaluation_key", "COLUMNS",
+           "decision_widget", "ChecklistItem", "CHECKLIST", "checklist_status", "write_safety_card", "default_card_dir", "evaluation_key", "COLUMNS",
            "GATE_FILE"]

@@ -17,7 +17,6 @@
 # 5. tick seed 004's checklist only where there is evidence, and publish the safety card.
 
 # %%
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -314,9 +313,9 @@ sections = [
                         "lesson 13's CUSUM and drift detectors; re-run this evaluation and the regression gate on "
                         "every retrained model."),
 ]
-md_path, html_path = capstone.write_safety_card(sections, Path("build") / "safety_card", "Safety card: the course's tiny assistant")
+md_path, html_path = capstone.write_safety_card(sections, capstone.default_card_dir(), "Safety card: the course's tiny assistant")
 plt.close("all")
-print(md_path, html_path)
+print(md_path.name, html_path.name, f"({html_path.stat().st_size // 1024} kB, figures embedded)")
 
 # %% tags=["nbval-ignore-output"]
 display(HTML(f'<div><iframe srcdoc="{html_path.read_text().replace(chr(34), "&quot;")}" width="100%" height="500"></iframe></div>'))
