@@ -11,7 +11,8 @@
 # 2. write the two building blocks of maximum-entropy IRL as exercises: the soft
 #    Bellman backup and the expected state-visitation frequencies;
 # 3. recover a reward map from 50 noisy demonstrations with labkit's corrected
-#    MaxEnt IRL (Ziebart et al. 2008), and check that the policy it implies
+#    maximum causal entropy IRL (Ziebart 2010; Ziebart, Bagnell and Dey 2010),
+#    and check that the policy it implies
 #    visits the same states as the expert;
 # 4. explore how the number of demonstrations, the discount and the
 #    demonstrator's noise change what can be recovered.
@@ -80,12 +81,14 @@ print("V - r is the same constant for every state:", np.round(V - r, 3))
 # it is on the way.
 #
 # **Bug 3 (silent): not converged.** With $\gamma = 0.99$ the constant should be
-# $\gamma \max r/(1-\gamma)$; 100 iterations cover only $1-0.99^{100}$ of it:
+# $\gamma \max r/(1-\gamma)$. The first iteration only copies the reward, so
+# after 100 iterations the constant is the geometric sum of 99 terms and covers
+# only $1-0.99^{99}$ of it:
 
 # %%
 limit = 0.99 * r.max() / (1 - 0.99)
 print(f"constant after 100 iterations: {(V - r)[0]:.3f}, fixed point: {limit:.3f} "
-      f"({(V - r)[0] / limit:.3f} of the way; 1 - 0.99^100 = {1 - 0.99**100:.3f})")
+      f"({(V - r)[0] / limit:.3f} of the way; 1 - 0.99^99 = {1 - 0.99**99:.3f})")
 
 # %% [markdown]
 # **Bug 4 (silent): the "likelihood" is not one.** The sum
@@ -109,8 +112,14 @@ for scale in (1, 10, 100):
 # ## 2. Maximum-entropy IRL, correctly
 #
 # Ziebart et al. (2008) model a demonstrator whose behaviour is *exponentially
-# more likely the more reward it collects*. With known dynamics and a discount,
-# the resulting policy is the **soft-optimal** policy (Ziebart 2010, eqs. 6.1-6.2):
+# more likely the more reward it collects*. Their 2008 model puts that weight on
+# whole trajectories, so under stochastic dynamics it lets the demonstrator
+# "choose" how its moves slip: the policy it implies depends on outcomes the
+# agent cannot know when it acts. Our moves slip 10 % of the time, so we use the
+# **maximum causal entropy** form (Ziebart 2010; Ziebart, Bagnell and Dey 2010),
+# which conditions each action only on the past. Its policy is the
+# **soft-optimal** policy computed by *soft value iteration* (Ziebart 2010,
+# eqs. 6.1-6.2). With deterministic moves the two models coincide.
 #
 # $$Q(s,a) = r(s) + \gamma \sum_{s'} P(s' \mid s,a)V(s'), \qquad V(s) = \log \sum_a e^{Q(s,a)}, \qquad \pi(a \mid s) = e^{Q(s,a) - V(s)}.$$
 #
@@ -144,7 +153,8 @@ check("06.soft_bellman_backup", soft_bellman_backup)
 # The learning signal is a comparison of **how often each state is visited**.
 # Starting from the demonstrations' start distribution $D_0$, push the state
 # distribution forward through the policy and the dynamics, and add up the
-# discounted visits (Ziebart et al. 2008, Algorithm 1, the forward pass):
+# discounted visits (the forward pass of Ziebart et al. 2008, Algorithm 1,
+# run with the causal policy):
 #
 # $$D_{t+1}(s') = \sum_{s,a} D_t(s)\,\pi(a \mid s)\,P(s' \mid s,a), \qquad D = \sum_{t=0}^{H-1}\gamma^t D_t.$$
 
@@ -175,7 +185,8 @@ check("06.state_visitation", state_visitation)
 # With these, learning $\theta$ maximises the concave objective
 # $g(\theta) = \theta\cdot\mu_E - \sum_s p_0(s)V_\theta(s) - \tfrac{\lambda}{2}\lVert\theta\rVert^2$,
 # whose gradient is the famous **expert minus expected feature counts**
-# (Ziebart et al. 2008, eq. 6):
+# (Ziebart et al. 2008, eq. 6; the same form holds for the causal model,
+# Ziebart 2010, ch. 6):
 #
 # $$\nabla g = \underbrace{\mu_E}_{\text{expert}} - \underbrace{\Phi^\top D_\theta}_{\text{learner}} - \lambda\theta,$$
 #
@@ -247,11 +258,16 @@ irl.irl_widget()
 # %% [markdown]
 # ## 3. A reference result in miniature
 #
-# Ziebart et al. (2008) prove that the MaxEnt solution **matches the expert's
-# feature expectations** and that, when the demonstrator really follows the
-# MaxEnt model, the likelihood is consistent: more data, closer reward. We check
-# both. With exact (infinite-data) expert feature counts and no regulariser, the
-# recovered $\theta$ times the noise equals the true $\theta$:
+# Two properties to check. First, at the optimum the gradient is zero, so the
+# fitted model **matches the expert's feature expectations**: this is the
+# constraint the maximum (causal) entropy model is built from (Ziebart et al.
+# 2008; Ziebart 2010). Second, when the demonstrator really follows the model
+# and the features identify the reward, maximum likelihood should get closer to
+# the true reward with more data. That is the generic consistency of maximum
+# likelihood in a correctly specified, identifiable model, not a theorem of the
+# IRL papers, so we measure it rather than cite it. With exact (infinite-data)
+# expert feature counts and no regulariser, the recovered $\theta$ times the
+# noise equals the true $\theta$:
 
 # %%
 phi, start = world.features(), world.start_distribution()
@@ -277,7 +293,7 @@ for n in (5, 50, 500):
 #
 # ## Key takeaways
 # * The slide's IRL crashes; patched, it has no dynamics, is not converged, and optimises a telescoping sum that is not a likelihood.
-# * MaxEnt IRL = soft value iteration (backward) + state visitation (forward) + gradient "expert minus learner feature counts".
+# * Maximum causal entropy IRL = soft value iteration (backward) + state visitation (forward) + gradient "expert minus learner feature counts". Under stochastic dynamics it differs from the 2008 trajectory-level MaxEnt model.
 # * The reward is identified only up to a constant (and, for a Boltzmann expert, up to its temperature); compare centred rewards.
 # * The test that matters for alignment: the policy from the recovered reward visits what the expert visits.
 # * Rarely demonstrated situations (here: lava) are where the recovered reward is least reliable.
@@ -285,6 +301,7 @@ for n in (5, 50, 500):
 # ## Further reading
 # * B. Ziebart, A. Maas, J. A. Bagnell, A. Dey (2008), *Maximum entropy inverse reinforcement learning.* AAAI.
 # * B. Ziebart (2010), *Modeling purposeful adaptive behavior with the principle of maximum causal entropy.* PhD thesis, CMU.
+# * B. Ziebart, J. A. Bagnell, A. Dey (2010), *Modeling interaction via the principle of maximum causal entropy.* ICML.
 # * A. Ng, S. Russell (2000), *Algorithms for inverse reinforcement learning.* ICML (why the reward is not unique).
 # * A. Gleave, S. Toyer (2022), *A primer on maximum causal entropy inverse reinforcement learning.* arXiv:2203.11409.
 # * C. Finn, S. Levine, P. Abbeel (2016), *Guided cost learning.* ICML (MaxEnt IRL with neural rewards).

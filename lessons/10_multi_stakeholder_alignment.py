@@ -183,9 +183,19 @@ print("pairwise margins (row beats column by):\n", sc.pairwise_margins(cycle))
 print("Condorcet winner:", sc.condorcet_winner(cycle), "  Borda:", sc.borda_scores(cycle))
 
 # %% [markdown]
-# Arrow (1951) proved that with three or more options no ranking rule is
-# simultaneously Pareto, independent of irrelevant alternatives and
-# non-dictatorial: every rule above gives up something.
+# Arrow (1951) proved that with three or more options no rule that turns
+# voters' *rankings* into a social ranking is simultaneously Pareto,
+# independent of irrelevant alternatives and non-dictatorial. The theorem is
+# about ordinal information only: Borda and majority (Condorcet) fall under it
+# and each gives up something (Borda gives up independence of irrelevant
+# alternatives; majority gives up a transitive, complete ranking, as the cycle
+# shows). The utilitarian, maximin and Nash rules are outside it: they use
+# *cardinal* utilities that are comparable across people, which is exactly the
+# extra information Arrow's setting rules out (Sen 1970). They escape the
+# theorem by assuming comparisons that someone has to justify: the sum needs
+# everyone's utility on one scale, maximin needs levels comparable across
+# people, and Nash welfare (unchanged when one person's utility is rescaled)
+# needs a disagreement point.
 #
 # ### Interactive: stakeholder weights
 #
@@ -262,6 +272,7 @@ plt.show()
 # ## Further reading
 # * M. Bakker et al. (2022), *Fine-tuning language models to find agreement among humans with diverse preferences.* NeurIPS. arXiv:2211.15006.
 # * K. Arrow (1951), *Social Choice and Individual Values.*
+# * A. Sen (1970), *Collective Choice and Social Welfare* (what interpersonal comparisons of utility add to Arrow's setting).
 # * J. Rawls (1971), *A Theory of Justice*; J. Harsanyi (1955), *Cardinal welfare, individualistic ethics, and interpersonal comparisons of utility.* JPE 63(4).
 # * J. Nash (1950), *The bargaining problem.* Econometrica 18(2).
 # * F. Brandt, V. Conitzer, U. Endriss, J. Lang, A. Procaccia (eds., 2016), *Handbook of Computational Social Choice.*
