@@ -11,8 +11,9 @@
 - Optimisation pressure is the planning horizon: the greedy policy after
   ``k`` value-iteration backups plans ``k`` steps ahead. Weak optimisers find
   the nearby goal (proxy and true agree); strong ones find the far-away
-  exploit (proxy up, true down). This is the shape Gao, Schulman and Hilton
-  (2023) measured for reward-model over-optimisation.
+  exploit (proxy up, true down). The drop is a step: a phase transition in
+  the sense of Pan, Bhatia and Steinhardt (2022), not the smooth KL-indexed
+  curve of Gao, Schulman and Hilton (2022).
 
 Returns are computed exactly (linear solve), not sampled, and reported per
 step, (1 - gamma) * V(start), so 1 means "at the goal from step 0 on".

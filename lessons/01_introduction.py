@@ -43,10 +43,22 @@ device = labkit.setup(seed=0)
 # hour*. Deleting a ticket closes it fastest, so an agent that optimises the
 # written objective perfectly deletes tickets: an **outer** failure (the reward
 # was wrong). Now fix the reward to *tickets resolved, as confirmed by the
-# customer*, and train the agent on tickets that were all written in English.
-# It may learn "answer in English and mark resolved", which earned the same
-# reward in training; on a French ticket it pursues the learned goal, not the
-# intended one: an **inner** failure (the right objective, the wrong learned goal).
+# customer*, and train the agent on tickets whose fix, as it happens, was always
+# the first article of the help centre. "Send the article that answers the
+# question" and "send the first article" earned exactly the same reward in
+# training. Deploy it after the help centre is reorganised: the agent still
+# reads the ticket, writes a fluent, polite reply and links an article, all
+# competently, and links the first one. Its skills carried over; its goal did
+# not. That is **goal misgeneralisation**, the textbook inner failure
+# (Langosco et al. 2022; Shah et al. 2022): the right objective, a wrong learned
+# goal that agreed with it on every training example. (Langosco et al.'s agent
+# learned "go to the right end of the level" because the coin was always there;
+# moved, the coin is ignored by an agent that still runs and jumps well.)
+#
+# Compare an agent that writes gibberish on its first French ticket because it
+# never saw French: that is a **capability** failure, it pursues nothing
+# competently. Gibberish is easy to notice; a fluent reply with the wrong link
+# looks like success, which is what makes goal misgeneralisation dangerous.
 
 # %%
 tickets = {"resolve properly": (3, 3), "delete the ticket": (12, 0)}  # (closed per hour, actually helped)
@@ -262,5 +274,7 @@ print(ws.outbox)
 # ## Further reading
 # * A. Askell et al. (2021), *A General Language Assistant as a Laboratory for Alignment.* arXiv:2112.00861.
 # * E. Hubinger et al. (2019), *Risks from Learned Optimization in Advanced Machine Learning Systems.* arXiv:1906.01820.
+# * L. Langosco, J. Koch, L. Sharkey, J. Pfau, D. Krueger (2022), *Goal misgeneralization in deep reinforcement learning.* ICML.
+# * R. Shah, V. Varma, R. Kumar, M. Phuong, V. Krakovna, J. Uesato, Z. Kenton (2022), *Goal misgeneralization: why correct specifications aren't enough for correct goals.* arXiv:2210.01790.
 # * K. Greshake et al. (2023), *Not what you've signed up for: Compromising Real-World LLM-Integrated Applications with Indirect Prompt Injection.* arXiv:2302.12173.
 # * OWASP (2025), *Top 10 for LLM Applications*: LLM01 prompt injection, LLM06 excessive agency.

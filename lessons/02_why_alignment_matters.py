@@ -13,7 +13,8 @@
 # 4. plot proxy and true return as optimisation pressure grows (**Goodhart's law**) and find the
 #    exact mis-specification at which gaming starts;
 # 5. reproduce, in miniature, the reward-gaming results of Leike et al. (2017) and the
-#    over-optimisation curve shape of Gao, Schulman and Hilton (2023).
+#    *phase transition* of Pan, Bhatia and Steinhardt (2022), and contrast it
+#    with the smooth over-optimisation curve of Gao, Schulman and Hilton (2022).
 
 # %%
 import matplotlib.pyplot as plt
@@ -253,10 +254,14 @@ goodhart.goodhart_widget()
 # Rainbow) drove the observed reward up while the performance function went down.
 # Our gridworld is the same experiment with exact planning instead of deep RL.
 #
-# **Gao, Schulman and Hilton (2023), *Scaling laws for reward model
-# over-optimization*.** Optimising a learned proxy reward, they found the proxy
-# score keeps rising while the "gold" score first rises, then falls. We check
-# both shapes on our curve:
+# **Pan, Bhatia and Steinhardt (2022), *The effects of reward
+# misspecification*.** They made RL agents more capable (more parameters,
+# finer actions, longer training) on misspecified rewards and found **phase
+# transitions**: at some capability threshold the agent's behaviour changes
+# qualitatively and the true reward drops sharply, while the proxy keeps
+# rising. Our agent's capability is its planning horizon. We check the
+# signature on our curve: a proxy that never falls and a true return that drops
+# at one threshold:
 
 # %%
 peak = int(curve["true"].argmax())
@@ -265,10 +270,15 @@ print(f"true return peaks at k = {peak} ({curve['true'][peak]:+.3f}) and ends at
 print(f"gap proxy - true at the end: {curve['proxy'][-1] - curve['true'][-1]:.3f}")
 
 # %% [markdown]
-# The shape matches: a monotone proxy, a true return that peaks and then collapses.
-# (Gao et al.'s gold curve declines smoothly because their policy moves
-# gradually away from its start; our exact planner switches route at once, so
-# the decline is a step.)
+# The shape matches: a monotone proxy, a true return that peaks and then
+# collapses in one step, when the longer horizon makes the exploit visible.
+# This is a phase transition in Pan et al.'s sense, not the curve of Gao,
+# Schulman and Hilton (2022, *Scaling laws for reward model
+# over-optimization*): there the gold reward rises, peaks and declines
+# *smoothly* as the policy's KL distance from its starting point grows, because
+# best-of-n and RL move the policy gradually. Lesson 05 measures that smooth
+# curve; a hard switch like ours is what happens when the optimiser's choice is
+# discrete.
 #
 # ## Key takeaways
 # * A plot of an assumed formula is not evidence. The slide's curve could never show harm, and it overflows to NaN.
@@ -280,7 +290,8 @@ print(f"gap proxy - true at the end: {curve['proxy'][-1] - curve['true'][-1]:.3f
 # ## Further reading
 # * J. Leike, M. Martic, V. Krakovna, P. Ortega, T. Everitt, A. Lefrancq, L. Orseau, S. Legg (2017), *AI Safety Gridworlds.* arXiv:1711.09883.
 # * V. Krakovna et al. (2020), *Specification gaming: the flip side of AI ingenuity.* DeepMind blog, with a list of ~60 examples.
-# * L. Gao, J. Schulman, J. Hilton (2023), *Scaling laws for reward model overoptimization.* ICML.
+# * A. Pan, K. Bhatia, J. Steinhardt (2022), *The effects of reward misspecification: mapping and mitigating misaligned models.* ICLR. arXiv:2201.03544.
+# * L. Gao, J. Schulman, J. Hilton (2022), *Scaling laws for reward model overoptimization.* arXiv:2210.10760 (ICML 2023).
 # * D. Manheim, S. Garrabrant (2018), *Categorizing variants of Goodhart's law.* arXiv:1803.04585.
 # * J. Skalse, N. Howe, D. Krasheninnikov, D. Krueger (2022), *Defining and characterizing reward hacking.* NeurIPS.
 # * R. Sutton, A. Barto (2018), *Reinforcement Learning: An Introduction*, 2nd ed., chapter 4.
