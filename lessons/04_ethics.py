@@ -230,7 +230,7 @@ print(f"base rates: group 0 {rates[0]['base_rate']:.3f}, group 1 {rates[1]['base
 print(f"group-aware model, mean-score gap among repayers {gaps['positive_class']:.3f}, "
       f"among defaulters {gaps['negative_class']:.3f}")
 
-# Equalise the FNR (equal opportunity) and watch PPV and FPR come apart.
+# Equalise the FNR (equal opportunity): with unequal base rates, eq. 2.6 says PPV and FPR cannot both stay equal.
 thresholds = fair.group_thresholds(aware, test.group, "equal_opportunity", 0.8, y_true=test.y)
 eo_rates = fair.group_rates(test.y, fair.decide(aware, test.group, thresholds), test.group)
 print(f"\nequal-opportunity thresholds on the group-aware score: "
