@@ -175,15 +175,16 @@ check("12.lexicographic_choice", lexicographic_choice)
 # %%
 raw_value = mcda.weighted_sum(S, w)
 norm_value = mcda.weighted_sum(mcda.minmax_normalise(S), w)
-print("weighted sum, raw scores       :", np.round(raw_value, 3), "->", names[int(np.argmax(raw_value))])
-print("weighted sum, min-max scores   :", np.round(norm_value, 3), "->", names[int(np.argmax(norm_value))])
+for label, value in (("raw scores    ", raw_value), ("min-max scores", norm_value)):
+    runner_up, best = np.sort(value)[-2:]
+    print(f"weighted sum, {label} :", np.round(value, 3), "->", names[int(np.argmax(value))], f"by {best - runner_up:.3f}")
 print("lexicographic, harm first      :", names[mcda.lexicographic_choice(S, [1, 0, 2, 3])])
 print("lexicographic, benefit first   :", names[mcda.lexicographic_choice(S, [0, 1, 2, 3])])
 pick = mcda.constrained_choice(S, w, [0.0, 0.7, 0.0, 0.0])   # non-maleficence >= 0.7 means harm <= 0.3
 print("harm <= 0.3, then weighted sum :", names[pick])
 
 # %% [markdown]
-# Five reasonable procedures, three different answers. On the raw scores A beats B by 0.01.
+# Five reasonable procedures, three different answers. On the raw scores A beats B by 0.010.
 # After min-max normalisation the **most harmful** action, C, wins by 0.002:
 # stretching the benefit column rewards C's top benefit with the full weight
 # 0.3. Putting harm first lexicographically picks the harmless but least
