@@ -12,7 +12,7 @@
 # 1. run the slide's scalar-feedback model and find its defects;
 # 2. write the Bradley–Terry loss (Christiano et al. 2017; Ouyang et al. 2022) and fit a reward model on simulated preferences with label noise;
 # 3. measure held-out accuracy and calibration (and write the calibration error);
-# 4. reproduce reward over-optimization in miniature (Gao, Schulman and Hilton 2022) with best-of-n sampling;
+# 4. write best-of-n selection and reproduce reward over-optimization in miniature (Gao, Schulman and Hilton 2022);
 # 5. explore label noise, data size and n with a widget.
 #
 # **The simulation.** A response is a vector $x \in \mathbb{R}^8$ of features
@@ -306,6 +306,36 @@ def best_of_n_kl(n):
 
 # %%
 check("05.best_of_n_kl", best_of_n_kl)
+
+# %% [markdown]
+# Best-of-n itself. To measure it cheaply, draw many responses per trial once
+# and reuse them for every n: split each trial's draws into consecutive groups
+# of n, keep in each group the draw the **proxy** scores highest, and average
+# what the picked draws get from the proxy and from the **gold** reward.
+
+# %%
+card("05.best_of_n_select")
+
+# %% [markdown]
+# Write `best_of_n_select(proxy_scores, gold_scores, n)`: both arrays have shape
+# `(n_trials, n_draws)`; return `(mean proxy, mean gold)` of the picked draws as
+# floats, taking the first draw on a tie (`np.argmax` does). Raise `ValueError`
+# when `n` does not divide `n_draws`.
+
+# %%
+def best_of_n_select(proxy_scores, gold_scores, n):
+    ### BEGIN SOLUTION
+    proxy, gold = np.asarray(proxy_scores, dtype=float), np.asarray(gold_scores, dtype=float)
+    if proxy.shape[1] % n:
+        raise ValueError("n must divide the number of draws")
+    groups_p = proxy.reshape(len(proxy), -1, n)
+    groups_g = gold.reshape(len(gold), -1, n)
+    pick = np.argmax(groups_p, axis=2)[..., None]
+    return float(np.take_along_axis(groups_p, pick, axis=2).mean()), float(np.take_along_axis(groups_g, pick, axis=2).mean())
+    ### END SOLUTION
+
+# %%
+check("05.best_of_n_select", best_of_n_select)
 
 # %% [markdown]
 # Gao et al. (2022, fig. 1) found that as KL grows, the proxy reward keeps

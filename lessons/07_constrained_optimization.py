@@ -12,7 +12,7 @@
 # 1. run the slide's SLSQP example and find why its constraint does the opposite of its comment;
 # 2. check the four KKT conditions numerically (exercise) on a well-posed problem;
 # 3. solve a constrained gridworld exactly with a linear programme (Altman 1999);
-# 4. implement the multiplier update (exercise) and watch reward, cost and the
+# 4. implement the multiplier update and the whole primal-dual loop (exercises) and watch reward, cost and the
 #    multiplier of the Lagrangian method (Ray et al. 2019) converge to the exact optimum.
 
 # %%
@@ -238,6 +238,43 @@ def dual_update(lam, cost, budget, lr):
 
 # %%
 check("07.dual_update", dual_update)
+
+# %% [markdown]
+# Now the whole method. Put the two steps in a loop: start at $\lambda = 0$;
+# at each iteration compute the soft-optimal policy for $r - \lambda c$
+# (`gridworld.soft_value_iteration(P, r - lam * c, gamma, temperature=temperature,
+# tol=1e-9)` returns `(V, Q, policy)`), evaluate it exactly under $r$ and under
+# $c$ (`start @ gridworld.policy_evaluation(P, r, policy, gamma)`), record
+# $J_r$, $J_c$ and the $\lambda$ that policy used, then take the dual step.
+
+# %%
+card("07.primal_dual")
+
+# %% [markdown]
+# Write `primal_dual(P, r, c, start, gamma, budget, lr=0.05, steps=150, temperature=0.05)`
+# returning a dict with arrays `"reward"`, `"cost"` and `"lam"` (one entry per
+# iteration) and `"policy"`, the last policy. Raise `ValueError` when `lr <= 0`.
+
+# %%
+from labkit import gridworld
+
+def primal_dual(P, r, c, start, gamma, budget, lr=0.05, steps=150, temperature=0.05):
+    ### BEGIN SOLUTION
+    if lr <= 0:
+        raise ValueError("lr must be > 0")
+    lam, V = 0.0, None
+    rewards, costs, lams = [], [], []
+    for _ in range(steps):
+        V, _, policy = gridworld.soft_value_iteration(P, r - lam * c, gamma, temperature=temperature, tol=1e-9, V0=V)
+        rewards.append(float(start @ gridworld.policy_evaluation(P, r, policy, gamma)))
+        costs.append(float(start @ gridworld.policy_evaluation(P, c, policy, gamma)))
+        lams.append(lam)
+        lam = dual_update(lam, costs[-1], budget, lr)
+    return {"reward": np.array(rewards), "cost": np.array(costs), "lam": np.array(lams), "policy": policy}
+    ### END SOLUTION
+
+# %%
+check("07.primal_dual", primal_dual)
 
 # %%
 budget = 0.8

@@ -10,7 +10,7 @@
 # **In this lesson you will**
 # 1. reproduce the slide's weighted-sum chooser and hunt its bugs, silent ones demonstrated;
 # 2. compute the utilitarian sum, Rawlsian maximin, Nash welfare, the Borda count, the Condorcet winner and the Pareto front with `labkit.social_choice`;
-# 3. meet a Condorcet cycle and a profile on which four rules pick four different options;
+# 3. meet a Condorcet cycle, design a profile on which Borda and Condorcet disagree (exercise), and a profile on which four rules pick four different options;
 # 4. see how majority-vote labels erase annotator disagreement in preference data, after Bakker et al. (2022).
 
 # %%
@@ -181,6 +181,28 @@ print(f"{'condorcet':<12} winner option {sc.condorcet_winner(ranks)}")
 cycle = np.array([[0, 1, 2], [1, 2, 0], [2, 0, 1]])
 print("pairwise margins (row beats column by):\n", sc.pairwise_margins(cycle))
 print("Condorcet winner:", sc.condorcet_winner(cycle), "  Borda:", sc.borda_scores(cycle))
+
+# %% [markdown]
+# When a Condorcet winner does exist, must Borda pick it? A design exercise:
+# the check accepts any profile that answers the question.
+
+# %%
+card("10.borda_condorcet_disagree")
+
+# %% [markdown]
+# Write `borda_condorcet_disagree()` returning a profile (one row per voter,
+# options listed from best to worst) that has a Condorcet winner and a unique
+# Borda winner, and the two are different options. Hint: Borda counts how
+# *strongly* the minority dislikes the majority's favourite.
+
+# %%
+def borda_condorcet_disagree():
+    ### BEGIN SOLUTION
+    return np.array([[0, 1, 2]] * 3 + [[1, 2, 0]] * 2)
+    ### END SOLUTION
+
+# %%
+check("10.borda_condorcet_disagree", borda_condorcet_disagree)
 
 # %% [markdown]
 # Arrow (1951) proved that with three or more options no rule that turns
