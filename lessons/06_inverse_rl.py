@@ -8,8 +8,9 @@
 #
 # **In this lesson you will**
 # 1. reproduce the slide's IRL code and hunt down its bugs (one crash, four silent);
-# 2. write the two building blocks of maximum-entropy IRL as exercises: the soft
-#    Bellman backup and the expected state-visitation frequencies;
+# 2. write the two building blocks of maximum-entropy IRL as exercises, the soft
+#    Bellman backup and the expected state-visitation frequencies, then the
+#    whole gradient-ascent loop;
 # 3. recover a reward map from 50 noisy demonstrations with labkit's corrected
 #    maximum causal entropy IRL (Ziebart 2010; Ziebart, Bagnell and Dey 2010),
 #    and check that the policy it implies
@@ -196,6 +197,38 @@ check("06.state_visitation", state_visitation)
 # is zero exactly when the learner visits features as often as the expert.
 # `labkit.irl.maxent_irl` maximises $g$ with L-BFGS, using this exact gradient.
 #
+# Before handing the loop to L-BFGS, write it yourself with plain gradient
+# ascent: it is the whole algorithm, backward pass, forward pass, step.
+
+# %%
+card("06.maxent_gradient_ascent")
+
+# %% [markdown]
+# Write `maxent_gradient_ascent(P, features, expert_features, start, gamma, lr=0.1, steps=100, l2=0.0)`.
+# Start from $\theta = 0$; at each step get the soft-optimal policy for
+# $r = \Phi\theta$ with `gridworld.soft_value_iteration(P, r, gamma, tol=1e-11)`
+# (it returns `(V, Q, policy)`), its exact discounted visitation with
+# `gridworld.discounted_occupancy(P, policy, start, gamma)`, and move
+# $\theta \leftarrow \theta + \text{lr}\,\nabla g$. Return $\theta$; raise
+# `ValueError` when `lr <= 0`.
+
+# %%
+def maxent_gradient_ascent(P, features, expert_features, start, gamma, lr=0.1, steps=100, l2=0.0):
+    ### BEGIN SOLUTION
+    if lr <= 0:
+        raise ValueError("lr must be > 0")
+    theta = np.zeros(features.shape[1])
+    for _ in range(steps):
+        _, _, policy = gridworld.soft_value_iteration(P, features @ theta, gamma, tol=1e-11)
+        D = gridworld.discounted_occupancy(P, policy, start, gamma)
+        theta = theta + lr * (expert_features - features.T @ D - l2 * theta)
+    return theta
+    ### END SOLUTION
+
+# %%
+check("06.maxent_gradient_ascent", maxent_gradient_ascent)
+
+# %% [markdown]
 # ### The world and the expert
 #
 # A 10 x 10 world with four terrains: goals `G` (reward 1), lava `L` (-1),

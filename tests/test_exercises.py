@@ -137,12 +137,45 @@ def _primal_dual_records_after_update(*args, **kwargs):
     return _primal_dual(*args, **kwargs, record_after=True)
 
 
+def _maxent_ascent(P, features, expert_features, start, gamma, lr=0.1, steps=100, l2=0.0, sign=1.0, horizon=None, use_l2=True):
+    from labkit import gridworld
+    if lr <= 0:
+        raise ValueError("lr must be > 0")
+    theta = np.zeros(features.shape[1])
+    for _ in range(steps):
+        _, _, policy = gridworld.soft_value_iteration(P, features @ theta, gamma, tol=1e-11)
+        if horizon is None:
+            D = gridworld.discounted_occupancy(P, policy, start, gamma)
+        else:
+            P_pi, d, D = np.einsum("sa,sat->st", policy, P), np.asarray(start, float), np.zeros(len(start))
+            for t in range(horizon):
+                D, d = D + gamma**t * d, d @ P_pi
+        theta = theta + lr * sign * (expert_features - features.T @ D - (l2 * theta if use_l2 else 0))
+    return theta
+
+
+def _maxent_learner_minus_expert(*args, **kwargs):
+    """Descends instead of ascending: learner minus expert feature counts."""
+    return _maxent_ascent(*args, **kwargs, sign=-1.0)
+
+
+def _maxent_short_horizon(*args, **kwargs):
+    """Visitation over 10 steps instead of the infinite discounted sum the expert's counts use."""
+    return _maxent_ascent(*args, **kwargs, horizon=10)
+
+
+def _maxent_no_prior(*args, **kwargs):
+    """Ignores the l2 term of the gradient."""
+    return _maxent_ascent(*args, **kwargs, use_l2=False)
+
+
 # Plausible wrong answers each check must catch, beyond the generic perturbation above.
 PLAUSIBLE_WRONG = {
     "00.softmax": [_softmax_global_max],
     "03.expected_calibration_error": [_ece_left_closed_bins],
     "05.expected_calibration_error": [_ece_left_closed_bins],
     "05.best_of_n_select": [_bon_pick_by_gold, _bon_interleaved_groups],
+    "06.maxent_gradient_ascent": [_maxent_learner_minus_expert, _maxent_short_horizon, _maxent_no_prior],
     "07.primal_dual": [_primal_dual_unprojected, _primal_dual_records_after_update],
     "10.borda_condorcet_disagree": [
         lambda: np.array([[0, 1, 2], [1, 2, 0], [2, 0, 1]]),   # a Condorcet cycle: no winner to disagree with
@@ -155,6 +188,7 @@ PLAUSIBLE_RIGHT = {
     "00.softmax": [_softmax_row_max],
     "03.expected_calibration_error": [_ece_right_closed_bins],
     "05.expected_calibration_error": [_ece_right_closed_bins],
+    "06.maxent_gradient_ascent": [_maxent_ascent],
     "07.primal_dual": [_primal_dual],
     "10.borda_condorcet_disagree": [
         lambda: np.array([[0, 1, 2, 3]] * 3 + [[1, 2, 3, 0]] * 2),   # four options, same idea
