@@ -348,6 +348,36 @@ print(f"{'any of them':<14} false alarms per healthy request {any_alarm.mean():.
 # detector to the people who can act on it, and deduplicate alarms into
 # incidents with a cooldown, as above.
 #
+# ### An audit log of alerts
+#
+# After an incident someone will ask what the monitor raised, when, and with
+# which settings, and needs to trust that nobody edited the record afterwards.
+# `mon.AuditLog` chains entries by hash: each stores the SHA-256 of the previous
+# one, so changing or deleting any entry breaks every later link. We log the
+# CUSUM alerts opened above:
+
+# %%
+import json
+
+log = mon.AuditLog()
+for request in opened:
+    log.append(request=int(request), detector="cusum", h=5.0, cooldown=50, routed_to="model owners")
+stored = log.to_jsonl()
+print("entries:", len(log), "| intact:", mon.AuditLog.verify_jsonl(stored) is None)
+
+# Someone deletes the first alert from the stored file, then edits another.
+lines = stored.splitlines()
+print("first broken entry after deleting entry 0:", mon.AuditLog.verify_jsonl("\n".join(lines[1:])))
+edited = json.loads(lines[2])
+edited["request"] += 100
+lines[2] = json.dumps(edited, sort_keys=True)
+print("first broken entry after editing entry 2:", mon.AuditLog.verify_jsonl("\n".join(lines)))
+
+# %% [markdown]
+# (A hash chain detects tampering; it does not prevent someone rewriting the
+# whole chain. Real systems also publish the latest hash somewhere the operator
+# cannot edit, or use write-once storage.)
+#
 # ## 7. The dashboard
 #
 # Replay the stream request by request, switch detectors and tune their
@@ -369,6 +399,7 @@ mon.dashboard_widget(stream)
 # * Monitor inputs and outputs: Mahalanobis distance on inputs catches attacks the output metric does not explain.
 # * Measure detectors by false-alarm rate and detection delay on a stream with known changes, and turn alarms into alerts with a cooldown.
 # * Many detectors on one pager multiply false alarms (multiple testing); budget false alarms for the whole family, or alert fatigue makes the monitor useless.
+# * Keep what the monitor raised in a tamper-evident, hash-chained log: accountability needs a record nobody can quietly edit.
 #
 # ## Further reading
 # * E. S. Page (1954), *Continuous Inspection Schemes.* Biometrika 41.
