@@ -278,6 +278,45 @@ plt.show()
 # behaviour does not pin down the reward (Ng and Russell 2000), and the parts
 # the demonstrations rarely visit are the least reliable.
 #
+# ### What the misranking costs: a new map
+#
+# On the demonstrations' own map the misranking is harmless: the expert avoids
+# both terrains, and so does the learner. The point of learning a reward,
+# rather than copying behaviour, is to *transfer* it to situations the expert
+# never saw. Here is one: from `S` to `G` around a wall, either across three
+# lava cells or across three mud cells, routes of equal length. We plan
+# optimally (value iteration) with the true reward and with the recovered one,
+# starting at `S`, and score both policies with the true reward:
+
+# %%
+transfer = gridworld.GridWorld.from_layout([".LLL.", "S###G", ".MMM."], slip=0.1)
+start_transfer = np.zeros(transfer.n_states)
+start_transfer[int(transfer.cells("S")[0])] = 1.0
+weights = {"true reward": dict(irl.TRUE_THETA), "recovered reward": dict(zip(world.cell_types, result.theta))}
+true_transfer = transfer.reward_from_types({k: irl.TRUE_THETA.get(k, 0.0) for k in transfer.cell_types})
+fig, axes = plt.subplots(1, 2, figsize=(9, 2.6))
+for ax, (name, theta_by_type) in zip(axes, weights.items()):
+    theta_by_type["S"] = theta_by_type["."]                       # the start cell is plain floor
+    planned_r = transfer.reward_from_types({k: float(theta_by_type[k]) for k in transfer.cell_types})
+    _, Q = gridworld.value_iteration(transfer.P, planned_r, 0.9, steps=500)
+    policy = gridworld.greedy_policy(Q)
+    visits = gridworld.discounted_occupancy(transfer.P, policy, start_transfer, 0.9)
+    true_return = start_transfer @ gridworld.policy_evaluation(transfer.P, true_transfer, policy, 0.9)
+    print(f"planning with the {name:<16}: true return {true_return:.3f}, discounted time in lava "
+          f"{visits[transfer.cells('L')].sum():.3f}, in mud {visits[transfer.cells('M')].sum():.3f}")
+    path = gridworld.greedy_path(transfer, policy, int(transfer.cells("S")[0]), 8)
+    gridworld.draw_grid(ax, transfer, true_transfer, cmap="RdYlGn", vmin=-1, vmax=1, path=path, title=f"planned with the {name}")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# With the true reward the agent crosses the mud; with the recovered reward,
+# which behaves like the expert on the training map, it walks through the lava
+# and loses a large share of its true return. Non-identifiability is not a
+# technicality: a reward that fits the demonstrations can still be wrong exactly
+# where the deployed agent needs it, on terrain the expert never had to choose
+# between.
+#
 # ### Interactive: demonstrations, discount, noise
 #
 # Fewer demonstrations leave rarely visited terrain (lava) poorly determined; a
@@ -329,7 +368,7 @@ for n in (5, 50, 500):
 # * Maximum causal entropy IRL = soft value iteration (backward) + state visitation (forward) + gradient "expert minus learner feature counts". Under stochastic dynamics it differs from the 2008 trajectory-level MaxEnt model.
 # * The reward is identified only up to a constant (and, for a Boltzmann expert, up to its temperature); compare centred rewards.
 # * The test that matters for alignment: the policy from the recovered reward visits what the expert visits.
-# * Rarely demonstrated situations (here: lava) are where the recovered reward is least reliable.
+# * Rarely demonstrated situations (here: lava) are where the recovered reward is least reliable, and a transferred reward fails there first: on a new map the recovered reward walks through lava.
 #
 # ## Further reading
 # * B. Ziebart, A. Maas, J. A. Bagnell, A. Dey (2008), *Maximum entropy inverse reinforcement learning.* AAAI.
