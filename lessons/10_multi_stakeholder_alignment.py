@@ -256,9 +256,40 @@ for g, label in enumerate(("majority", "minority")):
     print(f"{label} group: majority-vote labels contradict {contradicted[group == g].mean():.3f} of its judgements")
 
 # %% [markdown]
-# A reward model trained on those labels learns the majority's preferences and
-# treats the minority's as noise. Aggregating individual ratings with a welfare
-# function keeps them visible, and the choice of function decides what happens to them:
+# Majority labels are the crude version. RLHF usually keeps every comparison
+# and fits one Bradley–Terry reward model (lesson 05) to the pooled data, which
+# does not say who made which comparison. What does that model learn?
+# Siththaranjan, Laidlaw and Hadfield-Menell (2023) prove that preference
+# learning with such *hidden context* aggregates like the **Borda count**. We fit
+# a Bradley–Terry reward (one score per statement, `labkit.reward`'s Newton
+# fit on one-hot features) to all 200 comparisons and set it beside Borda:
+
+# %%
+from labkit import reward as rw
+
+one_hot = np.eye(5)
+pooled = rw.Preferences(features_a=np.array([one_hot[a] for a, _ in pairs] * len(ratings)),
+                        features_b=np.array([one_hot[b] for _, b in pairs] * len(ratings)),
+                        prefers_a=prefers_a.reshape(-1), gold_prefers_a=prefers_a.reshape(-1))
+bt_reward = rw.fit_bradley_terry(pooled)
+borda_pooled = sc.borda_scores(sc.rankings_from_utilities(ratings))
+print("Bradley-Terry reward per statement (centred):", np.round(bt_reward - bt_reward.mean(), 3))
+print("Borda scores per statement                 :", borda_pooled)
+print("ranking by Bradley-Terry:", np.argsort(-bt_reward).tolist(), "  by Borda:", np.argsort(-borda_pooled).tolist(),
+      f"  correlation {np.corrcoef(bt_reward, borda_pooled)[0, 1]:.4f}")
+minority_favourite = int(np.argmax(ratings[group == 1].mean(axis=0)))
+print(f"the minority's favourite, statement {minority_favourite}, is ranked "
+      f"{int(np.flatnonzero(np.argsort(-bt_reward) == minority_favourite)[0]) + 1} of 5 by the reward model")
+
+# %% [markdown]
+# The pooled reward model ranks the statements exactly as Borda does. It does
+# not ignore the minority (it is not the majority vote), but it weighs each
+# comparison once: the statement the minority likes most comes fourth, and the
+# one it rejects comes first. Nothing in the pooled data says that six people
+# disagree systematically; Siththaranjan et al.'s remedy is to learn a
+# *distribution* of rewards per response, which exposes that hidden context.
+# Aggregating individual ratings with an explicit welfare function keeps the
+# groups visible, and the choice of function decides what happens to them:
 
 # %%
 picks = {rule: sc.choose(ratings, rule) for rule in sc.RULES}
@@ -289,10 +320,11 @@ plt.show()
 # * Make missing data an error, not a zero; NaN silently hides options from a `>` comparison.
 # * Maximin protects the worst-off, Nash welfare rewards balanced gains, Borda and Condorcet use only rankings; a Condorcet winner may not exist.
 # * Pick from the Pareto front, then argue for the rule that chooses within it.
-# * Majority-vote preference labels erase minority annotators; aggregate individual preferences explicitly.
+# * Majority-vote preference labels erase minority annotators; a Bradley–Terry reward model on pooled comparisons aggregates like Borda (Siththaranjan et al. 2023); aggregate individual preferences explicitly.
 #
 # ## Further reading
 # * M. Bakker et al. (2022), *Fine-tuning language models to find agreement among humans with diverse preferences.* NeurIPS. arXiv:2211.15006.
+# * A. Siththaranjan, C. Laidlaw, D. Hadfield-Menell (2023), *Distributional preference learning: understanding and accounting for hidden context in RLHF.* arXiv:2312.08358 (ICLR 2024).
 # * K. Arrow (1951), *Social Choice and Individual Values.*
 # * A. Sen (1970), *Collective Choice and Social Welfare* (what interpersonal comparisons of utility add to Arrow's setting).
 # * J. Rawls (1971), *A Theory of Justice*; J. Harsanyi (1955), *Cardinal welfare, individualistic ethics, and interpersonal comparisons of utility.* JPE 63(4).
