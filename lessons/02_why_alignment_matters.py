@@ -276,15 +276,47 @@ print(f"gap proxy - true at the end: {curve['proxy'][-1] - curve['true'][-1]:.3f
 # Schulman and Hilton (2022, *Scaling laws for reward model
 # over-optimization*): there the gold reward rises, peaks and declines
 # *smoothly* as the policy's KL distance from its starting point grows, because
-# best-of-n and RL move the policy gradually. Lesson 05 measures that smooth
-# curve; a hard switch like ours is what happens when the optimiser's choice is
-# discrete.
+# best-of-n and RL move the policy gradually. A hard switch like ours is what
+# happens when the optimiser's choice is discrete.
+#
+# ### A smooth optimiser: gold against KL
+#
+# Give the same world an optimiser whose strength varies smoothly: the policy
+# that maximises the proxy minus $T$ times its KL divergence from a uniformly
+# random base policy (the soft-optimal policy at temperature $T$, planned to
+# convergence). Large $T$ keeps it at the base policy, $T \to 0$ gives the
+# fully optimised agent above. As Gao et al. do, we index optimisation by the
+# distance from the base policy, here the per-step KL along the policy's own
+# visits:
+
+# %%
+temperatures = np.logspace(1, -2, 40)
+smooth = goodhart.kl_regularised_curve(world, proxy_r, true_r, goodhart.GAMMA, temperatures)
+best = int(np.argmax(smooth["true"]))
+print("proxy return never decreases as KL grows:", bool((np.diff(smooth["proxy"]) >= -1e-12).all()))
+print(f"true return peaks at T = {temperatures[best]:.3f}, KL {smooth['kl'][best]:.3f} nats per step "
+      f"({smooth['true'][best]:+.3f}), and ends at {smooth['true'][-1]:+.3f} (KL {smooth['kl'][-1]:.3f})")
+fig, ax = plt.subplots(figsize=(7, 3.5))
+ax.plot(smooth["kl"], smooth["proxy"], marker=".", color="tab:orange", label="proxy return (optimised)")
+ax.plot(smooth["kl"], smooth["true"], marker=".", color="tab:green", label="true return (intended)")
+ax.set(xlabel="KL(policy ‖ uniform base) per step [nats]", ylabel="return per step",
+       title="A KL-regularised optimiser on the same proxy (bonus 1.5)")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# Now the true return rises, peaks and declines *smoothly* as the KL grows,
+# while the proxy keeps rising: the shape of Gao et al.'s curves. Which shape
+# you see, a phase transition or a smooth decline, depends on how the optimiser
+# moves, not on the reward: the same proxy gives both. Lesson 05 measures the
+# smooth curve with best-of-n against a learned reward model.
 #
 # ## Key takeaways
 # * A plot of an assumed formula is not evidence. The slide's curve could never show harm, and it overflows to NaN.
 # * Specification gaming is what a competent optimiser does with a proxy that is wrong somewhere it can reach.
 # * Goodhart's law, measured: the proxy return rises monotonically with optimisation pressure while the true return peaks and then falls.
 # * Whether gaming happens depends on *both* the size of the mis-specification and the optimisation power; a threshold can be computed.
+# * An optimiser that switches plans shows a phase transition (Pan et al. 2022); one that moves smoothly away from a base policy shows a smooth rise and fall of the true reward against KL (Gao et al. 2022).
 # * Evaluate policies exactly (a linear solve) under the reward you care about, not only the one you trained on.
 #
 # ## Further reading
