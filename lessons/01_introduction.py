@@ -251,9 +251,36 @@ for label, policy in (("no gate", None), ("gated", gate.DEFAULT_POLICY)):
 # and delete another user's record. With the gate those three are refused, each
 # with its reason. The fourth line, a message to a known contact asking for a
 # wire transfer, **passes**: the gate limits *what* the agent can do, not *why*
-# it does it. Containing that needs the other layers of this course: a model
-# that does not follow instructions from data (lessons 16 to 18), and a human
-# confirmation step for consequential actions.
+# it does it.
+#
+# ### Provenance: where did this action come from?
+#
+# The gate cannot tell that request from one the user typed, but the agent can:
+# it got those lines by reading a file. **Taint tracking** labels everything
+# derived from untrusted data, and an action with side effects (sending,
+# deleting) whose tool or arguments are tainted is held for a human's
+# confirmation even when the rules allow it. This is the idea behind the *dual
+# LLM* pattern (Willison 2023: a quarantined model reads untrusted data and
+# never chooses actions) and CaMeL (Debenedetti et al. 2025: the user's query
+# fixes the control flow, and capabilities on each value stop untrusted data
+# from reaching a side-effecting tool). In our toy agent, every planted line is
+# tainted:
+
+# %%
+ws = gate.default_workspace()
+for request, outcome in gate.run_agent(planted, ws, gate.DEFAULT_POLICY, tainted=True):
+    print(f"  {request[:45]:<46} -> {outcome[:70]}")
+print("  outbox:", ws.outbox, "| records left:", sorted(ws.records))
+print("the same wire request typed by the user:", gate.check_request(planted[-1])[1].reason)
+
+# %% [markdown]
+# The attacker's message and the deletion are refused by the rules as before;
+# the wire transfer, which the rules allow, now waits for a human, while the
+# same request from the user goes through. Taint tracking is only as good as the labels: an agent that
+# copies untrusted text into a "user" request launders it, which is why CaMeL
+# tracks provenance in the interpreter rather than trusting the model to report
+# it. The remaining layers of this course help too: a model that does not
+# follow instructions from data (lessons 16 to 18).
 #
 # The message body is data: a request such as `send alice@example.com $(cat x)`
 # delivers the literal text, because nothing ever interprets it.
@@ -270,6 +297,7 @@ print(ws.outbox)
 # * Never execute text. Parse it into a structured action with a strict grammar, or refuse.
 # * Default deny with named rules and reasons: what no rule allows does not happen, and every decision can be audited.
 # * A gate bounds the damage of any injected instruction, direct or indirect, but cannot tell a legitimate request from a manipulated one inside what it allows.
+# * Track provenance: an action with side effects whose arguments come from untrusted data needs confirmation (dual-LLM pattern, CaMeL).
 #
 # ## Further reading
 # * A. Askell et al. (2021), *A General Language Assistant as a Laboratory for Alignment.* arXiv:2112.00861.
@@ -277,4 +305,6 @@ print(ws.outbox)
 # * L. Langosco, J. Koch, L. Sharkey, J. Pfau, D. Krueger (2022), *Goal misgeneralization in deep reinforcement learning.* ICML.
 # * R. Shah, V. Varma, R. Kumar, M. Phuong, V. Krakovna, J. Uesato, Z. Kenton (2022), *Goal misgeneralization: why correct specifications aren't enough for correct goals.* arXiv:2210.01790.
 # * K. Greshake et al. (2023), *Not what you've signed up for: Compromising Real-World LLM-Integrated Applications with Indirect Prompt Injection.* arXiv:2302.12173.
+# * S. Willison (2023), *The Dual LLM pattern for building AI assistants that can resist prompt injection.* simonwillison.net.
+# * E. Debenedetti, I. Shumailov, T. Fan, J. Hayes, N. Carlini, D. Fabian, C. Kern, C. Shi, A. Terzis, F. Tramèr (2025), *Defeating prompt injections by design* (CaMeL). arXiv:2503.18813.
 # * OWASP (2025), *Top 10 for LLM Applications*: LLM01 prompt injection, LLM06 excessive agency.
