@@ -66,6 +66,16 @@ def proxy_reward(world: GridWorld, bonus: float) -> np.ndarray:
     return world.reward_from_types({"G": 1.0, "B": 1.0 + bonus})
 
 
+def _check_rewards(world: GridWorld, proxy, true, gamma: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Validated (proxy, true, gamma) for ``world``: one reward entry per state, gamma in [0, 1)."""
+    ensure_instance("world", world, GridWorld)
+    proxy = ensure_array("proxy", proxy, ndim=1)
+    true = ensure_array("true", true, ndim=1)
+    if len(proxy) != world.n_states or len(true) != world.n_states:
+        raise ValueError(f"proxy and true must have one entry per state ({world.n_states}), got {len(proxy)} and {len(true)}")
+    return proxy, true, ensure_float("gamma", gamma, 0.0, 1.0, high_open=True)
+
+
 def goodhart_curve(world: GridWorld, proxy, true, gamma: float, steps) -> dict[str, np.ndarray]:
     """Proxy and true per-step return of the greedy policy after ``k`` backups, for each ``k`` in ``steps``.
 
@@ -82,12 +92,7 @@ def goodhart_curve(world: GridWorld, proxy, true, gamma: float, steps) -> dict[s
     -------
     dict with ``steps``, ``proxy`` and ``true`` (arrays of per-step returns from ``S``).
     """
-    ensure_instance("world", world, GridWorld)
-    proxy = ensure_array("proxy", proxy, ndim=1)
-    true = ensure_array("true", true, ndim=1)
-    if len(proxy) != world.n_states or len(true) != world.n_states:
-        raise ValueError(f"proxy and true must have one entry per state ({world.n_states}), got {len(proxy)} and {len(true)}")
-    gamma = ensure_float("gamma", gamma, 0.0, 1.0, high_open=True)
+    proxy, true, gamma = _check_rewards(world, proxy, true, gamma)
     steps = ensure_array("steps", steps, ndim=1, dtype=int, min_len=1)
     if (steps < 0).any() or (np.diff(steps) < 0).any() or steps.max() > 10_000:
         raise ValueError("steps must be non-decreasing integers in [0, 10000]")
@@ -129,12 +134,7 @@ def kl_regularised_curve(world: GridWorld, proxy, true, gamma: float, temperatur
     -------
     dict with ``temperature``, ``kl``, ``proxy`` and ``true`` (per-step returns from ``S``).
     """
-    ensure_instance("world", world, GridWorld)
-    proxy = ensure_array("proxy", proxy, ndim=1)
-    true = ensure_array("true", true, ndim=1)
-    if len(proxy) != world.n_states or len(true) != world.n_states:
-        raise ValueError(f"proxy and true must have one entry per state ({world.n_states}), got {len(proxy)} and {len(true)}")
-    gamma = ensure_float("gamma", gamma, 0.0, 1.0, high_open=True)
+    proxy, true, gamma = _check_rewards(world, proxy, true, gamma)
     temperatures = ensure_array("temperatures", temperatures, ndim=1, min_len=1)
     if (temperatures <= 0).any():
         raise ValueError("temperatures must be > 0")
