@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import stats
 
-from labkit.intervals import wilson_interval  # taught here; infrastructure, since every layer reports it
+from labkit.intervals import clopper_pearson_interval, wilson_interval  # taught here; infrastructure, since every layer reports it
 from labkit.ui import float_slider, interactive_figure
 from labkit.validation import ensure_array, ensure_float, ensure_int
 
@@ -64,19 +64,23 @@ def wald_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[flo
     return max(0.0, p - half), min(1.0, p + half)
 
 
+INTERVAL_METHODS = {"wald": wald_interval, "wilson": wilson_interval, "clopper_pearson": clopper_pearson_interval}
+
+
 def interval_coverage(method: str, n: int, ps, confidence: float = 0.95) -> np.ndarray:
     """Exact coverage probability of an interval method for each true p.
 
     Sums the binomial probabilities of the outcomes k whose interval contains
-    p; no sampling, so the curve is exact.
+    p; no sampling, so the curve is exact. ``method`` is a key of
+    :data:`INTERVAL_METHODS` ("wald", "wilson" or "clopper_pearson").
     """
     n = ensure_int("n", n, low=1, high=10_000)
     ps = ensure_array("ps", ps, ndim=1, min_len=1)
     if (ps < 0).any() or (ps > 1).any():
         raise ValueError("ps must lie in [0, 1]")
-    fn = {"wilson": wilson_interval, "wald": wald_interval}.get(method)
+    fn = INTERVAL_METHODS.get(method)
     if fn is None:
-        raise ValueError(f"method must be 'wilson' or 'wald', got {method!r}")
+        raise ValueError(f"method must be one of {sorted(INTERVAL_METHODS)}, got {method!r}")
     bounds = np.array([fn(k, n, confidence) for k in range(n + 1)])
     pmf = stats.binom.pmf(np.arange(n + 1)[None, :], n, ps[:, None])
     inside = (bounds[None, :, 0] <= ps[:, None]) & (ps[:, None] <= bounds[None, :, 1])
@@ -112,5 +116,6 @@ def temperature_widget():
     return interactive_figure(plot_temperature, temperature=float_slider("temperature", *TEMPERATURE_RANGE, 1.0))
 
 
-__all__ = ["softmax", "entropy", "wilson_interval", "wald_interval", "interval_coverage", "plot_temperature",
+__all__ = ["softmax", "entropy", "wilson_interval", "wald_interval", "clopper_pearson_interval", "INTERVAL_METHODS",
+           "interval_coverage", "plot_temperature",
            "TEMPERATURE_RANGE", "temperature_widget"]

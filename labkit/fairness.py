@@ -12,15 +12,13 @@ so this module measures it on a whole run, and records the run.
   and Raghavan 2016), :func:`chouldechova_fpr` (Chouldechova 2017, eq. 2.6).
 - Mitigations: :func:`reweighing_weights` (Kamiran and Calders 2012) and
   :func:`group_thresholds` (per-group cut-offs, Hardt et al. 2016).
-- Transparency and accountability: :func:`model_card` (Mitchell et al. 2019)
-  written from the run's numbers, and :class:`DecisionLog`, an append-only,
-  hash-chained record of every decision.
+- Transparency: :func:`model_card` (Mitchell et al. 2019) written from the
+  run's numbers. (The tamper-evident audit log is lesson 13's
+  :class:`labkit.monitoring.AuditLog`.)
 """
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import numbers
 from dataclasses import dataclass
 from typing import Any
@@ -414,74 +412,6 @@ def model_card(name: str, intended_use: str, data_description: str, metrics_by_v
     return "\n".join(lines)
 
 
-GENESIS = "0" * 64
-
-
-class DecisionLog:
-    """An append-only, hash-chained log of decisions.
-
-    Each entry stores the SHA-256 hash of the previous entry, so editing,
-    deleting or reordering any past entry breaks every later hash, and
-    :meth:`verify` finds the first broken link. There is no API to edit or
-    delete; :attr:`entries` returns copies.
-    """
-
-    def __init__(self) -> None:
-        self._entries: list[dict[str, Any]] = []
-
-    @staticmethod
-    def _digest(body: dict[str, Any]) -> str:
-        return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-    def append(self, **record: Any) -> str:
-        """Append one decision (JSON-serialisable fields) and return its hash."""
-        if not record:
-            raise ValueError("record must have at least one field")
-        if "prev_hash" in record or "hash" in record or "index" in record:
-            raise ValueError("record fields 'index', 'prev_hash' and 'hash' are set by the log")
-        try:
-            json.dumps(record)
-        except TypeError as exc:
-            raise TypeError(f"record must be JSON-serialisable: {exc}") from None
-        body = {"index": len(self._entries), "prev_hash": self._entries[-1]["hash"] if self._entries else GENESIS, **record}
-        entry = {**body, "hash": self._digest(body)}
-        self._entries.append(entry)
-        return entry["hash"]
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    @property
-    def entries(self) -> list[dict[str, Any]]:
-        """Copies of the entries (mutating them does not touch the log)."""
-        return [dict(e) for e in self._entries]
-
-    def to_jsonl(self) -> str:
-        """One JSON object per line, for storage."""
-        return "\n".join(json.dumps(e, sort_keys=True) for e in self._entries)
-
-    @staticmethod
-    def verify_entries(entries: list[dict[str, Any]]) -> int | None:
-        """Index of the first entry whose chain is broken, or ``None`` if intact."""
-        prev = GENESIS
-        for i, e in enumerate(entries):
-            body = {k: v for k, v in e.items() if k != "hash"}
-            if e.get("index") != i or e.get("prev_hash") != prev or DecisionLog._digest(body) != e.get("hash"):
-                return i
-            prev = e["hash"]
-        return None
-
-    @classmethod
-    def verify_jsonl(cls, text: str) -> int | None:
-        """Verify a stored log (see :meth:`to_jsonl`)."""
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a str, got {type(text).__name__}")
-        return cls.verify_entries([json.loads(line) for line in text.splitlines() if line.strip()])
-
-    def verify(self) -> int | None:
-        return self.verify_entries(self._entries)
-
-
 # ---------------------------------------------------------------------------
 # The lesson's run and widget
 
@@ -563,6 +493,6 @@ __all__ = [
     "LendingData", "make_lending_data", "group_rates", "demographic_parity_difference", "equalized_odds_difference",
     "calibration_by_group", "balance_gaps", "chouldechova_fpr", "reweighing_weights", "group_thresholds", "decide",
     "threshold_grid",
-    "model_card", "DecisionLog", "run_demo", "plot_group_thresholds", "THRESHOLD_RANGE",
+    "model_card", "run_demo", "plot_group_thresholds", "THRESHOLD_RANGE",
     "group_thresholds_widget",
 ]

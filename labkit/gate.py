@@ -174,13 +174,25 @@ class GateDecision:
     rule: str | None = None  # the rule that decided; None means default deny or a parse failure
 
 
-def check_action(action: Action, policy: Policy = DEFAULT_POLICY) -> GateDecision:
+# Tools whose effects leave the workspace or cannot be undone: with tainted arguments they need a human.
+SIDE_EFFECT_TOOLS = frozenset({"send_message", "delete_record"})
+
+
+def check_action(action: Action, policy: Policy = DEFAULT_POLICY, tainted: bool = False) -> GateDecision:
     """Default deny: allow ``action`` only if an enabled allow rule matches and no enabled deny rule does.
+
+    Provenance (taint) tracking: when ``tainted`` is true the action was
+    derived from untrusted data (a file, an e-mail, a web page) rather than
+    from the user, and a tool in :data:`SIDE_EFFECT_TOOLS` that the rules
+    would allow is refused pending a human's confirmation (the dual-LLM pattern,
+    Willison 2023; CaMeL, Debenedetti et al. 2025).
 
     Parameters
     ----------
     action : Action
     policy : Policy
+    tainted : bool
+        Whether the action's tool or arguments came from untrusted data.
 
     Returns
     -------
@@ -190,6 +202,8 @@ def check_action(action: Action, policy: Policy = DEFAULT_POLICY) -> GateDecisio
         raise TypeError(f"action must be an Action, got {type(action).__name__}")
     if not isinstance(policy, Policy):
         raise TypeError(f"policy must be a Policy, got {type(policy).__name__}")
+    if not isinstance(tainted, bool):
+        raise TypeError(f"tainted must be a bool, got {type(tainted).__name__}")
     unknown = set(policy.enabled) - set(RULES)
     if unknown:
         raise ValueError(f"policy.enabled has unknown rules {sorted(unknown)}; known: {sorted(RULES)}")
@@ -199,17 +213,20 @@ def check_action(action: Action, policy: Policy = DEFAULT_POLICY) -> GateDecisio
             return GateDecision(False, f"denied by rule {rule.name}: {rule.description}", rule.name)
     for rule in active:
         if rule.effect == "allow" and rule.tool == action.tool and rule.matches(action, policy):
+            if tainted and action.tool in SIDE_EFFECT_TOOLS:  # the rules would allow it; its origin does not
+                return GateDecision(False, f"needs confirmation: rule {rule.name} would allow {action.tool}, "
+                                           "but its arguments come from untrusted data", "taint")
             return GateDecision(True, f"allowed by rule {rule.name}: {rule.description}", rule.name)
     return GateDecision(False, f"default deny: no enabled rule allows {action.tool} on {action.target!r}")
 
 
-def check_request(text: str, policy: Policy = DEFAULT_POLICY) -> tuple[Action | None, GateDecision]:
-    """Parse then check; a request that does not parse is denied with the parser's reason."""
+def check_request(text: str, policy: Policy = DEFAULT_POLICY, tainted: bool = False) -> tuple[Action | None, GateDecision]:
+    """Parse then check (see :func:`check_action`); a request that does not parse is denied with the parser's reason."""
     try:
         action = parse_request(text)
     except ParseError as exc:
         return None, GateDecision(False, f"not a well-formed request: {exc}")
-    return action, check_action(action, policy)
+    return action, check_action(action, policy, tainted)
 
 
 # --- 3. A toy tool-using agent over an in-memory workspace ------------------------
@@ -276,8 +293,12 @@ def execute(action: Action, ws: ToyWorkspace) -> str:
     return TOOLS[action.tool](action, ws)
 
 
-def run_agent(requests: Iterable[str], ws: ToyWorkspace, policy: Policy | None = DEFAULT_POLICY) -> list[tuple[str, str]]:
+def run_agent(requests: Iterable[str], ws: ToyWorkspace, policy: Policy | None = DEFAULT_POLICY,
+              tainted: bool = False) -> list[tuple[str, str]]:
     """Handle each request: parse, check against ``policy`` (``None``: no gate), execute if allowed.
+
+    ``tainted`` marks every request as derived from untrusted data (see
+    :func:`check_action`); it needs a gate.
 
     Returns
     -------
@@ -287,6 +308,8 @@ def run_agent(requests: Iterable[str], ws: ToyWorkspace, policy: Policy | None =
     if isinstance(requests, (str, bytes)):  # a lone string would be handled one character at a time
         raise TypeError("requests must be an iterable of strings, not a single string")
     ensure_instance("ws", ws, ToyWorkspace)
+    if tainted and policy is None:
+        raise ValueError("tainted requests need a gate: pass a policy")
     log = []
     for text in requests:
         if policy is None:
@@ -297,7 +320,7 @@ def run_agent(requests: Iterable[str], ws: ToyWorkspace, policy: Policy | None =
                 continue
             decision = GateDecision(True, "no gate")
         else:
-            action, decision = check_request(text, policy)
+            action, decision = check_request(text, policy, tainted)
         log.append((text, execute(action, ws) if decision.allowed and action else f"REFUSED ({decision.reason})"))
     return log
 
@@ -473,7 +496,7 @@ def policy_widget():
 
 __all__ = [
     "VERBS", "MAX_REQUEST_CHARS", "ParseError", "Action", "parse_request", "path_is_inside", "Rule", "Policy",
-    "RULES", "DEFAULT_POLICY", "GateDecision", "check_action", "check_request", "ToyWorkspace", "default_workspace",
+    "RULES", "DEFAULT_POLICY", "GateDecision", "SIDE_EFFECT_TOOLS", "check_action", "check_request", "ToyWorkspace", "default_workspace",
     "TOOLS", "execute", "run_agent", "instructions_in", "NAIVE_BLOCKLIST", "naive_is_safe", "shell_view",
     "Attempt", "ATTEMPTS", "attack_success_rate", "evaluate_gate", "plot_policy", "policy_widget",
 ]

@@ -11,8 +11,9 @@
 - Optimisation pressure is the planning horizon: the greedy policy after
   ``k`` value-iteration backups plans ``k`` steps ahead. Weak optimisers find
   the nearby goal (proxy and true agree); strong ones find the far-away
-  exploit (proxy up, true down). This is the shape Gao, Schulman and Hilton
-  (2023) measured for reward-model over-optimisation.
+  exploit (proxy up, true down). The drop is a step: a phase transition in
+  the sense of Pan, Bhatia and Steinhardt (2022), not the smooth KL-indexed
+  curve of Gao, Schulman and Hilton (2022).
 
 Returns are computed exactly (linear solve), not sampled, and reported per
 step, (1 - gamma) * V(start), so 1 means "at the goal from step 0 on".
@@ -22,7 +23,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from labkit.gridworld import GridWorld, draw_grid, greedy_path, greedy_policy, policy_evaluation, value_iteration
+from labkit.gridworld import (GridWorld, discounted_occupancy, draw_grid, greedy_path, greedy_policy, policy_evaluation,
+                              soft_value_iteration, value_iteration)
 from labkit.ui import float_slider, int_slider, interactive_figure
 from labkit.validation import ensure_array, ensure_float, ensure_instance, ensure_int
 
@@ -64,6 +66,16 @@ def proxy_reward(world: GridWorld, bonus: float) -> np.ndarray:
     return world.reward_from_types({"G": 1.0, "B": 1.0 + bonus})
 
 
+def _check_rewards(world: GridWorld, proxy, true, gamma: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Validated (proxy, true, gamma) for ``world``: one reward entry per state, gamma in [0, 1)."""
+    ensure_instance("world", world, GridWorld)
+    proxy = ensure_array("proxy", proxy, ndim=1)
+    true = ensure_array("true", true, ndim=1)
+    if len(proxy) != world.n_states or len(true) != world.n_states:
+        raise ValueError(f"proxy and true must have one entry per state ({world.n_states}), got {len(proxy)} and {len(true)}")
+    return proxy, true, ensure_float("gamma", gamma, 0.0, 1.0, high_open=True)
+
+
 def goodhart_curve(world: GridWorld, proxy, true, gamma: float, steps) -> dict[str, np.ndarray]:
     """Proxy and true per-step return of the greedy policy after ``k`` backups, for each ``k`` in ``steps``.
 
@@ -80,12 +92,7 @@ def goodhart_curve(world: GridWorld, proxy, true, gamma: float, steps) -> dict[s
     -------
     dict with ``steps``, ``proxy`` and ``true`` (arrays of per-step returns from ``S``).
     """
-    ensure_instance("world", world, GridWorld)
-    proxy = ensure_array("proxy", proxy, ndim=1)
-    true = ensure_array("true", true, ndim=1)
-    if len(proxy) != world.n_states or len(true) != world.n_states:
-        raise ValueError(f"proxy and true must have one entry per state ({world.n_states}), got {len(proxy)} and {len(true)}")
-    gamma = ensure_float("gamma", gamma, 0.0, 1.0, high_open=True)
+    proxy, true, gamma = _check_rewards(world, proxy, true, gamma)
     steps = ensure_array("steps", steps, ndim=1, dtype=int, min_len=1)
     if (steps < 0).any() or (np.diff(steps) < 0).any() or steps.max() > 10_000:
         raise ValueError("steps must be non-decreasing integers in [0, 10000]")
@@ -104,6 +111,44 @@ def goodhart_curve(world: GridWorld, proxy, true, gamma: float, steps) -> dict[s
         out_proxy.append((1 - gamma) * policy_evaluation(P, proxy, pi, gamma)[start])
         out_true.append((1 - gamma) * policy_evaluation(P, true, pi, gamma)[start])
     return {"steps": steps, "proxy": np.array(out_proxy) + 0.0, "true": np.array(out_true) + 0.0}
+
+
+def kl_regularised_curve(world: GridWorld, proxy, true, gamma: float, temperatures) -> dict[str, np.ndarray]:
+    """A smooth optimiser: the KL-regularised optimum of the proxy at each temperature.
+
+    At temperature T the policy maximises E[sum_t gamma^t (proxy(s_t) - T KL(pi(.|s_t) || uniform))],
+    whose solution is the soft-optimal policy of :func:`labkit.gridworld.soft_value_iteration`
+    at temperature T: T large stays at the uniform random base policy, T -> 0
+    becomes the greedy optimum. Optimisation pressure is measured as in Gao et
+    al. (2022) by the distance from the base policy: here the per-step KL,
+    averaged over the policy's normalised discounted state visitation from ``S``.
+
+    Parameters
+    ----------
+    world : GridWorld, with exactly one start cell ``S``
+    proxy, true : arrays (S,)
+    gamma : float in [0, 1)
+    temperatures : array of float > 0
+
+    Returns
+    -------
+    dict with ``temperature``, ``kl``, ``proxy`` and ``true`` (per-step returns from ``S``).
+    """
+    proxy, true, gamma = _check_rewards(world, proxy, true, gamma)
+    temperatures = ensure_array("temperatures", temperatures, ndim=1, min_len=1)
+    if (temperatures <= 0).any():
+        raise ValueError("temperatures must be > 0")
+    start = np.zeros(world.n_states)
+    start[int(world.cells("S")[0])] = 1.0
+    kls, out_proxy, out_true = [], [], []
+    for temperature in temperatures:
+        _, _, pi = soft_value_iteration(world.P, proxy, gamma, temperature=float(temperature), tol=1e-10)
+        visits = (1 - gamma) * discounted_occupancy(world.P, pi, start, gamma)
+        log_ratio = np.log(np.clip(pi, 1e-300, None) * world.n_actions)   # log(pi / uniform)
+        kls.append(float(visits @ (pi * log_ratio).sum(axis=1)))
+        out_proxy.append((1 - gamma) * float(start @ policy_evaluation(world.P, proxy, pi, gamma)))
+        out_true.append((1 - gamma) * float(start @ policy_evaluation(world.P, true, pi, gamma)))
+    return {"temperature": temperatures, "kl": np.array(kls), "proxy": np.array(out_proxy), "true": np.array(out_true)}
 
 
 def gaming_threshold(world: GridWorld, gamma: float = GAMMA) -> float:
@@ -183,5 +228,5 @@ def goodhart_widget():
 
 __all__ = [
     "GOODHART_LAYOUT", "GAMMA", "B_TRUE", "make_gridworld", "true_reward", "proxy_reward",
-    "goodhart_curve", "gaming_threshold", "plot_goodhart", "BONUS_RANGE", "STEPS_RANGE", "goodhart_widget",
+    "goodhart_curve", "kl_regularised_curve", "gaming_threshold", "plot_goodhart", "BONUS_RANGE", "STEPS_RANGE", "goodhart_widget",
 ]

@@ -16,6 +16,13 @@ from scipy import stats
 from labkit.validation import ensure_float, ensure_int
 
 
+def _check_counts(successes, n, confidence) -> tuple[int, int, float]:
+    """Validated (successes, n, confidence) of a binomial interval."""
+    n = ensure_int("n", n, low=1)
+    k = ensure_int("successes", successes, low=0, high=n)
+    return k, n, ensure_float("confidence", confidence, 0.0, 1.0, low_open=True, high_open=True)
+
+
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion.
 
@@ -32,9 +39,7 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     -------
     (low, high) : tuple of float, inside [0, 1]
     """
-    n = ensure_int("n", n, low=1)
-    k = ensure_int("successes", successes, low=0, high=n)
-    conf = ensure_float("confidence", confidence, 0.0, 1.0, low_open=True, high_open=True)
+    k, n, conf = _check_counts(successes, n, confidence)
     z = float(stats.norm.ppf(0.5 + conf / 2))
     p = k / n
     denom = 1 + z * z / n
@@ -43,4 +48,21 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-__all__ = ["wilson_interval"]
+def clopper_pearson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The exact (Clopper and Pearson 1934) interval for a binomial proportion.
+
+    Inverts two one-sided binomial tests: the bounds are Beta quantiles,
+    low = Beta(α/2; k, n-k+1) and high = Beta(1-α/2; k+1, n-k), with low = 0
+    when k = 0 and high = 1 when k = n. Its coverage is at least the nominal
+    level for every true p, at the price of width. For k = 0 the upper bound
+    is 1 - (α/2)^(1/n), close to the "rule of three" 3/n at 95 % (one-sided).
+    Parameters and return value as for :func:`wilson_interval`.
+    """
+    k, n, conf = _check_counts(successes, n, confidence)
+    alpha = 1 - conf
+    low = 0.0 if k == 0 else float(stats.beta.ppf(alpha / 2, k, n - k + 1))
+    high = 1.0 if k == n else float(stats.beta.ppf(1 - alpha / 2, k + 1, n - k))
+    return low, high
+
+
+__all__ = ["wilson_interval", "clopper_pearson_interval"]

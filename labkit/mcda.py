@@ -19,6 +19,10 @@ explicit:
    weighted sum among the admissible actions).
 4. **Sensitivity** (:func:`flip_points`, :func:`winner_map`): which weight
    changes flip the decision.
+5. **Moral uncertainty** (:data:`THEORIES`, :func:`choiceworthiness`,
+   :func:`expected_choiceworthiness`, :func:`credence_weighted_borda`,
+   :func:`favourite_theory_choice`): credences over whole ethical theories
+   instead of weights over principles (MacAskill, Bykvist and Ord 2020).
 """
 from __future__ import annotations
 
@@ -29,9 +33,10 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap
+from scipy import stats
 
 from labkit.ui import float_slider, interactive_figure
-from labkit.validation import ensure_array, ensure_float, ensure_int, ensure_weights
+from labkit.validation import ensure_array, ensure_choice, ensure_float, ensure_int, ensure_weights
 
 
 @dataclass(frozen=True)
@@ -301,8 +306,94 @@ def decision_widget():
     )
 
 
+# ---------------------------------------------------------------------------
+# Moral uncertainty: credences over ethical theories
+# ---------------------------------------------------------------------------
+
+def _utilitarian(action: Mapping[str, float]) -> float:
+    return action["benefit"] - action["harm"]
+
+
+def _deontological(action: Mapping[str, float]) -> float:
+    # Harming beyond a small threshold is forbidden outright; among permitted acts, respect autonomy.
+    return action["autonomy"] if action["harm"] <= DEONTIC_HARM_LIMIT else -1.0
+
+
+def _egalitarian(action: Mapping[str, float]) -> float:
+    return action["fairness"]
+
+
+DEONTIC_HARM_LIMIT = 0.15
+THEORIES = {"utilitarian": _utilitarian, "deontological": _deontological, "egalitarian": _egalitarian}
+NORMALISATIONS = ("none", "range", "variance")
+
+
+def choiceworthiness(actions: Sequence[Mapping[str, float]], theories: Mapping = THEORIES) -> np.ndarray:
+    """Each theory's choiceworthiness of each action, shape (n_theories, n_actions).
+
+    The default theories: utilitarian (benefit - harm), deontological (any
+    harm above :data:`DEONTIC_HARM_LIMIT` is forbidden, scored -1; otherwise
+    the action's respect for autonomy) and egalitarian (fairness).
+    """
+    if not actions:
+        raise ValueError("actions must not be empty")
+    try:
+        return np.array([[float(theory(a)) for a in actions] for theory in theories.values()])
+    except KeyError as exc:
+        raise ValueError(f"an action lacks the attribute {exc} a theory needs") from None
+
+
+def _credences(credences, n: int) -> np.ndarray:
+    c = ensure_array("credences", credences, ndim=1)
+    if len(c) != n or (c < 0).any() or not math.isclose(float(c.sum()), 1.0, abs_tol=1e-9):
+        raise ValueError(f"credences must be {n} non-negative numbers summing to 1, got {c.tolist()}")
+    return c
+
+
+def expected_choiceworthiness(cw, credences, normalise: str = "variance") -> np.ndarray:
+    """Credence-weighted sum of the theories' choiceworthiness, per action (MacAskill et al. 2020, ch. 4).
+
+    Summing across theories presumes their units are comparable, which nothing
+    guarantees. ``normalise`` is the intertheoretic comparison assumed:
+    ``"none"`` takes the numbers at face value, ``"range"`` maps each theory's
+    best action to 1 and worst to 0, ``"variance"`` gives each theory mean 0
+    and variance 1 over the actions ("variance voting", MacAskill, Cotton-Barratt
+    and Ord 2020). A theory indifferent between all actions contributes 0.
+    """
+    cw = ensure_array("cw", cw, ndim=2, min_len=1)
+    c = _credences(credences, cw.shape[0])
+    normalise = ensure_choice("normalise", normalise, NORMALISATIONS)
+    if normalise == "range":
+        spread = np.ptp(cw, axis=1, keepdims=True)
+        cw = np.where(spread > 0, (cw - cw.min(axis=1, keepdims=True)) / np.where(spread > 0, spread, 1.0), 0.0)
+    elif normalise == "variance":
+        spread = cw.std(axis=1, keepdims=True)
+        cw = np.where(spread > 0, (cw - cw.mean(axis=1, keepdims=True)) / np.where(spread > 0, spread, 1.0), 0.0)
+    return c @ cw
+
+
+def credence_weighted_borda(cw, credences) -> np.ndarray:
+    """Each theory ranks the actions; Borda points (ties share them) weighted by credence (MacAskill 2016).
+
+    Uses only each theory's ranking, so it needs no intertheoretic unit, at the
+    price of ignoring how much a theory cares.
+    """
+    cw = ensure_array("cw", cw, ndim=2, min_len=1)
+    c = _credences(credences, cw.shape[0])
+    points = np.array([stats.rankdata(row) - 1.0 for row in cw])
+    return c @ points
+
+
+def favourite_theory_choice(cw, credences) -> int:
+    """"My favourite theory": the best action of the single most credible theory (first on ties)."""
+    cw = ensure_array("cw", cw, ndim=2, min_len=1)
+    c = _credences(credences, cw.shape[0])
+    return int(np.argmax(cw[int(np.argmax(c))]))
+
+
 __all__ = [
     "Principle", "PRINCIPLES", "SLIDE_WEIGHTS", "ACTIONS", "score_matrix", "minmax_normalise", "sum_normalise",
     "weighted_sum", "lexicographic_choice", "constrained_choice", "flip_points", "winner_map", "plot_decision",
-    "WEIGHT_RANGE", "MAX_HARM_RANGE", "decision_widget",
+    "WEIGHT_RANGE", "MAX_HARM_RANGE", "decision_widget", "THEORIES", "DEONTIC_HARM_LIMIT", "NORMALISATIONS",
+    "choiceworthiness", "expected_choiceworthiness", "credence_weighted_borda", "favourite_theory_choice",
 ]

@@ -15,13 +15,16 @@ function over a whole stream (numpy arrays in, arrays out):
 
 plus a simulated production stream with injected drift and attack bursts
 (:func:`simulate_stream`), detection delay and false-alarm rate
-(:func:`evaluate_alarms`), alert rules with a cooldown (:func:`alerts`) and
-a replay dashboard (:func:`dashboard`).
+(:func:`evaluate_alarms`), alert rules with a cooldown (:func:`alerts`), a tamper-evident
+:class:`AuditLog` of what was decided or raised, and a replay dashboard
+(:func:`dashboard`).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -388,6 +391,79 @@ def burst_recall(alarm, attack) -> float:
 
 
 # ----------------------------------------------------------------------------
+# The audit log
+# ----------------------------------------------------------------------------
+
+
+GENESIS = "0" * 64
+
+
+class AuditLog:
+    """An append-only, hash-chained log of decisions or alerts.
+
+    Each entry stores the SHA-256 hash of the previous entry, so editing,
+    deleting or reordering any past entry breaks every later hash, and
+    :meth:`verify` finds the first broken link. There is no API to edit or
+    delete; :attr:`entries` returns copies.
+    """
+
+    def __init__(self) -> None:
+        self._entries: list[dict[str, Any]] = []
+
+    @staticmethod
+    def _digest(body: dict[str, Any]) -> str:
+        return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+    def append(self, **record: Any) -> str:
+        """Append one record (JSON-serialisable fields) and return its hash."""
+        if not record:
+            raise ValueError("record must have at least one field")
+        if "prev_hash" in record or "hash" in record or "index" in record:
+            raise ValueError("record fields 'index', 'prev_hash' and 'hash' are set by the log")
+        try:
+            json.dumps(record)
+        except TypeError as exc:
+            raise TypeError(f"record must be JSON-serialisable: {exc}") from None
+        body = {"index": len(self._entries), "prev_hash": self._entries[-1]["hash"] if self._entries else GENESIS, **record}
+        entry = {**body, "hash": self._digest(body)}
+        self._entries.append(entry)
+        return entry["hash"]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def entries(self) -> list[dict[str, Any]]:
+        """Copies of the entries (mutating them does not touch the log)."""
+        return [dict(e) for e in self._entries]
+
+    def to_jsonl(self) -> str:
+        """One JSON object per line, for storage."""
+        return "\n".join(json.dumps(e, sort_keys=True) for e in self._entries)
+
+    @staticmethod
+    def verify_entries(entries: list[dict[str, Any]]) -> int | None:
+        """Index of the first entry whose chain is broken, or ``None`` if intact."""
+        prev = GENESIS
+        for i, e in enumerate(entries):
+            body = {k: v for k, v in e.items() if k != "hash"}
+            if e.get("index") != i or e.get("prev_hash") != prev or AuditLog._digest(body) != e.get("hash"):
+                return i
+            prev = e["hash"]
+        return None
+
+    @classmethod
+    def verify_jsonl(cls, text: str) -> int | None:
+        """Verify a stored log (see :meth:`to_jsonl`)."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        return cls.verify_entries([json.loads(line) for line in text.splitlines() if line.strip()])
+
+    def verify(self) -> int | None:
+        return self.verify_entries(self._entries)
+
+
+# ----------------------------------------------------------------------------
 # Dashboard
 # ----------------------------------------------------------------------------
 
@@ -512,6 +588,6 @@ def dashboard_widget(stream: Stream):
 __all__ = [
     "Stream", "simulate_stream", "rolling_zscore", "ewma", "ewma_chart", "cusum", "cusum_arl", "page_hinkley",
     "ks_drift", "fit_gaussian", "mahalanobis_distance", "euclidean_distance", "evaluate_alarms", "alerts",
-    "burst_recall", "DETECTORS", "SENSITIVITY", "run_detector", "dashboard",
+    "burst_recall", "GENESIS", "AuditLog", "DETECTORS", "SENSITIVITY", "run_detector", "dashboard",
     "STRICTNESS_RANGE", "REPLAY_STEP", "dashboard_widget",
 ]

@@ -306,6 +306,38 @@ def best_of_n_kl(n) -> float | np.ndarray:
     return np.log(arr) - (arr - 1) / arr
 
 
+def best_of_n_select(proxy_scores, gold_scores, n: int) -> tuple[float, float]:
+    """Best-of-n on given draws: mean proxy and gold reward of the picked responses.
+
+    Each row of ``proxy_scores`` holds one trial's draws from the base policy;
+    its draws are split, in order, into ``n_draws / n`` disjoint groups of
+    ``n`` consecutive draws, and in each group best-of-n keeps the draw with
+    the highest proxy score (the first one on a tie). ``gold_scores`` holds
+    the gold reward of the same draws; the picked draws' gold rewards are
+    averaged, not the largest gold reward in the group.
+
+    Parameters
+    ----------
+    proxy_scores, gold_scores : array-like, shape (n_trials, n_draws)
+    n : int in [1, n_draws], dividing n_draws
+
+    Returns
+    -------
+    (mean proxy, mean gold) : tuple of float, over every group of every trial
+    """
+    proxy = ensure_array("proxy_scores", proxy_scores, ndim=2)
+    gold = ensure_array("gold_scores", gold_scores, ndim=2)
+    if gold.shape != proxy.shape:
+        raise ValueError(f"gold_scores must have the shape of proxy_scores {proxy.shape}, got {gold.shape}")
+    n = ensure_int("n", n, low=1, high=proxy.shape[1])
+    if proxy.shape[1] % n:
+        raise ValueError(f"n must divide the number of draws per trial ({proxy.shape[1]}), got {n}")
+    groups_p = proxy.reshape(proxy.shape[0], -1, n)
+    groups_g = gold.reshape(gold.shape[0], -1, n)
+    idx = np.argmax(groups_p, axis=2)[..., None]
+    return float(np.take_along_axis(groups_p, idx, axis=2).mean()), float(np.take_along_axis(groups_g, idx, axis=2).mean())
+
+
 def best_of_n(proxy_weights, n_values, n_trials: int = 400, seed: int = 0) -> dict[str, np.ndarray]:
     """Mean proxy and gold reward of the best-of-n sample chosen by the proxy.
 
@@ -341,12 +373,10 @@ def best_of_n(proxy_weights, n_values, n_trials: int = 400, seed: int = 0) -> di
     proxy, gold = x @ proxy_weights, gold_reward(x)
     proxy_means, gold_means = [], []
     for n in ns:
-        # Split each trial's draws into n_max / n disjoint groups of n: every group is one best-of-n draw.
-        groups_p = proxy.reshape(n_trials, -1, n)
-        groups_g = gold.reshape(n_trials, -1, n)
-        idx = np.argmax(groups_p, axis=2)[..., None]
-        proxy_means.append(np.take_along_axis(groups_p, idx, axis=2).mean())
-        gold_means.append(np.take_along_axis(groups_g, idx, axis=2).mean())
+        # Every group of n consecutive draws of a trial is one best-of-n draw.
+        mean_proxy, mean_gold = best_of_n_select(proxy, gold, int(n))
+        proxy_means.append(mean_proxy)
+        gold_means.append(mean_gold)
     base_proxy, base_gold = proxy.mean(), gold.mean()   # the base policy (n = 1)
     return {
         "n": ns,
@@ -448,6 +478,6 @@ def reward_model_widget():
 __all__ = [
     "bradley_terry_loss", "preference_probability", "gold_reward", "Preferences", "simulate_preferences", "simulate_ratings",
     "fit_bradley_terry", "bradley_terry_objective", "pairwise_accuracy",
-    "held_out_report", "best_of_n_kl", "best_of_n", "fit_gao_bon", "plot_reward_model", "GOLD_WEIGHTS", "N_FEATURES",
+    "held_out_report", "best_of_n_kl", "best_of_n_select", "best_of_n", "fit_gao_bon", "plot_reward_model", "GOLD_WEIGHTS", "N_FEATURES",
     "N_CHOICES", "NOISE_RANGE", "COMPARISONS_RANGE", "reward_model_widget",
 ]

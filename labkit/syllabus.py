@@ -68,13 +68,18 @@ def available(lesson: Lesson) -> bool:
     return (LESSONS_DIR / f"{lesson.name}.py").exists()
 
 
-def markdown_table(status: bool = True) -> str:
-    """The syllabus as a Markdown table (number, title, source, module, minutes[, status])."""
+def markdown_table(status: bool = True, links: bool = True) -> str:
+    """The syllabus as a Markdown table (number, title, source, module, minutes[, status]).
+
+    ``links`` makes each available lesson's title a link to its notebook,
+    relative to the repository root (the README); lesson 00, which lives in
+    ``notebooks/``, shows the table without them.
+    """
     head = "| # | Lesson | Slide or seed | labkit module | Minutes |" + (" Status |" if status else "")
     rows = [head, "|---|---|---|---|---|" + ("---|" if status else "")]
     for lesson in LESSONS:
         ok = available(lesson)
-        link = f"[{lesson.title}](notebooks/{lesson.name}.ipynb)" if status and ok else lesson.title
+        link = f"[{lesson.title}](notebooks/{lesson.name}.ipynb)" if links and status and ok else lesson.title
         module = f"`{lesson.module}`" if lesson.module.startswith("labkit") else lesson.module
         row = f"| {lesson.number:02d} | {link} | {lesson.source} | {module} | {lesson.minutes} |"
         rows.append(row + (f" {'available' if ok else 'planned'} |" if status else ""))

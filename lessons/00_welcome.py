@@ -30,13 +30,15 @@ device = labkit.setup(seed=0)
 #
 # Lessons 01 to 15 follow slides 1 to 15 of the deck, 16 to 22 go further
 # (RLHF, constitutional AI, red teaming, bias, privacy, extraction and a
-# capstone evaluation), and 23 collects further reading. The last column names
+# capstone evaluation), and 23 collects further reading. The module column names
 # the labkit module that holds each lesson's code: open it beside the notebook.
+# The status column says which lessons exist today: those marked *planned* are
+# on the map but not yet in the course.
 
 # %%
 from IPython.display import Markdown
 
-Markdown(syllabus.markdown_table(status=False))
+Markdown(syllabus.markdown_table(status=True, links=False))
 
 # %% [markdown]
 # ## 2. The environment doctor
@@ -172,22 +174,60 @@ for method in (basics.wald_interval, basics.wilson_interval):
 #
 # A 95 % interval should contain the true rate 95 % of the time. For $n = 20$ we
 # can compute that probability *exactly* for every true $p$ by summing binomial
-# probabilities over the outcomes whose interval covers $p$. Brown, Cai and
-# DasGupta showed the Wald interval's coverage is erratic and far below nominal
-# near 0 and 1, while Wilson's stays close to 95 %.
+# probabilities over the outcomes whose interval covers $p$. Coverage jumps
+# wherever $p$ crosses an interval's end, so a coarse grid of $p$ can step over
+# the worst points: we use 9,999 values. Brown, Cai and DasGupta showed the
+# Wald interval's coverage is erratic and far below nominal near 0 and 1, and
+# that Wilson's is close to 95 % on average but dips well below it for $p$ very
+# close to 0 or 1. Beside them, the **Clopper–Pearson** "exact" interval
+# (Clopper and Pearson 1934), which never covers less than 95 %, at the price
+# of width.
 
 # %%
-ps = np.linspace(0.005, 0.995, 199)
-coverage = {m: basics.interval_coverage(m, 20, ps) for m in ("wald", "wilson")}
-fig, ax = plt.subplots(figsize=(7, 3.5))
-for m, c in coverage.items():
-    ax.plot(ps, c, label=m)
-ax.axhline(0.95, color="k", ls="--", lw=1, label="nominal 95 %")
-ax.set(xlabel="true rate p", ylabel="coverage", ylim=(0, 1.02), title="Exact coverage of 95 % intervals, n = 20")
-ax.legend()
+ps = np.linspace(0.0001, 0.9999, 9999)
+coverage = {m: basics.interval_coverage(m, 20, ps) for m in basics.INTERVAL_METHODS}
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
+for ax, xlim in zip(axes, [(0, 1), (0, 0.1)]):
+    for m, c in coverage.items():
+        ax.plot(ps, c, lw=1, label=m)
+    ax.axhline(0.95, color="k", ls="--", lw=1, label="nominal 95 %")
+    ax.set(xlabel="true rate p", ylabel="coverage", xlim=xlim, ylim=(0, 1.02))
+axes[0].set_title("Exact coverage of 95 % intervals, n = 20")
+axes[1].set_title("zoom on p < 0.1")
+axes[0].legend(fontsize=8)
+plt.tight_layout()
 plt.show()
 for m, c in coverage.items():
-    print(f"{m:<7} mean coverage {c.mean():.3f}, worst {c.min():.3f}")
+    worst = int(np.argmin(c))
+    print(f"{m:<16} mean coverage {c.mean():.3f}, worst {c[worst]:.3f} at p = {ps[worst]:.4f}")
+
+# %% [markdown]
+# Wilson's average is the closest to 95 %, but its worst case is a narrow dip
+# next to 0 (and, by symmetry, next to 1): for a true rate of about 1 %, an
+# event that a 20-prompt test usually never sees, the interval misses it far
+# more often than 5 % of the time. Clopper–Pearson never drops below 95 %, and
+# its average is correspondingly above it (it is wider). For a rate near 0 or 1,
+# which is where safety results live, that guarantee is worth its width.
+#
+# **Zero out of n.** A red team that finds no successful attack in $n$ tries
+# has not shown the attack rate is zero. Solving $(1-p)^n = 0.05$ gives the
+# one-sided 95 % upper bound $1 - 0.05^{1/n} \approx 3/n$: the **rule of
+# three** (Hanley and Lippman-Hand 1983). For 0 of 20:
+
+# %%
+rule_of_three = 3 / 20
+one_sided = 1 - 0.05 ** (1 / 20)
+print(f"rule of three, 0/20        upper bound {rule_of_three:.3f}")
+print(f"exact one-sided 95 %, 0/20 upper bound {one_sided:.3f}")
+for name in ("wilson", "clopper_pearson"):
+    low, high = basics.INTERVAL_METHODS[name](0, 20)
+    print(f"{name:<16} 0/20 -> [{low:.3f}, {high:.3f}]")
+print(f"clean tries needed before the one-sided bound falls below 1 %: {int(np.ceil(np.log(0.05) / np.log(0.99)))}")
+
+# %% [markdown]
+# Zero successful attacks in 20 tries is compatible with a true success rate
+# of about one in seven. To claim "below 1 %" at 95 % confidence you need about
+# 300 clean tries in a row.
 
 # %% [markdown]
 # ## 5. Running on a GPU
@@ -198,18 +238,32 @@ for m, c in coverage.items():
 # install a CUDA build of PyTorch into `.venv` (see the README), start
 # `make lab`, and lessons that train models switch to their larger configs.
 # The stored outputs in this repository come from the CPU with one thread, which
-# is what the test suite checks.
+# is what the test suite checks. The cell below shows what *your* machine offers
+# and which device labkit picks for you (so your output may differ from the
+# stored one):
 
-# %%
-print("labkit will use:", labkit.get_device("cpu"))
+# %% tags=["nbval-ignore-output"]
+import os
+
+import torch
+
+print("LABKIT_DEVICE        :", os.environ.get("LABKIT_DEVICE") or "(not set)")
+print("CUDA available       :", torch.cuda.is_available(),
+      f"({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "")
+print("Apple MPS available  :", bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()))
+print("labkit will use      :", labkit.get_device())
+print("this notebook uses   :", device)
 
 # %% [markdown]
 # ## Key takeaways
 # * Every lesson: the slide's approach, its bugs, labkit's corrected version, a widget, checked exercises.
 # * Checks print passed / failed / not attempted and never stop the notebook.
 # * Compute softmax after subtracting the max; report rates with Wilson intervals, never bare.
+# * Near 0 and 1, Wilson's coverage dips below nominal; for a 0/n or n/n result quote Clopper–Pearson or the rule of three (0/n: rate below about 3/n).
 #
 # ## Further reading
 # * E. B. Wilson (1927), *Probable inference, the law of succession, and statistical inference.* JASA 22.
 # * L. D. Brown, T. T. Cai, A. DasGupta (2001), *Interval estimation for a binomial proportion.* Statistical Science 16(2).
+# * C. J. Clopper, E. S. Pearson (1934), *The use of confidence or fiducial limits illustrated in the case of the binomial.* Biometrika 26(4).
+# * J. A. Hanley, A. Lippman-Hand (1983), *If nothing goes wrong, is everything all right? Interpreting zero numerators.* JAMA 249(13).
 # * The course's last lesson, 23, collects the reading list of the slide deck.

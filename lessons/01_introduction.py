@@ -43,10 +43,22 @@ device = labkit.setup(seed=0)
 # hour*. Deleting a ticket closes it fastest, so an agent that optimises the
 # written objective perfectly deletes tickets: an **outer** failure (the reward
 # was wrong). Now fix the reward to *tickets resolved, as confirmed by the
-# customer*, and train the agent on tickets that were all written in English.
-# It may learn "answer in English and mark resolved", which earned the same
-# reward in training; on a French ticket it pursues the learned goal, not the
-# intended one: an **inner** failure (the right objective, the wrong learned goal).
+# customer*, and train the agent on tickets whose fix, as it happens, was always
+# the first article of the help centre. "Send the article that answers the
+# question" and "send the first article" earned exactly the same reward in
+# training. Deploy it after the help centre is reorganised: the agent still
+# reads the ticket, writes a fluent, polite reply and links an article, all
+# competently, and links the first one. Its skills carried over; its goal did
+# not. That is **goal misgeneralisation**, the textbook inner failure
+# (Langosco et al. 2022; Shah et al. 2022): the right objective, a wrong learned
+# goal that agreed with it on every training example. (Langosco et al.'s agent
+# learned "go to the right end of the level" because the coin was always there;
+# moved, the coin is ignored by an agent that still runs and jumps well.)
+#
+# Compare an agent that writes gibberish on its first French ticket because it
+# never saw French: that is a **capability** failure, it pursues nothing
+# competently. Gibberish is easy to notice; a fluent reply with the wrong link
+# looks like success, which is what makes goal misgeneralisation dangerous.
 
 # %%
 tickets = {"resolve properly": (3, 3), "delete the ticket": (12, 0)}  # (closed per hour, actually helped)
@@ -239,9 +251,36 @@ for label, policy in (("no gate", None), ("gated", gate.DEFAULT_POLICY)):
 # and delete another user's record. With the gate those three are refused, each
 # with its reason. The fourth line, a message to a known contact asking for a
 # wire transfer, **passes**: the gate limits *what* the agent can do, not *why*
-# it does it. Containing that needs the other layers of this course: a model
-# that does not follow instructions from data (lessons 16 to 18), and a human
-# confirmation step for consequential actions.
+# it does it.
+#
+# ### Provenance: where did this action come from?
+#
+# The gate cannot tell that request from one the user typed, but the agent can:
+# it got those lines by reading a file. **Taint tracking** labels everything
+# derived from untrusted data, and an action with side effects (sending,
+# deleting) whose tool or arguments are tainted is held for a human's
+# confirmation even when the rules allow it. This is the idea behind the *dual
+# LLM* pattern (Willison 2023: a quarantined model reads untrusted data and
+# never chooses actions) and CaMeL (Debenedetti et al. 2025: the user's query
+# fixes the control flow, and capabilities on each value stop untrusted data
+# from reaching a side-effecting tool). In our toy agent, every planted line is
+# tainted:
+
+# %%
+ws = gate.default_workspace()
+for request, outcome in gate.run_agent(planted, ws, gate.DEFAULT_POLICY, tainted=True):
+    print(f"  {request[:45]:<46} -> {outcome[:70]}")
+print("  outbox:", ws.outbox, "| records left:", sorted(ws.records))
+print("the same wire request typed by the user:", gate.check_request(planted[-1])[1].reason)
+
+# %% [markdown]
+# The attacker's message and the deletion are refused by the rules as before;
+# the wire transfer, which the rules allow, now waits for a human, while the
+# same request from the user goes through. Taint tracking is only as good as the labels: an agent that
+# copies untrusted text into a "user" request launders it, which is why CaMeL
+# tracks provenance in the interpreter rather than trusting the model to report
+# it. The remaining layers of this course help too: a model that does not
+# follow instructions from data (lessons 16 to 18).
 #
 # The message body is data: a request such as `send alice@example.com $(cat x)`
 # delivers the literal text, because nothing ever interprets it.
@@ -258,9 +297,14 @@ print(ws.outbox)
 # * Never execute text. Parse it into a structured action with a strict grammar, or refuse.
 # * Default deny with named rules and reasons: what no rule allows does not happen, and every decision can be audited.
 # * A gate bounds the damage of any injected instruction, direct or indirect, but cannot tell a legitimate request from a manipulated one inside what it allows.
+# * Track provenance: an action with side effects whose arguments come from untrusted data needs confirmation (dual-LLM pattern, CaMeL).
 #
 # ## Further reading
 # * A. Askell et al. (2021), *A General Language Assistant as a Laboratory for Alignment.* arXiv:2112.00861.
 # * E. Hubinger et al. (2019), *Risks from Learned Optimization in Advanced Machine Learning Systems.* arXiv:1906.01820.
+# * L. Langosco, J. Koch, L. Sharkey, J. Pfau, D. Krueger (2022), *Goal misgeneralization in deep reinforcement learning.* ICML.
+# * R. Shah, V. Varma, R. Kumar, M. Phuong, V. Krakovna, J. Uesato, Z. Kenton (2022), *Goal misgeneralization: why correct specifications aren't enough for correct goals.* arXiv:2210.01790.
 # * K. Greshake et al. (2023), *Not what you've signed up for: Compromising Real-World LLM-Integrated Applications with Indirect Prompt Injection.* arXiv:2302.12173.
+# * S. Willison (2023), *The Dual LLM pattern for building AI assistants that can resist prompt injection.* simonwillison.net.
+# * E. Debenedetti, I. Shumailov, T. Fan, J. Hayes, N. Carlini, D. Fabian, C. Kern, C. Shi, A. Terzis, F. Tramèr (2025), *Defeating prompt injections by design* (CaMeL). arXiv:2503.18813.
 # * OWASP (2025), *Top 10 for LLM Applications*: LLM01 prompt injection, LLM06 excessive agency.

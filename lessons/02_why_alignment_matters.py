@@ -13,7 +13,8 @@
 # 4. plot proxy and true return as optimisation pressure grows (**Goodhart's law**) and find the
 #    exact mis-specification at which gaming starts;
 # 5. reproduce, in miniature, the reward-gaming results of Leike et al. (2017) and the
-#    over-optimisation curve shape of Gao, Schulman and Hilton (2023).
+#    *phase transition* of Pan, Bhatia and Steinhardt (2022), and contrast it
+#    with the smooth over-optimisation curve of Gao, Schulman and Hilton (2022).
 
 # %%
 import matplotlib.pyplot as plt
@@ -253,10 +254,14 @@ goodhart.goodhart_widget()
 # Rainbow) drove the observed reward up while the performance function went down.
 # Our gridworld is the same experiment with exact planning instead of deep RL.
 #
-# **Gao, Schulman and Hilton (2023), *Scaling laws for reward model
-# over-optimization*.** Optimising a learned proxy reward, they found the proxy
-# score keeps rising while the "gold" score first rises, then falls. We check
-# both shapes on our curve:
+# **Pan, Bhatia and Steinhardt (2022), *The effects of reward
+# misspecification*.** They made RL agents more capable (more parameters,
+# finer actions, longer training) on misspecified rewards and found **phase
+# transitions**: at some capability threshold the agent's behaviour changes
+# qualitatively and the true reward drops sharply, while the proxy keeps
+# rising. Our agent's capability is its planning horizon. We check the
+# signature on our curve: a proxy that never falls and a true return that drops
+# at one threshold:
 
 # %%
 peak = int(curve["true"].argmax())
@@ -265,22 +270,60 @@ print(f"true return peaks at k = {peak} ({curve['true'][peak]:+.3f}) and ends at
 print(f"gap proxy - true at the end: {curve['proxy'][-1] - curve['true'][-1]:.3f}")
 
 # %% [markdown]
-# The shape matches: a monotone proxy, a true return that peaks and then collapses.
-# (Gao et al.'s gold curve declines smoothly because their policy moves
-# gradually away from its start; our exact planner switches route at once, so
-# the decline is a step.)
+# The shape matches: a monotone proxy, a true return that peaks and then
+# collapses in one step, when the longer horizon makes the exploit visible.
+# This is a phase transition in Pan et al.'s sense, not the curve of Gao,
+# Schulman and Hilton (2022, *Scaling laws for reward model
+# over-optimization*): there the gold reward rises, peaks and declines
+# *smoothly* as the policy's KL distance from its starting point grows, because
+# best-of-n and RL move the policy gradually. A hard switch like ours is what
+# happens when the optimiser's choice is discrete.
+#
+# ### A smooth optimiser: gold against KL
+#
+# Give the same world an optimiser whose strength varies smoothly: the policy
+# that maximises the proxy minus $T$ times its KL divergence from a uniformly
+# random base policy (the soft-optimal policy at temperature $T$, planned to
+# convergence). Large $T$ keeps it at the base policy, $T \to 0$ gives the
+# fully optimised agent above. As Gao et al. do, we index optimisation by the
+# distance from the base policy, here the per-step KL along the policy's own
+# visits:
+
+# %%
+temperatures = np.logspace(1, -2, 40)
+smooth = goodhart.kl_regularised_curve(world, proxy_r, true_r, goodhart.GAMMA, temperatures)
+best = int(np.argmax(smooth["true"]))
+print("proxy return never decreases as KL grows:", bool((np.diff(smooth["proxy"]) >= -1e-12).all()))
+print(f"true return peaks at T = {temperatures[best]:.3f}, KL {smooth['kl'][best]:.3f} nats per step "
+      f"({smooth['true'][best]:+.3f}), and ends at {smooth['true'][-1]:+.3f} (KL {smooth['kl'][-1]:.3f})")
+fig, ax = plt.subplots(figsize=(7, 3.5))
+ax.plot(smooth["kl"], smooth["proxy"], marker=".", color="tab:orange", label="proxy return (optimised)")
+ax.plot(smooth["kl"], smooth["true"], marker=".", color="tab:green", label="true return (intended)")
+ax.set(xlabel="KL(policy ‖ uniform base) per step [nats]", ylabel="return per step",
+       title="A KL-regularised optimiser on the same proxy (bonus 1.5)")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# Now the true return rises, peaks and declines *smoothly* as the KL grows,
+# while the proxy keeps rising: the shape of Gao et al.'s curves. Which shape
+# you see, a phase transition or a smooth decline, depends on how the optimiser
+# moves, not on the reward: the same proxy gives both. Lesson 05 measures the
+# smooth curve with best-of-n against a learned reward model.
 #
 # ## Key takeaways
 # * A plot of an assumed formula is not evidence. The slide's curve could never show harm, and it overflows to NaN.
 # * Specification gaming is what a competent optimiser does with a proxy that is wrong somewhere it can reach.
 # * Goodhart's law, measured: the proxy return rises monotonically with optimisation pressure while the true return peaks and then falls.
 # * Whether gaming happens depends on *both* the size of the mis-specification and the optimisation power; a threshold can be computed.
+# * An optimiser that switches plans shows a phase transition (Pan et al. 2022); one that moves smoothly away from a base policy shows a smooth rise and fall of the true reward against KL (Gao et al. 2022).
 # * Evaluate policies exactly (a linear solve) under the reward you care about, not only the one you trained on.
 #
 # ## Further reading
 # * J. Leike, M. Martic, V. Krakovna, P. Ortega, T. Everitt, A. Lefrancq, L. Orseau, S. Legg (2017), *AI Safety Gridworlds.* arXiv:1711.09883.
 # * V. Krakovna et al. (2020), *Specification gaming: the flip side of AI ingenuity.* DeepMind blog, with a list of ~60 examples.
-# * L. Gao, J. Schulman, J. Hilton (2023), *Scaling laws for reward model overoptimization.* ICML.
+# * A. Pan, K. Bhatia, J. Steinhardt (2022), *The effects of reward misspecification: mapping and mitigating misaligned models.* ICLR. arXiv:2201.03544.
+# * L. Gao, J. Schulman, J. Hilton (2022), *Scaling laws for reward model overoptimization.* arXiv:2210.10760 (ICML 2023).
 # * D. Manheim, S. Garrabrant (2018), *Categorizing variants of Goodhart's law.* arXiv:1803.04585.
 # * J. Skalse, N. Howe, D. Krasheninnikov, D. Krueger (2022), *Defining and characterizing reward hacking.* NeurIPS.
 # * R. Sutton, A. Barto (2018), *Reinforcement Learning: An Introduction*, 2nd ed., chapter 4.

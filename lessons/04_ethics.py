@@ -7,14 +7,15 @@
 # generated lending data set whose bias mechanism we know, we measure fairness,
 # meet the theorems that say not every fairness criterion can hold at once, try
 # two mitigations and pay their accuracy cost, and record the run in a model
-# card and an append-only decision log.
+# card. (The append-only, tamper-evident log that accountability needs is built
+# in lesson 13, on a monitor's alerts.)
 #
 # **In this lesson you will**
 # 1. reproduce the slide's `EthicalAI` and find its defects;
 # 2. compute demographic parity and equalized odds differences, and calibration within groups;
 # 3. see the impossibility results of Kleinberg et al. (2016) and Chouldechova (2017) on the data;
 # 4. mitigate with reweighing and group thresholds, and measure what they cost;
-# 5. write a model card from the run and keep a tamper-evident decision log.
+# 5. write a model card from the run.
 
 # %%
 import matplotlib.pyplot as plt
@@ -230,7 +231,7 @@ print(f"base rates: group 0 {rates[0]['base_rate']:.3f}, group 1 {rates[1]['base
 print(f"group-aware model, mean-score gap among repayers {gaps['positive_class']:.3f}, "
       f"among defaulters {gaps['negative_class']:.3f}")
 
-# Equalise the FNR (equal opportunity) and watch PPV and FPR come apart.
+# Equalise the FNR (equal opportunity): with unequal base rates, eq. 2.6 says PPV and FPR cannot both stay equal.
 thresholds = fair.group_thresholds(aware, test.group, "equal_opportunity", 0.8, y_true=test.y)
 eo_rates = fair.group_rates(test.y, fair.decide(aware, test.group, thresholds), test.group)
 print(f"\nequal-opportunity thresholds on the group-aware score: "
@@ -385,42 +386,11 @@ Markdown(fair.model_card(
 ))
 
 # %% [markdown]
-# ## 7. Accountability: an append-only decision log
-#
-# An auditor needs to know which decision was made, for whom, by which model
-# and threshold, and needs to trust that nobody edited the record afterwards.
-# `fair.DecisionLog` chains entries by hash: each stores the SHA-256 of the
-# previous one, so changing or deleting any entry breaks every later link.
-
-# %%
-import json
-
-log = fair.DecisionLog()
-chosen = variants["group-blind, equal-opportunity thresholds"]
-for i in range(6):
-    log.append(applicant=i, group=int(test.group[i]), score=round(float(scores[i]), 3),
-               threshold=round(opportunity_cut[int(test.group[i])], 3), decision=int(chosen[i]),
-               model="lending-logreg", policy="equal opportunity")
-stored = log.to_jsonl()
-print("entries:", len(log), "| intact:", fair.DecisionLog.verify_jsonl(stored) is None)
-
-# Someone flips applicant 2's decision in the stored file.
-lines = stored.splitlines()
-edited = json.loads(lines[2])
-edited["decision"] = 1 - edited["decision"]
-lines[2] = json.dumps(edited, sort_keys=True)
-print("first broken entry after the edit:", fair.DecisionLog.verify_jsonl("\n".join(lines)))
-
-# %% [markdown]
-# (A hash chain detects tampering; it does not prevent someone rewriting the
-# whole chain. Real systems also publish the latest hash somewhere the operator
-# cannot edit, or use write-once storage.)
-#
 # ## Key takeaways
 # * An empty `is_ethical` check approves nothing and warns about nothing; fairness is a property of many decisions, so measure it on a whole run.
 # * Demographic parity, equalized odds and calibration within groups ask different things; with unequal base rates they cannot all hold (Kleinberg et al. 2016; Chouldechova 2017).
 # * A mitigation must match the bias mechanism: reweighing does little against a biased feature; group thresholds hit their target and move the other metrics.
-# * Transparency and accountability are artefacts: a model card generated from the run and a tamper-evident decision log.
+# * Transparency is an artefact: a model card generated from the run. (Accountability's artefact, a tamper-evident log of decisions, is built in lesson 13.)
 #
 # ## Further reading
 # * J. Kleinberg, S. Mullainathan, M. Raghavan (2016), *Inherent trade-offs in the fair determination of risk scores.* arXiv:1609.05807 (ITCS 2017).

@@ -12,7 +12,7 @@
 # 1. run the slide's scalar-feedback model and find its defects;
 # 2. write the Bradley–Terry loss (Christiano et al. 2017; Ouyang et al. 2022) and fit a reward model on simulated preferences with label noise;
 # 3. measure held-out accuracy and calibration (and write the calibration error);
-# 4. reproduce reward over-optimization in miniature (Gao, Schulman and Hilton 2022) with best-of-n sampling;
+# 4. write best-of-n selection and reproduce reward over-optimization in miniature (Gao, Schulman and Hilton 2022);
 # 5. explore label noise, data size and n with a widget.
 #
 # **The simulation.** A response is a vector $x \in \mathbb{R}^8$ of features
@@ -70,13 +70,13 @@ with np.errstate(over="ignore", invalid="ignore"):
             print(f"after {step:>3} updates: |w| = {np.linalg.norm(model.weights):.3g}")
 
 # %% [markdown]
-# **Bug 2: people do not give calibrated numbers.** What does "0.8" mean? Each
-# rater has a personal scale: a lenient one gives 0.9 where a harsh one gives
-# 0.4, though both agree which answer is better. `rw.simulate_ratings` draws such
-# scores from the gold reward through rater-specific scales. The slide's model
-# has no intercept either, so its rewards are centred on 0 while the scores
-# average above 0.5; and it starts from random weights and takes one small step per
-# rating, so after a pass over 2,000 ratings it is still far from its own least-squares fit.
+# **Bug 2: absolute scores, fitted with a constant step and no intercept.**
+# What does "0.8" mean? Each rater has a personal scale: a lenient one gives 0.9
+# where a harsh one gives 0.4, though both agree which answer is better.
+# `rw.simulate_ratings` draws such scores from the gold reward through
+# rater-specific scales. The slide's model has no intercept, so its rewards are
+# centred on 0 while the scores average above 0.5, and it takes one step of a
+# fixed size per rating, starting from random weights.
 # Ranking accuracy on 4,000 held-out pairs, against the gold ordering:
 
 # %%
@@ -93,12 +93,55 @@ print(f"least squares with intercept, same ratings:   {rw.pairwise_accuracy(leas
 print(f"Bradley-Terry on 1000 comparisons:            {rw.pairwise_accuracy(bt_weights, held_out, 'gold'):.3f}")
 
 # %% [markdown]
-# The regression *idea* is not hopeless here (fitted properly, it ranks about as
-# well), but it needs scores on a common scale, which people do not produce.
-# Comparisons need no scale at all: "A is better than B" means the same from a
-# lenient and a harsh rater, and people make them more easily and consistently,
-# which is why Christiano et al. (2017) collect comparisons and Ouyang et al.
-# (2022) rankings.
+# So the rater-specific scales are *not* what sinks the slide's model here:
+# least squares on the very same ratings ranks as well as Bradley–Terry. Where
+# does the slide's number come from, then? Take its update apart, one change
+# at a time:
+
+# %%
+def slide_fit(learning_rate=0.01, passes=1, intercept=False, start=None):
+    x = np.c_[features, np.ones(len(features))] if intercept else features
+    lms = SlideRewardModel(x.shape[1])
+    if start is not None:
+        lms.weights = np.r_[start, np.zeros(x.shape[1] - len(start))]
+    for _ in range(passes):
+        for row, score in zip(x, scores):
+            lms.update(row, score, learning_rate)
+    return lms.weights[:rw.N_FEATURES]
+
+no_intercept = np.linalg.lstsq(features, scores, rcond=None)[0]
+variants = {
+    "slide: step 0.01, 1 pass, random start": slide_fit(),
+    "same, started from zero": slide_fit(start=np.zeros(rw.N_FEATURES)),
+    "same, 10 passes": slide_fit(passes=10),
+    "step 0.001, 20 passes": slide_fit(learning_rate=0.001, passes=20),
+    "step 0.01 with an intercept": slide_fit(intercept=True),
+    "least squares, no intercept": no_intercept,
+    "least squares with intercept": least_squares,
+}
+for name, weights in variants.items():
+    print(f"{name:<40} {rw.pairwise_accuracy(weights, held_out, 'gold'):.3f}")
+
+# %% [markdown]
+# The start and the number of passes change nothing: the slide's model is not
+# "far from its fit", it is **jittering around it**. A least-mean-squares step
+# of constant size never settles; each rating kicks the weights by
+# $\eta\,(f - \hat r)\,s$, and with no intercept the residual $f - \hat r$
+# carries the whole mean score (about 0.54), so the kicks are large. A ten
+# times smaller step (with the passes it needs to get there), or an intercept,
+# removes most of the loss; solving the least-squares problem exactly removes
+# the rest. The slide's ranking accuracy
+# is the price of its optimiser (a constant step and no intercept), not of
+# absolute ratings.
+#
+# Absolute ratings still have a real problem, which this simulation hides:
+# here every rater scores a random sample of responses, so a harsh rater's
+# offset averages out. When raters see different kinds of response (one rates
+# code, another poetry), the offsets become part of the data and least squares
+# learns them as reward. Comparisons need no scale at all: "A is better than B"
+# means the same from a lenient and a harsh rater, and people make them more
+# easily and consistently, which is why Christiano et al. (2017) collect
+# comparisons and Ouyang et al. (2022) rankings.
 # Finally, the slide's `np.random.randn` uses numpy's hidden global generator:
 # two models built the same way disagree, unless something else happened to seed it.
 #
@@ -234,9 +277,15 @@ for noise in (0.0, 0.1, 0.3):
 #
 # The simplest way to optimise against a reward model is **best-of-n**: sample
 # $n$ responses from the base policy and keep the one the proxy scores highest.
-# Its KL divergence from the base policy has a closed form,
+# Its KL divergence from the base policy is usually quoted as
 # $\mathrm{KL}_{\text{bon}} = \log n - \frac{n-1}{n}$ (Stiennon et al. 2020;
-# Gao et al. 2022, eq. 1), so $n$ measures optimisation pressure.
+# Gao et al. 2022, eq. 1), and $n$ measures optimisation pressure. Beirami et
+# al. (2024) show that this is an **upper bound**, exact only when no two
+# responses tie on the reward; with ties (a discrete set of responses, say
+# two), the true KL is smaller and stays bounded (at most $\log 2$ for two
+# equally likely responses) while the formula grows without limit. Our
+# responses are continuous, so ties have probability zero and the formula is
+# exact here.
 
 # %%
 card("05.best_of_n_kl")
@@ -257,6 +306,36 @@ def best_of_n_kl(n):
 
 # %%
 check("05.best_of_n_kl", best_of_n_kl)
+
+# %% [markdown]
+# Best-of-n itself. To measure it cheaply, draw many responses per trial once
+# and reuse them for every n: split each trial's draws into consecutive groups
+# of n, keep in each group the draw the **proxy** scores highest, and average
+# what the picked draws get from the proxy and from the **gold** reward.
+
+# %%
+card("05.best_of_n_select")
+
+# %% [markdown]
+# Write `best_of_n_select(proxy_scores, gold_scores, n)`: both arrays have shape
+# `(n_trials, n_draws)`; return `(mean proxy, mean gold)` of the picked draws as
+# floats, taking the first draw on a tie (`np.argmax` does). Raise `ValueError`
+# when `n` does not divide `n_draws`.
+
+# %%
+def best_of_n_select(proxy_scores, gold_scores, n):
+    ### BEGIN SOLUTION
+    proxy, gold = np.asarray(proxy_scores, dtype=float), np.asarray(gold_scores, dtype=float)
+    if proxy.shape[1] % n:
+        raise ValueError("n must divide the number of draws")
+    groups_p = proxy.reshape(len(proxy), -1, n)
+    groups_g = gold.reshape(len(gold), -1, n)
+    pick = np.argmax(groups_p, axis=2)[..., None]
+    return float(np.take_along_axis(groups_p, pick, axis=2).mean()), float(np.take_along_axis(groups_g, pick, axis=2).mean())
+    ### END SOLUTION
+
+# %%
+check("05.best_of_n_select", best_of_n_select)
 
 # %% [markdown]
 # Gao et al. (2022, fig. 1) found that as KL grows, the proxy reward keeps
@@ -299,8 +378,45 @@ plt.show()
 # because the only thing wrong with it is exactly the direction best-of-n
 # pushes along. Held-out accuracy on typical data does not
 # tell you how a reward model behaves under optimisation pressure. This is why
-# RLHF penalises KL from the reference policy (Ouyang et al. 2022, eq. 2) and
-# why Gao et al. measure over-optimization against a separate gold model.
+# Gao et al. measure over-optimization against a separate gold model, and why
+# one *limits* how far the policy moves from its start. RLHF does that with a
+# KL penalty (Ouyang et al. 2022, eq. 2), but Gao et al. (2022) found
+# that the penalty did not improve the gold reward reached at a given KL: it
+# acted like early stopping, moving the policy along the same frontier rather
+# than onto a better one. What helps is to stop at the right KL, which needs a
+# gold or held-out signal to find.
+#
+# ### Does a better reward model over-optimise later?
+#
+# Gao et al. found that larger reward models (and ones trained on more data)
+# let the policy go further, to a larger KL, before the gold reward turns down,
+# and reach a higher peak. Our reward models differ in quality through their
+# data only (all are linear): three seeds for each number of comparisons.
+
+# %%
+print(f"{'pairs':>6} {'seed':>5} {'acc vs gold':>12} {'peak n':>7} {'peak gold':>10}")
+for n_pairs in (100, 1000, 10000):
+    for seed in (10, 11, 12):
+        weights = rw.fit_bradley_terry(rw.simulate_preferences(n_pairs, label_noise=0.1, seed=seed))
+        run = rw.best_of_n(weights, n_values, n_trials=300, seed=3)
+        top = int(np.argmax(run["gold"]))
+        print(f"{n_pairs:>6} {seed:>5} {rw.pairwise_accuracy(weights, held_out, 'gold'):>12.3f} "
+              f"{n_values[top]:>7} {run['gold'][top]:>10.2f}")
+
+# %% [markdown]
+# Better data buys a slightly higher peak, but not a later one: from 1,000
+# comparisons on, every reward model peaks at the same n. With 100 comparisons
+# the *less* accurate models peak *later*, the opposite of Gao et al.: a proxy
+# that points partly away from the gold direction moves responses along it more
+# slowly, so it needs more selection to reach the region where the gold reward
+# turns down. In this simulation the turning point is a property of the *gold*
+# reward, whose penalty starts at a fixed distance along its direction, not of
+# the reward model's errors, so it cannot reproduce Gao et al.'s finding; that
+# needs a proxy whose errors are what optimisation exploits (a model of
+# limited capacity, or one trained where the penalty region is rarely seen).
+# Read the widget below with that in mind: it shows how label noise and data
+# change the reward model and the height of the curve, and a later peak for a
+# worse model there is this artefact, not a lesson about reward models.
 #
 # ### The widget
 #
@@ -308,8 +424,7 @@ plt.show()
 # left panel is the reliability diagram of the retrained reward model on
 # held-out pairs; the right panel the over-optimization curve, with best-of-n
 # marked. With few comparisons or heavy noise the learned weights point further
-# from the gold direction, held-out accuracy against gold drops, and the gold
-# reward usually peaks lower.
+# from the gold direction and held-out accuracy against gold drops.
 
 # %% tags=["nbval-ignore-output"]
 rw.reward_model_widget()
@@ -318,7 +433,8 @@ rw.reward_model_widget()
 # ## Key takeaways
 # * Train reward models on comparisons with the Bradley–Terry loss, computed with `logsigmoid`; absolute scores need a common scale that people do not share.
 # * Judge a reward model against the noise-free ordering when you can, and check its calibration: label accuracy is capped by annotator noise.
-# * A learned reward is a proxy: optimising it hard (large n, large KL) raises the proxy and, past a point, lowers the true reward. Regularise towards the base policy.
+# * A learned reward is a proxy: optimising it hard (large n, large KL) raises the proxy and, past a point, lowers the true reward. Limit the distance from the base policy and choose the limit with a signal other than the proxy; in Gao et al.'s runs a KL penalty did no better than stopping early.
+# * The best-of-n KL formula log n − (n−1)/n is an upper bound, exact only without ties (Beirami et al. 2024).
 #
 # ## Further reading
 # * R. A. Bradley, M. E. Terry (1952), *Rank Analysis of Incomplete Block Designs: I. The Method of Paired Comparisons.* Biometrika 39.
@@ -326,5 +442,6 @@ rw.reward_model_widget()
 # * N. Stiennon, L. Ouyang, J. Wu et al. (2020), *Learning to Summarize from Human Feedback.* NeurIPS.
 # * L. Ouyang, J. Wu, X. Jiang et al. (2022), *Training Language Models to Follow Instructions with Human Feedback.* NeurIPS.
 # * L. Gao, J. Schulman, J. Hilton (2022), *Scaling Laws for Reward Model Overoptimization.* arXiv:2210.10760 (ICML 2023).
+# * A. Beirami, A. Agarwal, J. Berant, A. D'Amour, J. Eisenstein, C. Nagpal, A. T. Suresh (2024), *Theoretical guarantees on the best-of-n alignment policy.* arXiv:2401.01879.
 # * C. Guo, G. Pleiss, Y. Sun, K. Q. Weinberger (2017), *On Calibration of Modern Neural Networks.* ICML.
 # * D. Manheim, S. Garrabrant (2018), *Categorizing Variants of Goodhart's Law.* arXiv:1803.04585.

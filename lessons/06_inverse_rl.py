@@ -8,10 +8,12 @@
 #
 # **In this lesson you will**
 # 1. reproduce the slide's IRL code and hunt down its bugs (one crash, four silent);
-# 2. write the two building blocks of maximum-entropy IRL as exercises: the soft
-#    Bellman backup and the expected state-visitation frequencies;
+# 2. write the two building blocks of maximum-entropy IRL as exercises, the soft
+#    Bellman backup and the expected state-visitation frequencies, then the
+#    whole gradient-ascent loop;
 # 3. recover a reward map from 50 noisy demonstrations with labkit's corrected
-#    MaxEnt IRL (Ziebart et al. 2008), and check that the policy it implies
+#    maximum causal entropy IRL (Ziebart 2010; Ziebart, Bagnell and Dey 2010),
+#    and check that the policy it implies
 #    visits the same states as the expert;
 # 4. explore how the number of demonstrations, the discount and the
 #    demonstrator's noise change what can be recovered.
@@ -80,12 +82,14 @@ print("V - r is the same constant for every state:", np.round(V - r, 3))
 # it is on the way.
 #
 # **Bug 3 (silent): not converged.** With $\gamma = 0.99$ the constant should be
-# $\gamma \max r/(1-\gamma)$; 100 iterations cover only $1-0.99^{100}$ of it:
+# $\gamma \max r/(1-\gamma)$. The first iteration only copies the reward, so
+# after 100 iterations the constant is the geometric sum of 99 terms and covers
+# only $1-0.99^{99}$ of it:
 
 # %%
 limit = 0.99 * r.max() / (1 - 0.99)
 print(f"constant after 100 iterations: {(V - r)[0]:.3f}, fixed point: {limit:.3f} "
-      f"({(V - r)[0] / limit:.3f} of the way; 1 - 0.99^100 = {1 - 0.99**100:.3f})")
+      f"({(V - r)[0] / limit:.3f} of the way; 1 - 0.99^99 = {1 - 0.99**99:.3f})")
 
 # %% [markdown]
 # **Bug 4 (silent): the "likelihood" is not one.** The sum
@@ -109,8 +113,14 @@ for scale in (1, 10, 100):
 # ## 2. Maximum-entropy IRL, correctly
 #
 # Ziebart et al. (2008) model a demonstrator whose behaviour is *exponentially
-# more likely the more reward it collects*. With known dynamics and a discount,
-# the resulting policy is the **soft-optimal** policy (Ziebart 2010, eqs. 6.1-6.2):
+# more likely the more reward it collects*. Their 2008 model puts that weight on
+# whole trajectories, so under stochastic dynamics it lets the demonstrator
+# "choose" how its moves slip: the policy it implies depends on outcomes the
+# agent cannot know when it acts. Our moves slip 10 % of the time, so we use the
+# **maximum causal entropy** form (Ziebart 2010; Ziebart, Bagnell and Dey 2010),
+# which conditions each action only on the past. Its policy is the
+# **soft-optimal** policy computed by *soft value iteration* (Ziebart 2010,
+# eqs. 6.1-6.2). With deterministic moves the two models coincide.
 #
 # $$Q(s,a) = r(s) + \gamma \sum_{s'} P(s' \mid s,a)V(s'), \qquad V(s) = \log \sum_a e^{Q(s,a)}, \qquad \pi(a \mid s) = e^{Q(s,a) - V(s)}.$$
 #
@@ -144,7 +154,8 @@ check("06.soft_bellman_backup", soft_bellman_backup)
 # The learning signal is a comparison of **how often each state is visited**.
 # Starting from the demonstrations' start distribution $D_0$, push the state
 # distribution forward through the policy and the dynamics, and add up the
-# discounted visits (Ziebart et al. 2008, Algorithm 1, the forward pass):
+# discounted visits (the forward pass of Ziebart et al. 2008, Algorithm 1,
+# run with the causal policy):
 #
 # $$D_{t+1}(s') = \sum_{s,a} D_t(s)\,\pi(a \mid s)\,P(s' \mid s,a), \qquad D = \sum_{t=0}^{H-1}\gamma^t D_t.$$
 
@@ -175,7 +186,8 @@ check("06.state_visitation", state_visitation)
 # With these, learning $\theta$ maximises the concave objective
 # $g(\theta) = \theta\cdot\mu_E - \sum_s p_0(s)V_\theta(s) - \tfrac{\lambda}{2}\lVert\theta\rVert^2$,
 # whose gradient is the famous **expert minus expected feature counts**
-# (Ziebart et al. 2008, eq. 6):
+# (Ziebart et al. 2008, eq. 6; the same form holds for the causal model,
+# Ziebart 2010, ch. 6):
 #
 # $$\nabla g = \underbrace{\mu_E}_{\text{expert}} - \underbrace{\Phi^\top D_\theta}_{\text{learner}} - \lambda\theta,$$
 #
@@ -185,6 +197,38 @@ check("06.state_visitation", state_visitation)
 # is zero exactly when the learner visits features as often as the expert.
 # `labkit.irl.maxent_irl` maximises $g$ with L-BFGS, using this exact gradient.
 #
+# Before handing the loop to L-BFGS, write it yourself with plain gradient
+# ascent: it is the whole algorithm, backward pass, forward pass, step.
+
+# %%
+card("06.maxent_gradient_ascent")
+
+# %% [markdown]
+# Write `maxent_gradient_ascent(P, features, expert_features, start, gamma, lr=0.1, steps=100, l2=0.0)`.
+# Start from $\theta = 0$; at each step get the soft-optimal policy for
+# $r = \Phi\theta$ with `gridworld.soft_value_iteration(P, r, gamma, tol=1e-11)`
+# (it returns `(V, Q, policy)`), its exact discounted visitation with
+# `gridworld.discounted_occupancy(P, policy, start, gamma)`, and move
+# $\theta \leftarrow \theta + \text{lr}\,\nabla g$. Return $\theta$; raise
+# `ValueError` when `lr <= 0`.
+
+# %%
+def maxent_gradient_ascent(P, features, expert_features, start, gamma, lr=0.1, steps=100, l2=0.0):
+    ### BEGIN SOLUTION
+    if lr <= 0:
+        raise ValueError("lr must be > 0")
+    theta = np.zeros(features.shape[1])
+    for _ in range(steps):
+        _, _, policy = gridworld.soft_value_iteration(P, features @ theta, gamma, tol=1e-11)
+        D = gridworld.discounted_occupancy(P, policy, start, gamma)
+        theta = theta + lr * (expert_features - features.T @ D - l2 * theta)
+    return theta
+    ### END SOLUTION
+
+# %%
+check("06.maxent_gradient_ascent", maxent_gradient_ascent)
+
+# %% [markdown]
 # ### The world and the expert
 #
 # A 10 x 10 world with four terrains: goals `G` (reward 1), lava `L` (-1),
@@ -234,6 +278,45 @@ plt.show()
 # behaviour does not pin down the reward (Ng and Russell 2000), and the parts
 # the demonstrations rarely visit are the least reliable.
 #
+# ### What the misranking costs: a new map
+#
+# On the demonstrations' own map the misranking is harmless: the expert avoids
+# both terrains, and so does the learner. The point of learning a reward,
+# rather than copying behaviour, is to *transfer* it to situations the expert
+# never saw. Here is one: from `S` to `G` around a wall, either across three
+# lava cells or across three mud cells, routes of equal length. We plan
+# optimally (value iteration) with the true reward and with the recovered one,
+# starting at `S`, and score both policies with the true reward:
+
+# %%
+transfer = gridworld.GridWorld.from_layout([".LLL.", "S###G", ".MMM."], slip=0.1)
+start_transfer = np.zeros(transfer.n_states)
+start_transfer[int(transfer.cells("S")[0])] = 1.0
+weights = {"true reward": dict(irl.TRUE_THETA), "recovered reward": dict(zip(world.cell_types, result.theta))}
+true_transfer = transfer.reward_from_types({k: irl.TRUE_THETA.get(k, 0.0) for k in transfer.cell_types})
+fig, axes = plt.subplots(1, 2, figsize=(9, 2.6))
+for ax, (name, theta_by_type) in zip(axes, weights.items()):
+    theta_by_type["S"] = theta_by_type["."]                       # the start cell is plain floor
+    planned_r = transfer.reward_from_types({k: float(theta_by_type[k]) for k in transfer.cell_types})
+    _, Q = gridworld.value_iteration(transfer.P, planned_r, 0.9, steps=500)
+    policy = gridworld.greedy_policy(Q)
+    visits = gridworld.discounted_occupancy(transfer.P, policy, start_transfer, 0.9)
+    true_return = start_transfer @ gridworld.policy_evaluation(transfer.P, true_transfer, policy, 0.9)
+    print(f"planning with the {name:<16}: true return {true_return:.3f}, discounted time in lava "
+          f"{visits[transfer.cells('L')].sum():.3f}, in mud {visits[transfer.cells('M')].sum():.3f}")
+    path = gridworld.greedy_path(transfer, policy, int(transfer.cells("S")[0]), 8)
+    gridworld.draw_grid(ax, transfer, true_transfer, cmap="RdYlGn", vmin=-1, vmax=1, path=path, title=f"planned with the {name}")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# With the true reward the agent crosses the mud; with the recovered reward,
+# which behaves like the expert on the training map, it walks through the lava
+# and loses a large share of its true return. Non-identifiability is not a
+# technicality: a reward that fits the demonstrations can still be wrong exactly
+# where the deployed agent needs it, on terrain the expert never had to choose
+# between.
+#
 # ### Interactive: demonstrations, discount, noise
 #
 # Fewer demonstrations leave rarely visited terrain (lava) poorly determined; a
@@ -247,11 +330,16 @@ irl.irl_widget()
 # %% [markdown]
 # ## 3. A reference result in miniature
 #
-# Ziebart et al. (2008) prove that the MaxEnt solution **matches the expert's
-# feature expectations** and that, when the demonstrator really follows the
-# MaxEnt model, the likelihood is consistent: more data, closer reward. We check
-# both. With exact (infinite-data) expert feature counts and no regulariser, the
-# recovered $\theta$ times the noise equals the true $\theta$:
+# Two properties to check. First, at the optimum the gradient is zero, so the
+# fitted model **matches the expert's feature expectations**: this is the
+# constraint the maximum (causal) entropy model is built from (Ziebart et al.
+# 2008; Ziebart 2010). Second, when the demonstrator really follows the model
+# and the features identify the reward, maximum likelihood should get closer to
+# the true reward with more data. That is the generic consistency of maximum
+# likelihood in a correctly specified, identifiable model, not a theorem of the
+# IRL papers, so we measure it rather than cite it. With exact (infinite-data)
+# expert feature counts and no regulariser, the recovered $\theta$ times the
+# noise equals the true $\theta$:
 
 # %%
 phi, start = world.features(), world.start_distribution()
@@ -277,14 +365,15 @@ for n in (5, 50, 500):
 #
 # ## Key takeaways
 # * The slide's IRL crashes; patched, it has no dynamics, is not converged, and optimises a telescoping sum that is not a likelihood.
-# * MaxEnt IRL = soft value iteration (backward) + state visitation (forward) + gradient "expert minus learner feature counts".
+# * Maximum causal entropy IRL = soft value iteration (backward) + state visitation (forward) + gradient "expert minus learner feature counts". Under stochastic dynamics it differs from the 2008 trajectory-level MaxEnt model.
 # * The reward is identified only up to a constant (and, for a Boltzmann expert, up to its temperature); compare centred rewards.
 # * The test that matters for alignment: the policy from the recovered reward visits what the expert visits.
-# * Rarely demonstrated situations (here: lava) are where the recovered reward is least reliable.
+# * Rarely demonstrated situations (here: lava) are where the recovered reward is least reliable, and a transferred reward fails there first: on a new map the recovered reward walks through lava.
 #
 # ## Further reading
 # * B. Ziebart, A. Maas, J. A. Bagnell, A. Dey (2008), *Maximum entropy inverse reinforcement learning.* AAAI.
 # * B. Ziebart (2010), *Modeling purposeful adaptive behavior with the principle of maximum causal entropy.* PhD thesis, CMU.
+# * B. Ziebart, J. A. Bagnell, A. Dey (2010), *Modeling interaction via the principle of maximum causal entropy.* ICML.
 # * A. Ng, S. Russell (2000), *Algorithms for inverse reinforcement learning.* ICML (why the reward is not unique).
 # * A. Gleave, S. Toyer (2022), *A primer on maximum causal entropy inverse reinforcement learning.* arXiv:2203.11409.
 # * C. Finn, S. Levine, P. Abbeel (2016), *Guided cost learning.* ICML (MaxEnt IRL with neural rewards).

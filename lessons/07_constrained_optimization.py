@@ -12,7 +12,7 @@
 # 1. run the slide's SLSQP example and find why its constraint does the opposite of its comment;
 # 2. check the four KKT conditions numerically (exercise) on a well-posed problem;
 # 3. solve a constrained gridworld exactly with a linear programme (Altman 1999);
-# 4. implement the multiplier update (exercise) and watch reward, cost and the
+# 4. implement the multiplier update and the whole primal-dual loop (exercises) and watch reward, cost and the
 #    multiplier of the Lagrangian method (Ray et al. 2019) converge to the exact optimum.
 
 # %%
@@ -239,6 +239,43 @@ def dual_update(lam, cost, budget, lr):
 # %%
 check("07.dual_update", dual_update)
 
+# %% [markdown]
+# Now the whole method. Put the two steps in a loop: start at $\lambda = 0$;
+# at each iteration compute the soft-optimal policy for $r - \lambda c$
+# (`gridworld.soft_value_iteration(P, r - lam * c, gamma, temperature=temperature,
+# tol=1e-9)` returns `(V, Q, policy)`), evaluate it exactly under $r$ and under
+# $c$ (`start @ gridworld.policy_evaluation(P, r, policy, gamma)`), record
+# $J_r$, $J_c$ and the $\lambda$ that policy used, then take the dual step.
+
+# %%
+card("07.primal_dual")
+
+# %% [markdown]
+# Write `primal_dual(P, r, c, start, gamma, budget, lr=0.05, steps=150, temperature=0.05)`
+# returning a dict with arrays `"reward"`, `"cost"` and `"lam"` (one entry per
+# iteration) and `"policy"`, the last policy. Raise `ValueError` when `lr <= 0`.
+
+# %%
+from labkit import gridworld
+
+def primal_dual(P, r, c, start, gamma, budget, lr=0.05, steps=150, temperature=0.05):
+    ### BEGIN SOLUTION
+    if lr <= 0:
+        raise ValueError("lr must be > 0")
+    lam, V = 0.0, None
+    rewards, costs, lams = [], [], []
+    for _ in range(steps):
+        V, _, policy = gridworld.soft_value_iteration(P, r - lam * c, gamma, temperature=temperature, tol=1e-9, V0=V)
+        rewards.append(float(start @ gridworld.policy_evaluation(P, r, policy, gamma)))
+        costs.append(float(start @ gridworld.policy_evaluation(P, c, policy, gamma)))
+        lams.append(lam)
+        lam = dual_update(lam, costs[-1], budget, lr)
+    return {"reward": np.array(rewards), "cost": np.array(costs), "lam": np.array(lams), "policy": policy}
+    ### END SOLUTION
+
+# %%
+check("07.primal_dual", primal_dual)
+
 # %%
 budget = 0.8
 hist = constrained.lagrangian_primal_dual(world.P, reward, cost, start, constrained.CMDP_GAMMA, budget)
@@ -271,6 +308,46 @@ plt.show()
 # final reward, 4.152, is within 0.001 of the exact LP optimum, 4.153. Ray et al.
 # (2019) report the same pattern for Lagrangian safe RL in Safety Gym:
 # constraint violations early in training, then costs that settle at the threshold.
+#
+# ### A hard best response oscillates
+#
+# That convergence owes a lot to the temperature 0.05: the soft best response
+# changes *continuously* with $\lambda$, so it can mix the two routes. The
+# optimum here needs a mixed policy, and a *hard* best response (a greedy
+# policy, temperature near 0) cannot mix: it takes the shortcut when $\lambda$
+# is a little below the price of safety and the safe route when it is a little
+# above. The last iterate then never settles; what converges is the **average**
+# of the iterates (the policy that picks one of the iterates at random at the
+# start of each episode), as the theory of primal-dual methods predicts for
+# the averaged sequence, not the last one. Same step size, temperature 0.002:
+
+# %%
+hard = constrained.lagrangian_primal_dual(world.P, reward, cost, start, constrained.CMDP_GAMMA, budget,
+                                          temperature=0.002, steps=300)
+half = len(hard["cost"]) // 2
+print(f"last 150 iterates, cost ranges over [{hard['cost'][half:].min():.3f}, {hard['cost'][half:].max():.3f}]; "
+      f"last iterate J_r = {hard['reward'][-1]:.3f}, J_c = {hard['cost'][-1]:.3f}")
+print(f"average of the last 150 iterates: J_r = {hard['reward'][half:].mean():.3f}, J_c = {hard['cost'][half:].mean():.3f} "
+      f"(LP optimum {lp['reward']:.3f}, {lp['cost']:.3f})")
+
+fig, ax = plt.subplots(figsize=(8, 3))
+it_hard = np.arange(len(hard["cost"]))
+ax.plot(it_hard, hard["cost"], color="tab:red", lw=0.8, label="last iterate, temperature 0.002")
+ax.plot(it_hard, np.cumsum(hard["cost"]) / (it_hard + 1), color="k", label="running average of iterates")
+ax.plot(np.arange(len(hist["cost"])), hist["cost"], color="tab:blue", lw=1, label="last iterate, temperature 0.05")
+ax.axhline(budget, color="k", ls="--", lw=1, label="budget d")
+ax.set(xlabel="iteration", ylabel="cost J_c", title="Lagrangian primal-dual with a hard best response")
+ax.legend(fontsize=8)
+plt.show()
+
+# %% [markdown]
+# The greedy iterates jump between the safe route and the shortcut for as long
+# as we let them run, violating the budget by a factor of almost three every
+# few iterations, while their average sits on the LP optimum. Deep RL sits in
+# between: its policy changes gradually, but the multiplier still overshoots
+# and the cost oscillates around the budget. Stooke, Achiam and Abbeel (2020)
+# damp the multiplier with PID control, adding proportional and derivative
+# terms to the integral update used here.
 #
 # ### Interactive: the cost budget
 #
@@ -321,11 +398,12 @@ plt.show()
 # * A solver's "success" is not a proof: check `success`, make sure the problem is bounded, and verify the KKT residuals.
 # * Multipliers are prices: the budget's multiplier is the marginal value of more budget.
 # * A CMDP is an LP over occupancy measures; its optimum may randomise (in at most one state per constraint).
-# * The Lagrangian primal-dual method (safe RL's workhorse) overshoots the cost at first, then settles at the budget with the right multiplier.
+# * The Lagrangian primal-dual method (safe RL's workhorse) overshoots the cost at first, then settles at the budget with the right multiplier, if its best response is soft; with a hard best response only the average of the iterates converges (PID Lagrangians damp the oscillation).
 #
 # ## Further reading
 # * E. Altman (1999), *Constrained Markov Decision Processes.* Chapman & Hall/CRC.
 # * A. Ray, J. Achiam, D. Amodei (2019), *Benchmarking safe exploration in deep reinforcement learning* (Safety Gym). OpenAI.
+# * A. Stooke, J. Achiam, P. Abbeel (2020), *Responsive safety in reinforcement learning by PID Lagrangian methods.* ICML.
 # * J. Achiam, D. Held, A. Tamar, P. Abbeel (2017), *Constrained policy optimization.* ICML.
 # * S. Paternain, L. Chamon, M. Calvo-Fullana, A. Ribeiro (2019), *Constrained reinforcement learning has zero duality gap.* NeurIPS.
 # * J. Nocedal, S. Wright (2006), *Numerical Optimization*, 2nd ed., chapter 12 (KKT conditions).

@@ -10,7 +10,7 @@
 # **In this lesson you will**
 # 1. reproduce the slide's weighted-sum chooser and hunt its bugs, silent ones demonstrated;
 # 2. compute the utilitarian sum, Rawlsian maximin, Nash welfare, the Borda count, the Condorcet winner and the Pareto front with `labkit.social_choice`;
-# 3. meet a Condorcet cycle and a profile on which four rules pick four different options;
+# 3. meet a Condorcet cycle, design a profile on which Borda and Condorcet disagree (exercise), and a profile on which four rules pick four different options;
 # 4. see how majority-vote labels erase annotator disagreement in preference data, after Bakker et al. (2022).
 
 # %%
@@ -183,9 +183,41 @@ print("pairwise margins (row beats column by):\n", sc.pairwise_margins(cycle))
 print("Condorcet winner:", sc.condorcet_winner(cycle), "  Borda:", sc.borda_scores(cycle))
 
 # %% [markdown]
-# Arrow (1951) proved that with three or more options no ranking rule is
-# simultaneously Pareto, independent of irrelevant alternatives and
-# non-dictatorial: every rule above gives up something.
+# When a Condorcet winner does exist, must Borda pick it? A design exercise:
+# the check accepts any profile that answers the question.
+
+# %%
+card("10.borda_condorcet_disagree")
+
+# %% [markdown]
+# Write `borda_condorcet_disagree()` returning a profile (one row per voter,
+# options listed from best to worst) that has a Condorcet winner and a unique
+# Borda winner, and the two are different options. Hint: Borda counts how
+# *strongly* the minority dislikes the majority's favourite.
+
+# %%
+def borda_condorcet_disagree():
+    ### BEGIN SOLUTION
+    return np.array([[0, 1, 2]] * 3 + [[1, 2, 0]] * 2)
+    ### END SOLUTION
+
+# %%
+check("10.borda_condorcet_disagree", borda_condorcet_disagree)
+
+# %% [markdown]
+# Arrow (1951) proved that with three or more options no rule that turns
+# voters' *rankings* into a social ranking is simultaneously Pareto,
+# independent of irrelevant alternatives and non-dictatorial. The theorem is
+# about ordinal information only: Borda and majority (Condorcet) fall under it
+# and each gives up something (Borda gives up independence of irrelevant
+# alternatives; majority gives up a transitive, complete ranking, as the cycle
+# shows). The utilitarian, maximin and Nash rules are outside it: they use
+# *cardinal* utilities that are comparable across people, which is exactly the
+# extra information Arrow's setting rules out (Sen 1970). They escape the
+# theorem by assuming comparisons that someone has to justify: the sum needs
+# everyone's utility on one scale, maximin needs levels comparable across
+# people, and Nash welfare (unchanged when one person's utility is rescaled)
+# needs a disagreement point.
 #
 # ### Interactive: stakeholder weights
 #
@@ -224,9 +256,40 @@ for g, label in enumerate(("majority", "minority")):
     print(f"{label} group: majority-vote labels contradict {contradicted[group == g].mean():.3f} of its judgements")
 
 # %% [markdown]
-# A reward model trained on those labels learns the majority's preferences and
-# treats the minority's as noise. Aggregating individual ratings with a welfare
-# function keeps them visible, and the choice of function decides what happens to them:
+# Majority labels are the crude version. RLHF usually keeps every comparison
+# and fits one Bradley–Terry reward model (lesson 05) to the pooled data, which
+# does not say who made which comparison. What does that model learn?
+# Siththaranjan, Laidlaw and Hadfield-Menell (2023) prove that preference
+# learning with such *hidden context* aggregates like the **Borda count**. We fit
+# a Bradley–Terry reward (one score per statement, `labkit.reward`'s Newton
+# fit on one-hot features) to all 200 comparisons and set it beside Borda:
+
+# %%
+from labkit import reward as rw
+
+one_hot = np.eye(5)
+pooled = rw.Preferences(features_a=np.array([one_hot[a] for a, _ in pairs] * len(ratings)),
+                        features_b=np.array([one_hot[b] for _, b in pairs] * len(ratings)),
+                        prefers_a=prefers_a.reshape(-1), gold_prefers_a=prefers_a.reshape(-1))
+bt_reward = rw.fit_bradley_terry(pooled)
+borda_pooled = sc.borda_scores(sc.rankings_from_utilities(ratings))
+print("Bradley-Terry reward per statement (centred):", np.round(bt_reward - bt_reward.mean(), 3))
+print("Borda scores per statement                 :", borda_pooled)
+print("ranking by Bradley-Terry:", np.argsort(-bt_reward).tolist(), "  by Borda:", np.argsort(-borda_pooled).tolist(),
+      f"  correlation {np.corrcoef(bt_reward, borda_pooled)[0, 1]:.4f}")
+minority_favourite = int(np.argmax(ratings[group == 1].mean(axis=0)))
+print(f"the minority's favourite, statement {minority_favourite}, is ranked "
+      f"{int(np.flatnonzero(np.argsort(-bt_reward) == minority_favourite)[0]) + 1} of 5 by the reward model")
+
+# %% [markdown]
+# The pooled reward model ranks the statements exactly as Borda does. It does
+# not ignore the minority (it is not the majority vote), but it weighs each
+# comparison once: the statement the minority likes most comes fourth, and the
+# one it rejects comes first. Nothing in the pooled data says that six people
+# disagree systematically; Siththaranjan et al.'s remedy is to learn a
+# *distribution* of rewards per response, which exposes that hidden context.
+# Aggregating individual ratings with an explicit welfare function keeps the
+# groups visible, and the choice of function decides what happens to them:
 
 # %%
 picks = {rule: sc.choose(ratings, rule) for rule in sc.RULES}
@@ -257,11 +320,13 @@ plt.show()
 # * Make missing data an error, not a zero; NaN silently hides options from a `>` comparison.
 # * Maximin protects the worst-off, Nash welfare rewards balanced gains, Borda and Condorcet use only rankings; a Condorcet winner may not exist.
 # * Pick from the Pareto front, then argue for the rule that chooses within it.
-# * Majority-vote preference labels erase minority annotators; aggregate individual preferences explicitly.
+# * Majority-vote preference labels erase minority annotators; a Bradley–Terry reward model on pooled comparisons aggregates like Borda (Siththaranjan et al. 2023); aggregate individual preferences explicitly.
 #
 # ## Further reading
 # * M. Bakker et al. (2022), *Fine-tuning language models to find agreement among humans with diverse preferences.* NeurIPS. arXiv:2211.15006.
+# * A. Siththaranjan, C. Laidlaw, D. Hadfield-Menell (2023), *Distributional preference learning: understanding and accounting for hidden context in RLHF.* arXiv:2312.08358 (ICLR 2024).
 # * K. Arrow (1951), *Social Choice and Individual Values.*
+# * A. Sen (1970), *Collective Choice and Social Welfare* (what interpersonal comparisons of utility add to Arrow's setting).
 # * J. Rawls (1971), *A Theory of Justice*; J. Harsanyi (1955), *Cardinal welfare, individualistic ethics, and interpersonal comparisons of utility.* JPE 63(4).
 # * J. Nash (1950), *The bargaining problem.* Econometrica 18(2).
 # * F. Brandt, V. Conitzer, U. Endriss, J. Lang, A. Procaccia (eds., 2016), *Handbook of Computational Social Choice.*

@@ -175,15 +175,16 @@ check("12.lexicographic_choice", lexicographic_choice)
 # %%
 raw_value = mcda.weighted_sum(S, w)
 norm_value = mcda.weighted_sum(mcda.minmax_normalise(S), w)
-print("weighted sum, raw scores       :", np.round(raw_value, 3), "->", names[int(np.argmax(raw_value))])
-print("weighted sum, min-max scores   :", np.round(norm_value, 3), "->", names[int(np.argmax(norm_value))])
+for label, value in (("raw scores      ", raw_value), ("min-max scores  ", norm_value)):
+    runner_up, best = np.sort(value)[-2:]
+    print(f"weighted sum, {label} :", np.round(value, 3), "->", names[int(np.argmax(value))], f"by {best - runner_up:.3f}")
 print("lexicographic, harm first      :", names[mcda.lexicographic_choice(S, [1, 0, 2, 3])])
 print("lexicographic, benefit first   :", names[mcda.lexicographic_choice(S, [0, 1, 2, 3])])
 pick = mcda.constrained_choice(S, w, [0.0, 0.7, 0.0, 0.0])   # non-maleficence >= 0.7 means harm <= 0.3
 print("harm <= 0.3, then weighted sum :", names[pick])
 
 # %% [markdown]
-# Five reasonable procedures, three different answers. On the raw scores A beats B by 0.01.
+# Five reasonable procedures, three different answers. On the raw scores A beats B by 0.010.
 # After min-max normalisation the **most harmful** action, C, wins by 0.002:
 # stretching the benefit column rewards C's top benefit with the full weight
 # 0.3. Putting harm first lexicographically picks the harmless but least
@@ -265,15 +266,61 @@ print("X, Y, Z, Y'   :", np.round(after, 3), "-> X vs Y:", "X" if after[0] > aft
 # set-dependent normalisation, and always test whether adding or removing an
 # option flips the verdict.
 #
+# ## 6. Moral uncertainty: credences over theories
+#
+# The weighted sum treats principles as ingredients of one theory. A different
+# kind of uncertainty is *which ethical theory is right*. Suppose we give 40 %
+# credence to a utilitarian theory (choiceworthiness = benefit − harm), 35 % to
+# a deontological one (any harm above 0.15 is forbidden, scored −1; among
+# permitted acts, respect for autonomy counts) and 25 % to an egalitarian one
+# (fairness). Each theory scores the same four actions:
+
+# %%
+credences = np.array([0.40, 0.35, 0.25])
+cw = mcda.choiceworthiness(mcda.ACTIONS)
+print(f"credences {credences.tolist()}; the deontological theory forbids harm above {mcda.DEONTIC_HARM_LIMIT}")
+for theory, row in zip(mcda.THEORIES, cw):
+    print(f"{theory:<14} choiceworthiness {np.round(row, 2)} -> best {names[int(np.argmax(row))]}")
+print()
+print(f"{'weighted sum of principles (section 3)':<46} -> {names[int(np.argmax(raw_value))]}")
+print(f"{'my favourite theory (most credible only)':<46} -> {names[mcda.favourite_theory_choice(cw, credences)]}")
+for normalise in mcda.NORMALISATIONS:
+    mec = mcda.expected_choiceworthiness(cw, credences, normalise)
+    print(f"{'expected choiceworthiness, ' + normalise + ' normalisation':<46} -> {names[int(np.argmax(mec))]}  {np.round(mec, 3)}")
+borda_mu = mcda.credence_weighted_borda(cw, credences)
+print(f"{'credence-weighted Borda (rankings only)':<46} -> {names[int(np.argmax(borda_mu))]}  {np.round(borda_mu, 3)}")
+
+# %% [markdown]
+# **Maximising expected choiceworthiness** (MEC; MacAskill, Bykvist and Ord
+# 2020) is the natural analogue of expected utility, but it adds numbers from
+# different theories, so it needs an exchange rate between them that no theory
+# supplies. Taken at face value, the deontological theory's −1 for a forbidden
+# act outweighs everything and MEC picks B; with each theory rescaled to the
+# same range, B still wins narrowly; with each rescaled to the same variance,
+# A wins. The choice of normalisation is the choice of how loud each theory
+# may shout. Using only the theories' rankings (credence-weighted Borda,
+# MacAskill 2016) sidesteps the exchange rate and picks A, ignoring how much
+# the deontologist objects to A. A **moral parliament** (Bostrom 2009; Newberry
+# and Ord 2021) gives each theory delegates in proportion to its credence and
+# lets them bargain and vote; the Borda count is its simplest voting rule, not
+# a model of the bargaining. Weights over principles and credences over
+# theories answer different questions, and here they can disagree: write down
+# which one a system uses.
+#
 # ## Key takeaways
 # * Make every principle an explicit, validated scoring function with a direction; a missing attribute is an error, never a zero.
 # * Weighted sums are compensatory: enough benefit buys any harm. Encode non-maleficence as a hard constraint when it is meant as one.
 # * Normalisation, aggregation rule and weights each can flip the decision; report the decision with its flip points.
 # * Set-dependent normalisation causes rank reversal: adding an option (even a copy) can reorder the others.
+# * Under uncertainty between ethical theories, expected choiceworthiness depends on an intertheoretic normalisation that must be stated; rank-based rules need none but ignore stakes.
 #
 # ## Further reading
 # * V. Belton, T. Gear (1983), *On a short-coming of Saaty's method of analytic hierarchies.* Omega 11(3).
 # * R. Keeney, H. Raiffa (1976), *Decisions with Multiple Objectives: Preferences and Value Tradeoffs.*
 # * P. Fishburn (1974), *Lexicographic orders, utilities and decision rules: a survey.* Management Science 20(11).
 # * T. Beauchamp, J. Childress (1979, 8th ed. 2019), *Principles of Biomedical Ethics*: the four principles of the slide.
+# * W. MacAskill, K. Bykvist, T. Ord (2020), *Moral Uncertainty.* Oxford University Press (expected choiceworthiness, intertheoretic comparisons).
+# * W. MacAskill (2016), *Normative uncertainty as a voting problem.* Mind 125(500).
+# * W. MacAskill, O. Cotton-Barratt, T. Ord (2020), *Statistical normalization methods in interpersonal and intertheoretic comparisons.* Journal of Philosophy 117(2).
+# * N. Bostrom (2009), *Moral uncertainty: towards a solution?* Overcoming Bias; T. Newberry, T. Ord (2021), *The parliamentary approach to moral uncertainty.* FHI technical report.
 # * E. Triantaphyllou (2000), *Multi-Criteria Decision Making Methods: A Comparative Study.*

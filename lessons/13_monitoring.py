@@ -218,7 +218,10 @@ check("13.cusum", cusum)
 # previous 100 requests (the baseline moves with the stream), a windowed
 # two-sample **Kolmogorov–Smirnov** test of the last 200 requests against the
 # first 300, and the **Mahalanobis distance** of each input embedding to the
-# reference inputs (Mahalanobis 1936).
+# reference inputs (Mahalanobis 1936). Lee et al. (2018) made Mahalanobis
+# distance on a network's features a standard detector of out-of-distribution
+# and adversarial inputs (with one Gaussian per class and a shared covariance);
+# we use the simplest version, one Gaussian fitted to the reference inputs.
 #
 # To separate the two questions, we measure drift detection on a stream
 # with the same drift but no bursts (false-alarm rate per request before the
@@ -315,6 +318,66 @@ print("alerts opened at requests:", opened.tolist())
 # rule: the input detector (Mahalanobis) pages the security on-call, the metric
 # detectors the model owners.
 #
+# ### Many detectors, many metrics: multiple testing
+#
+# Each detector's false-alarm rate was set on its own. Run all six on the same
+# healthy traffic and page on *any* alarm, and the rates add up: this is the
+# multiple-testing problem, and a real service watches dozens of metrics, not
+# one. On the drift-free stream, before the drift, after the warm-up:
+
+# %%
+healthy = slice(100, calm.drift_start)
+any_alarm = np.zeros(calm.drift_start - 100, dtype=bool)
+for det in mon.DETECTORS:
+    _, alarm_det, _ = mon.run_detector(calm, det)
+    any_alarm |= alarm_det[healthy]
+    print(f"{det:<14} false alarms per healthy request {alarm_det[healthy].mean():.4f}")
+print(f"{'any of them':<14} false alarms per healthy request {any_alarm.mean():.4f}"
+      f" (one every {1 / max(any_alarm.mean(), 1e-12):.0f} requests)")
+
+# %% [markdown]
+# The union alarms far more often than any single detector. With $m$
+# independent detectors at false-alarm rate $\alpha$ each, the chance that at
+# least one fires is $1-(1-\alpha)^m \approx m\alpha$; ours are correlated
+# (most watch the same metric), so the union can be below that sum, but it is
+# still above every single rate. A team paged that often learns to ignore the
+# pager: **alert fatigue**, which turns a monitor into decoration. The remedies
+# are the ones of multiple testing: give the *family* of detectors a false-alarm
+# budget and split it (Bonferroni: each detector at $\alpha/m$; for sequential
+# detectors, pick each threshold for a longer in-control ARL), route each
+# detector to the people who can act on it, and deduplicate alarms into
+# incidents with a cooldown, as above.
+#
+# ### An audit log of alerts
+#
+# After an incident someone will ask what the monitor raised, when, and with
+# which settings, and needs to trust that nobody edited the record afterwards.
+# `mon.AuditLog` chains entries by hash: each stores the SHA-256 of the previous
+# one, so changing or deleting any entry breaks every later link. We log the
+# CUSUM alerts opened above:
+
+# %%
+import json
+
+log = mon.AuditLog()
+for request in opened:
+    log.append(request=int(request), detector="cusum", h=5.0, cooldown=50, routed_to="model owners")
+stored = log.to_jsonl()
+print("entries:", len(log), "| intact:", mon.AuditLog.verify_jsonl(stored) is None)
+
+# Someone deletes the first alert from the stored file, then edits another.
+lines = stored.splitlines()
+print("first broken entry after deleting entry 0:", mon.AuditLog.verify_jsonl("\n".join(lines[1:])))
+edited = json.loads(lines[2])
+edited["request"] += 100
+lines[2] = json.dumps(edited, sort_keys=True)
+print("first broken entry after editing entry 2:", mon.AuditLog.verify_jsonl("\n".join(lines)))
+
+# %% [markdown]
+# (A hash chain detects tampering; it does not prevent someone rewriting the
+# whole chain. Real systems also publish the latest hash somewhere the operator
+# cannot edit, or use write-once storage.)
+#
 # ## 7. The dashboard
 #
 # Replay the stream request by request, switch detectors and tune their
@@ -335,6 +398,8 @@ mon.dashboard_widget(stream)
 # * CUSUM, EWMA and Page–Hinkley accumulate evidence; their false-alarm rate is set by design (ARL tables, simulation).
 # * Monitor inputs and outputs: Mahalanobis distance on inputs catches attacks the output metric does not explain.
 # * Measure detectors by false-alarm rate and detection delay on a stream with known changes, and turn alarms into alerts with a cooldown.
+# * Many detectors on one pager multiply false alarms (multiple testing); budget false alarms for the whole family, or alert fatigue makes the monitor useless.
+# * Keep what the monitor raised in a tamper-evident, hash-chained log: accountability needs a record nobody can quietly edit.
 #
 # ## Further reading
 # * E. S. Page (1954), *Continuous Inspection Schemes.* Biometrika 41.
@@ -342,4 +407,6 @@ mon.dashboard_widget(stream)
 # * D. V. Hinkley (1971), *Inference about the change-point from cumulative sum tests.* Biometrika 58.
 # * D. C. Montgomery, *Introduction to Statistical Quality Control*, chapter 9 (CUSUM and EWMA, ARL tables).
 # * P. C. Mahalanobis (1936), *On the generalised distance in statistics.*
+# * K. Lee, K. Lee, H. Lee, J. Shin (2018), *A simple unified framework for detecting out-of-distribution samples and adversarial attacks.* NeurIPS.
+# * Y. Benjamini, Y. Hochberg (1995), *Controlling the false discovery rate: a practical and powerful approach to multiple testing.* JRSS B 57(1).
 # * J. Gama et al. (2014), *A survey on concept drift adaptation.* ACM Computing Surveys 46(4).

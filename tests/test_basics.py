@@ -42,6 +42,25 @@ def test_wilson_coverage_beats_wald_at_small_n():
     assert np.all((0 <= wilson) & (wilson <= 1))
 
 
+def test_clopper_pearson_known_values_and_guaranteed_coverage():
+    # k = 0: the upper bound solves (1 - p)^n = alpha / 2; k = n mirrors it.
+    low, high = basics.clopper_pearson_interval(0, 20)
+    assert low == 0.0 and high == pytest.approx(1 - 0.025 ** (1 / 20), abs=1e-12)
+    low, high = basics.clopper_pearson_interval(20, 20)
+    assert high == 1.0 and low == pytest.approx(0.025 ** (1 / 20), abs=1e-12)
+    # 3/20: the Beta quantiles scipy's exact binomial test reports (0.03207, 0.37893).
+    assert basics.clopper_pearson_interval(3, 20) == pytest.approx((0.032071, 0.378927), abs=1e-6)
+    with pytest.raises(ValueError, match=r"successes must be an integer in \[0, 20\]"):
+        basics.clopper_pearson_interval(21, 20)
+    # Its coverage never falls below nominal on a fine grid; Wilson's dips near 0 (Brown et al. 2001).
+    ps = np.linspace(0.0001, 0.9999, 9999)
+    assert basics.interval_coverage("clopper_pearson", 20, ps).min() >= 0.95
+    wilson = basics.interval_coverage("wilson", 20, ps)
+    assert wilson.min() < 0.85 and min(ps[wilson.argmin()], 1 - ps[wilson.argmin()]) < 0.02
+    with pytest.raises(ValueError, match="method must be one of"):
+        basics.interval_coverage("agresti", 20, ps)
+
+
 def test_entropy():
     assert basics.entropy([0.5, 0.5]) == pytest.approx(math.log(2))
     with pytest.raises(ValueError):

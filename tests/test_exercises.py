@@ -91,16 +91,108 @@ def _softmax_row_max(logits, temperature=1.0):
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def _bon_pick_by_gold(proxy_scores, gold_scores, n):
+    """Picks each group's best draw by the gold reward: not what best-of-n against a proxy does."""
+    groups_p, groups_g = np.asarray(proxy_scores).reshape(len(proxy_scores), -1, n), np.asarray(gold_scores).reshape(len(gold_scores), -1, n)
+    if np.asarray(proxy_scores).shape[1] % n:
+        raise ValueError("n must divide the draws")
+    idx = np.argmax(groups_g, axis=2)[..., None]
+    return float(np.take_along_axis(groups_p, idx, axis=2).mean()), float(np.take_along_axis(groups_g, idx, axis=2).mean())
+
+
+def _bon_interleaved_groups(proxy_scores, gold_scores, n):
+    """Groups draws i, i + k, i + 2k, ... instead of consecutive runs of n."""
+    p, g = np.asarray(proxy_scores), np.asarray(gold_scores)
+    if p.shape[1] % n:
+        raise ValueError("n must divide the draws")
+    groups_p, groups_g = p.reshape(len(p), n, -1), g.reshape(len(g), n, -1)
+    idx = np.argmax(groups_p, axis=1)[:, None, :]
+    return float(np.take_along_axis(groups_p, idx, axis=1).mean()), float(np.take_along_axis(groups_g, idx, axis=1).mean())
+
+
+def _primal_dual(P, r, c, start, gamma, budget, lr=0.05, steps=150, temperature=0.05, project=True, record_after=False):
+    from labkit.gridworld import policy_evaluation, soft_value_iteration
+    if lr <= 0:
+        raise ValueError("lr must be > 0")
+    lam, V, out = 0.0, None, {"reward": [], "cost": [], "lam": []}
+    for _ in range(steps):
+        V, _, pi = soft_value_iteration(P, r - lam * c, gamma, temperature=temperature, tol=1e-9, V0=V)
+        j_r, j_c = float(start @ policy_evaluation(P, r, pi, gamma)), float(start @ policy_evaluation(P, c, pi, gamma))
+        new_lam = lam + lr * (j_c - budget)
+        new_lam = max(0.0, new_lam) if project else new_lam
+        out["reward"].append(j_r)
+        out["cost"].append(j_c)
+        out["lam"].append(new_lam if record_after else lam)
+        lam = new_lam
+    return {**{k: np.array(v) for k, v in out.items()}, "policy": pi}
+
+
+def _primal_dual_unprojected(*args, **kwargs):
+    """Lets the multiplier go negative when the constraint is slack."""
+    return _primal_dual(*args, **kwargs, project=False)
+
+
+def _primal_dual_records_after_update(*args, **kwargs):
+    """Records the multiplier after its update instead of the one the policy used."""
+    return _primal_dual(*args, **kwargs, record_after=True)
+
+
+def _maxent_ascent(P, features, expert_features, start, gamma, lr=0.1, steps=100, l2=0.0, sign=1.0, horizon=None, use_l2=True):
+    from labkit import gridworld
+    if lr <= 0:
+        raise ValueError("lr must be > 0")
+    theta = np.zeros(features.shape[1])
+    for _ in range(steps):
+        _, _, policy = gridworld.soft_value_iteration(P, features @ theta, gamma, tol=1e-11)
+        if horizon is None:
+            D = gridworld.discounted_occupancy(P, policy, start, gamma)
+        else:
+            P_pi, d, D = np.einsum("sa,sat->st", policy, P), np.asarray(start, float), np.zeros(len(start))
+            for t in range(horizon):
+                D, d = D + gamma**t * d, d @ P_pi
+        theta = theta + lr * sign * (expert_features - features.T @ D - (l2 * theta if use_l2 else 0))
+    return theta
+
+
+def _maxent_learner_minus_expert(*args, **kwargs):
+    """Descends instead of ascending: learner minus expert feature counts."""
+    return _maxent_ascent(*args, **kwargs, sign=-1.0)
+
+
+def _maxent_short_horizon(*args, **kwargs):
+    """Visitation over 10 steps instead of the infinite discounted sum the expert's counts use."""
+    return _maxent_ascent(*args, **kwargs, horizon=10)
+
+
+def _maxent_no_prior(*args, **kwargs):
+    """Ignores the l2 term of the gradient."""
+    return _maxent_ascent(*args, **kwargs, use_l2=False)
+
+
 # Plausible wrong answers each check must catch, beyond the generic perturbation above.
 PLAUSIBLE_WRONG = {
     "00.softmax": [_softmax_global_max],
     "03.expected_calibration_error": [_ece_left_closed_bins],
     "05.expected_calibration_error": [_ece_left_closed_bins],
+    "05.best_of_n_select": [_bon_pick_by_gold, _bon_interleaved_groups],
+    "06.maxent_gradient_ascent": [_maxent_learner_minus_expert, _maxent_short_horizon, _maxent_no_prior],
+    "07.primal_dual": [_primal_dual_unprojected, _primal_dual_records_after_update],
+    "10.borda_condorcet_disagree": [
+        lambda: np.array([[0, 1, 2], [1, 2, 0], [2, 0, 1]]),   # a Condorcet cycle: no winner to disagree with
+        lambda: np.array([[0, 1, 2], [0, 2, 1], [1, 0, 2]]),   # both pick option 0
+        lambda: np.array([[0, 1, 2], [1, 0, 2]]),              # no majority winner and a Borda tie
+        lambda: np.array([[0, 1, 1]]),                         # not a ranking
+    ],
 }
 PLAUSIBLE_RIGHT = {
     "00.softmax": [_softmax_row_max],
     "03.expected_calibration_error": [_ece_right_closed_bins],
     "05.expected_calibration_error": [_ece_right_closed_bins],
+    "06.maxent_gradient_ascent": [_maxent_ascent],
+    "07.primal_dual": [_primal_dual],
+    "10.borda_condorcet_disagree": [
+        lambda: np.array([[0, 1, 2, 3]] * 3 + [[1, 2, 3, 0]] * 2),   # four options, same idea
+    ],
 }
 
 

@@ -38,6 +38,21 @@ def test_no_gaming_below_the_threshold_and_gaming_above():
     assert above["true"][0] < 0 < above["proxy"][0]
 
 
+def test_kl_regularised_agent_moves_smoothly_from_the_base_policy_to_the_exploit():
+    world = goodhart.make_gridworld()
+    true_r, proxy_r = goodhart.true_reward(world), goodhart.proxy_reward(world, 1.5)
+    curve = goodhart.kl_regularised_curve(world, proxy_r, true_r, goodhart.GAMMA, np.logspace(1, -2, 25))
+    assert curve["kl"][0] < 1e-3 and (np.diff(curve["kl"]) >= -1e-9).all()          # pressure grows with 1 / T
+    assert (np.diff(curve["proxy"]) >= -1e-9).all()                                  # the proxy never falls
+    peak = int(np.argmax(curve["true"]))
+    assert 0 < peak < len(curve["true"]) - 1 and curve["true"][-1] < 0 < curve["true"][peak]
+    # At T -> 0 it is the fully optimised greedy agent of goodhart_curve.
+    greedy = goodhart.goodhart_curve(world, proxy_r, true_r, goodhart.GAMMA, [200])
+    assert curve["true"][-1] == pytest.approx(greedy["true"][0], abs=1e-3)
+    with pytest.raises(ValueError, match="temperatures"):
+        goodhart.kl_regularised_curve(world, proxy_r, true_r, goodhart.GAMMA, [1.0, 0.0])
+
+
 def test_goodhart_curve_rejects_bad_steps():
     world = goodhart.make_gridworld()
     r = goodhart.true_reward(world)

@@ -47,6 +47,21 @@ def test_exact_expert_features_recover_the_reward_up_to_scale_and_constant():
     np.testing.assert_allclose(res.visitation, gw.discounted_occupancy(world.P, pi_E, start, 0.9), atol=1e-4)
 
 
+def test_gradient_ascent_climbs_the_dual_to_the_lbfgs_optimum():
+    world = small_world()
+    phi, start = world.features(), world.start_distribution()
+    pi_E = irl.expert_policy(world, phi @ np.array([0.0, 1.0, -1.0, -0.3]), 0.9, 0.5)
+    mu_E = phi.T @ gw.discounted_occupancy(world.P, pi_E, start, 0.9)
+    lbfgs = irl.fit_reward(world.P, phi, mu_E, start, 0.9, l2=0.1)
+    duals = [irl.maxent_dual(irl.maxent_gradient_ascent(world.P, phi, mu_E, start, 0.9, lr=0.05, steps=k, l2=0.1),
+                             world.P, phi, mu_E, start, 0.9, l2=0.1)[0] for k in (1, 10, 100)]
+    assert duals[0] < duals[1] < duals[2]
+    theta = irl.maxent_gradient_ascent(world.P, phi, mu_E, start, 0.9, lr=0.05, steps=2000, l2=0.1)
+    np.testing.assert_allclose(theta, lbfgs.theta, atol=1e-3)
+    with pytest.raises(ValueError, match="lr"):
+        irl.maxent_gradient_ascent(world.P, phi, mu_E, start, 0.9, lr=0.0)
+
+
 def test_sampled_demonstrations_satisfy_regularised_feature_matching():
     out = irl.run_experiment(n_demos=30, gamma=0.9, noise=0.25)
     res = out["result"]

@@ -155,3 +155,29 @@ def test_decision_widget_full_range(values):
 
 def test_decision_widget_all_zero_weights():
     draw_and_check(WIDGET, {"beneficence": 0.0, "non_maleficence": 0.0, "autonomy": 0.0, "justice": 0.0, "max_harm": 0.0})
+
+
+def test_moral_uncertainty_rules_hand_values_and_their_disagreement():
+    cw = mcda.choiceworthiness(mcda.ACTIONS)
+    np.testing.assert_allclose(cw, [[0.6, 0.5, 0.3, 0.4], [-1.0, 0.9, -1.0, 0.5], [0.7, 0.5, 0.8, 0.6]])
+    credences = [0.4, 0.35, 0.25]
+    # No normalisation: 0.4 * 0.5 + 0.35 * 0.9 + 0.25 * 0.5 = 0.64 for B.
+    assert mcda.expected_choiceworthiness(cw, credences, "none")[1] == pytest.approx(0.64)
+    picks = {n: int(np.argmax(mcda.expected_choiceworthiness(cw, credences, n))) for n in mcda.NORMALISATIONS}
+    assert picks == {"none": 1, "range": 1, "variance": 0}   # the intertheoretic unit decides
+    # Range normalisation puts every theory on [0, 1]; variance normalisation gives mean 0.
+    assert mcda.expected_choiceworthiness(cw, credences, "range").max() <= 1.0
+    assert mcda.expected_choiceworthiness(cw, credences, "variance").sum() == pytest.approx(0.0, abs=1e-12)
+    # Borda: utilitarian ranks A, B, D, C (3, 2, 0, 1); ties share points.
+    np.testing.assert_allclose(mcda.credence_weighted_borda(cw, credences), [1.875, 1.85, 0.925, 1.35])
+    assert mcda.favourite_theory_choice(cw, credences) == 0
+    # An indifferent theory contributes nothing.
+    flat = np.vstack([cw, np.zeros(4)])
+    np.testing.assert_allclose(mcda.expected_choiceworthiness(flat, credences + [0.0], "variance"),
+                               mcda.expected_choiceworthiness(cw, credences, "variance"))
+    with pytest.raises(ValueError, match="credences"):
+        mcda.expected_choiceworthiness(cw, [0.5, 0.5, 0.5])
+    with pytest.raises(ValueError, match="normalise"):
+        mcda.expected_choiceworthiness(cw, credences, "softmax")
+    with pytest.raises(ValueError, match="attribute"):
+        mcda.choiceworthiness([{"name": "E", "benefit": 0.5}])

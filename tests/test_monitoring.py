@@ -1,3 +1,4 @@
+import json
 import math
 
 import numpy as np
@@ -188,3 +189,24 @@ def test_bad_inputs_are_rejected(call, error, fragment):
     import re
     with pytest.raises(error, match=re.escape(fragment)):
         call()
+def test_audit_log_is_append_only_and_tamper_evident():
+    log = mo.AuditLog()
+    for i in range(5):
+        log.append(applicant=i, decision=int(i % 2), threshold=0.5)
+    assert len(log) == 5 and log.verify() is None
+    copies = log.entries
+    copies[2]["decision"] = 1  # editing a copy leaves the log intact
+    assert log.verify() is None
+    assert mo.AuditLog.verify_entries(copies) == 2
+    stored = log.to_jsonl()
+    assert mo.AuditLog.verify_jsonl(stored) is None
+    lines = stored.splitlines()
+    assert mo.AuditLog.verify_jsonl("\n".join(lines[:1] + lines[2:])) == 1  # a deleted entry
+    tampered = json.loads(lines[3])
+    tampered["decision"] = 1 - tampered["decision"]
+    assert mo.AuditLog.verify_jsonl("\n".join(lines[:3] + [json.dumps(tampered)] + lines[4:])) == 3
+    with pytest.raises(ValueError, match="prev_hash"):
+        log.append(prev_hash="0")
+    with pytest.raises(TypeError, match="JSON"):
+        log.append(obj=object())
+

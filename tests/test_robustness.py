@@ -123,6 +123,21 @@ def test_certified_inputs_survive_pgd(digits):
     assert rb.certified_accuracy(model, x, y, eps) <= rb.robust_accuracy(model, x, y, eps) + 1e-9
 
 
+def test_lp_relaxation_is_sound_and_tighter_than_ibp(digits, trained):
+    _, _, x, y = digits
+    x, y = x[:12], y[:12]
+    for eps in (0.0, 0.01, 0.03):
+        ibp_ok, lp_ok = rb.certified(trained, x, y, eps), rb.lp_certified(trained, x, y, eps)
+        assert bool((lp_ok | ~ibp_ok).all())                      # whatever IBP proves, the LP proves
+        if lp_ok.any():                                           # and no attack breaks an LP certificate
+            x_adv = rb.pgd(trained, x[lp_ok], y[lp_ok], eps, alpha=max(eps, 1e-3) / 4, steps=20,
+                           generator=torch.Generator().manual_seed(0))
+            assert clf.accuracy(trained, x_adv, y[lp_ok]) == 1.0
+    assert rb.lp_certified(trained, x, y, 0.03).sum() > rb.certified(trained, x, y, 0.03).sum()
+    at_zero = rb.lp_certified(trained, x, y, 0.0)                 # eps = 0: certified iff correctly classified
+    assert torch.equal(at_zero, trained(x).argmax(dim=1) == y)
+
+
 def test_adversarial_training_buys_robustness(digits, trained):
     x_tr, y_tr, x, y = digits
     robust = clf.make_mlp(hidden=(32, 32), seed=0)

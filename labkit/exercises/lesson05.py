@@ -72,3 +72,29 @@ register(Exercise(
     make_cases=_kl_cases,
     difficulty=1, importance="practice", minutes=5,
 ))
+
+
+def _bon_cases(rng: np.random.Generator):
+    cases = [
+        ((np.array([[0.1, 0.9, 0.5, 0.2]]), np.array([[1.0, -1.0, 0.0, 2.0]])), {"n": 2}),   # picks draws 1 and 2
+        ((np.array([[0.1, 0.9, 0.5, 0.2]]), np.array([[1.0, -1.0, 0.0, 2.0]])), {"n": 1}),   # n = 1: the base policy
+        ((np.array([[0.1, 0.9, 0.5, 0.2]]), np.array([[1.0, -1.0, 0.0, 2.0]])), {"n": 4}),   # proxy's best is gold's worst
+        ((np.array([[3.0, 3.0], [0.0, 1.0]]), np.array([[5.0, -5.0], [1.0, 2.0]])), {"n": 2}),  # a tie: the first draw
+        ((np.zeros((2, 6)), np.zeros((2, 6))), {"n": 4}),                                    # 4 does not divide 6: ValueError
+    ]
+    for _ in range(5):
+        trials, n = int(rng.integers(1, 20)), int(rng.choice([1, 2, 4, 8]))
+        draws = n * int(rng.integers(1, 5))
+        proxy = rng.normal(size=(trials, draws))
+        gold = proxy - 0.3 * proxy**2 + rng.normal(0, 0.5, size=(trials, draws))
+        cases.append(((proxy, gold), {"n": n}))
+    return cases
+
+
+register(Exercise(
+    key="05.best_of_n_select",
+    title="best-of-n selection: pick by the proxy, score by the gold reward",
+    reference=reward.best_of_n_select,
+    make_cases=_bon_cases,
+    difficulty=2, importance="core", minutes=15,
+))

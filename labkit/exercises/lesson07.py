@@ -50,3 +50,37 @@ register(Exercise(
     make_cases=_dual_cases,
     difficulty=1, importance="core", minutes=10,
 ))
+
+
+def _small_cmdp(rng: np.random.Generator, n_states: int, n_actions: int):
+    P = rng.dirichlet(np.ones(n_states), size=(n_states, n_actions))
+    reward, cost = rng.uniform(0, 1, n_states), rng.uniform(0, 1, n_states)
+    start = rng.dirichlet(np.ones(n_states))
+    return P, reward, cost, start
+
+
+def _primal_dual_cases(rng: np.random.Generator):
+    P, r, c, start = _small_cmdp(np.random.default_rng(7), 3, 2)
+    cases = [
+        ((P, r, c, start, 0.9, 10.0), {"lr": 0.5, "steps": 5, "temperature": 0.1}),   # never binding: lambda stays 0
+        ((P, r, c, start, 0.9, 0.0), {"lr": 0.5, "steps": 6, "temperature": 0.1}),    # zero budget: lambda keeps growing
+        ((P, r, c, start, 0.9, 2.0), {"lr": 0.0, "steps": 3, "temperature": 0.1}),    # lr must be > 0: ValueError
+    ]
+    for _ in range(3):
+        n_states, n_actions = int(rng.integers(2, 5)), int(rng.integers(2, 4))
+        P, r, c, start = _small_cmdp(rng, n_states, n_actions)
+        gamma = float(rng.uniform(0.5, 0.9))
+        budget = float(rng.uniform(0.2, 0.8)) * float(c.max()) / (1 - gamma)
+        cases.append(((P, r, c, start, gamma, budget),
+                      {"lr": float(rng.uniform(0.05, 1.0)), "steps": int(rng.integers(3, 12)), "temperature": 0.1}))
+    return cases
+
+
+register(Exercise(
+    key="07.primal_dual",
+    title="the Lagrangian primal-dual loop for a constrained MDP",
+    reference=constrained.lagrangian_primal_dual,
+    make_cases=_primal_dual_cases,
+    difficulty=3, importance="core", minutes=25,
+    rtol=1e-4, atol=1e-5,
+))

@@ -49,3 +49,39 @@ register(Exercise(
     make_cases=_pareto_cases,
     difficulty=2, importance="core", minutes=15,
 ))
+
+
+def borda_condorcet_disagree() -> np.ndarray:
+    """A reference answer: three voters rank A > B > C, two rank B > C > A.
+
+    A beats B and C 3 to 2 (Condorcet winner); Borda gives A 6, B 7, C 2.
+    """
+    return np.array([[0, 1, 2]] * 3 + [[1, 2, 0]] * 2)
+
+
+def _disagreement_reason(expected, got) -> str | None:
+    """A design check: any valid profile whose Condorcet winner is not the unique Borda winner passes."""
+    del expected  # many profiles are right; the reference is one of them
+    try:
+        scores = social_choice.borda_scores(got)
+    except (ValueError, TypeError) as exc:
+        return f"not a profile of rankings ({exc})"
+    winner = social_choice.condorcet_winner(got)
+    if winner is None:
+        return "this profile has no Condorcet winner (a majority cycle or a tie)"
+    top = np.flatnonzero(scores == scores.max())
+    if len(top) > 1:
+        return f"Borda ties between options {top.tolist()}: make its winner unique"
+    if top[0] == winner:
+        return f"Borda and Condorcet both pick option {winner}"
+    return None
+
+
+register(Exercise(
+    key="10.borda_condorcet_disagree",
+    title="design a profile on which Borda and Condorcet pick different winners",
+    reference=borda_condorcet_disagree,
+    make_cases=lambda rng: [((), {})],
+    difficulty=2, importance="core", minutes=15,
+    compare=_disagreement_reason,
+))
