@@ -203,7 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("prebuild", help="train and cache every course model (once per machine)",
                        description="Build every registered course model, or the assistant under one config.")
-    p.add_argument("--config", choices=["tiny", "default", "large"],
+    from labkit.lm.train import CONFIGS
+
+    p.add_argument("--config", choices=sorted(CONFIGS),
                    help="build the tiny assistant under this config instead (large is meant for a GPU)")
     p.add_argument("--device", help="where to train with --config large: cpu, cuda, cuda:1, mps")
     p.add_argument("--model", action="append", help="one registered course model (repeatable; default: all)")

@@ -129,3 +129,13 @@ def test_grade_bad_input(tmp_path):
             cli.main(argv)
         assert exc.value.code == 2
     assert cli.main(["grade", str(tmp_path)]) == 2  # a folder with no notebook
+
+
+def test_gpu_smoke_exits_cleanly_without_a_gpu():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: run tools/gpu_smoke.py itself")
+    out = subprocess.run([sys.executable, str(ROOT / "tools" / "gpu_smoke.py")], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and out.stdout.startswith("no GPU")
