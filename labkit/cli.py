@@ -193,7 +193,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ parser
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="labkit", description="Prepare a machine for the labkit course, and grade notebooks.",
+    parser = argparse.ArgumentParser(prog="labkit",
+                                     description="Prepare a machine for the labkit course, and grade notebooks.",
                                      epilog="Run `labkit COMMAND --help` for a command's options.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
