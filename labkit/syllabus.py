@@ -51,7 +51,7 @@ LESSONS: list[Lesson] = [
     Lesson(20, "differential_privacy_and_federated_learning", "Differential privacy and federated learning", "seeds 002, 003", "labkit.privacy", 75),
     Lesson(21, "membership_inference_and_model_extraction", "Membership inference and model extraction", "seed 002", "labkit.extraction", 60),
     Lesson(22, "capstone_safety_evaluation", "Capstone: a safety evaluation of the tiny assistant", "seeds 003, 004", "labkit.capstone", 120),
-    Lesson(23, "further_reading", "Further reading", "slide 16", "(none)", 30),
+    Lesson(23, "further_reading", "Further reading", "slide 16", "labkit.reading", 30),
 ]
 
 LESSONS_DIR = Path(__file__).resolve().parents[1] / "lessons"

@@ -67,6 +67,10 @@ class Exercise:
     rtol: float = 1e-5
     atol: float = 1e-6
     compare: Callable[[Any, Any], str | None] | None = field(default=None, compare=False)
+    # A design task has many right answers: ``accept(args, kwargs, got)`` returns
+    # None when ``got`` meets the task's specification, else the reason; the
+    # reference is then one right answer, shown when a check fails.
+    accept: Callable[[tuple, dict, Any], str | None] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.difficulty not in (1, 2, 3):
@@ -210,6 +214,13 @@ def _describe_case(args: tuple, kwargs: dict) -> str:
     return ", ".join(parts)
 
 
+def _accepts(ex: Exercise, args: tuple, kwargs: dict, got: Any) -> str | None:
+    try:
+        return ex.accept(copy.deepcopy(args), copy.deepcopy(kwargs), got)
+    except Exception as exc:  # a malformed answer is a failed check, not a crash
+        return f"the answer does not have the required form ({type(exc).__name__}: {exc})"
+
+
 def run_check(key: str, student_fn: Callable[..., Any], seed: int = 0) -> CheckResult:
     """Run the student's function against the reference; never raises."""
     try:
@@ -239,7 +250,7 @@ def run_check(key: str, student_fn: Callable[..., Any], seed: int = 0) -> CheckR
             return CheckResult(key, "failed", f"{head}{body}\n  got:      {type(exc).__name__}: {exc}")
         if expected_error is not None:
             return CheckResult(key, "failed", f"{head}: this input must raise {expected_error.__name__}{body}\n  got:      {_short(got)}")
-        reason = compare(expected, got)
+        reason = _accepts(ex, args, kwargs, got) if ex.accept else compare(expected, got)
         if reason:
             return CheckResult(key, "failed", f"{head}: {reason}{body}\n  got:      {_short(got)}")
     return CheckResult(key, "passed", f"[passed] {key}: all {len(cases)} cases agree with the reference.")
