@@ -10,7 +10,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.labkit-installed
 JOBS   ?= 2
 
-.PHONY: lab test setup build check-notebooks bench prebuild browser-deps clean
+.PHONY: lab test setup build check-notebooks bench prebuild doctor data grade site browser-deps clean
 
 # Kernels inherit the CPU kernel-dispatch pins (labkit/numerics.py), so a
 # student's outputs match the stored ones on any x86-64 CPU with AVX2.
@@ -24,7 +24,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(PYTHON) -m venv --clear $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,site]'
 	touch $(STAMP)
 
 # The browser test drives Debian's chromium; install it when we can (root on
@@ -49,8 +49,23 @@ bench: setup
 	test -d $(BENCH_EXTRAS) || $(BIN)/python -m pip install --quiet --no-deps --target $(BENCH_EXTRAS) torchattacks==3.5.1 captum==0.9.0
 	$(BIN)/python tools/benchmark.py $(SECTIONS)
 
+# The `labkit` command (labkit/cli.py) does the work; these targets only call it.
 prebuild: setup
-	$(BIN)/python -m labkit.lm.cache prebuild
+	$(BIN)/labkit prebuild $(if $(CONFIG),--config $(CONFIG)) $(if $(DEVICE),--device $(DEVICE))
+
+doctor: setup
+	$(BIN)/labkit doctor
+
+data: setup
+	$(BIN)/labkit data fetch $(DATASETS)
+
+# make grade SUBMISSIONS=path/to/folder  (runs the students' code: see README, Grading)
+grade: setup
+	$(BIN)/labkit grade $(or $(SUBMISSIONS),$(error set SUBMISSIONS=folder of notebooks)) --csv build/grades.csv
+
+# The course site from the committed notebooks and their stored outputs (nothing is executed).
+site: setup
+	$(BIN)/python tools/build_site.py --out build/site
 
 clean:
 	rm -rf $(VENV) .cache build

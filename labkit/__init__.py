@@ -22,6 +22,9 @@ enforces it:
 3. **Lesson modules**, one per lesson topic, flat (``from labkit import
    reward``): ``basics`` (00) to ``chatbot`` (15), and the modules of the
    lessons to come.
+
+On top sit the **entry points**: the ``labkit`` command (``cli``) and the
+grader it runs (``grading``); they may use every layer and nothing imports them.
 """
 from labkit.core import get_device, seed_everything, setup, progress, progress_enabled
 

@@ -56,6 +56,30 @@ LESSONS: list[Lesson] = [
 
 LESSONS_DIR = Path(__file__).resolve().parents[1] / "lessons"
 
+# Where the course is published. NOT KNOWN YET (the repository has no remote):
+# set these two constants once, and the README's and the notebooks' Colab and
+# Binder badges and each notebook's Colab set-up cell follow (make build).
+REPOSITORY_URL = "https://github.com/YOUR-ORG/labkit"
+REPOSITORY_BRANCH = "main"
+
+
+def colab_url(lesson: Lesson, folder: str = "notebooks") -> str:
+    """Open ``folder/<lesson>.ipynb`` of the published repository in Google Colab."""
+    slug = REPOSITORY_URL.removeprefix("https://github.com/")
+    return f"https://colab.research.google.com/github/{slug}/blob/{REPOSITORY_BRANCH}/{folder}/{lesson.name}.ipynb"
+
+
+def binder_url(lesson: Lesson, folder: str = "notebooks") -> str:
+    """Open ``folder/<lesson>.ipynb`` in JupyterLab on mybinder.org (repo2docker builds the environment)."""
+    slug = REPOSITORY_URL.removeprefix("https://github.com/")
+    return f"https://mybinder.org/v2/gh/{slug}/{REPOSITORY_BRANCH}?urlpath=lab/tree/{folder}/{lesson.name}.ipynb"
+
+
+def badges(lesson: Lesson, folder: str = "notebooks") -> str:
+    """Markdown "Open in Colab" and "launch binder" badges for one lesson's notebook."""
+    return (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(lesson, folder)}) "
+            f"[![Binder](https://mybinder.org/badge_logo.svg)]({binder_url(lesson, folder)})")
+
 
 def lesson_for_notebook(path) -> Lesson | None:
     """The lesson whose notebook (or solution) file is ``path``, if any."""
@@ -80,6 +104,8 @@ def markdown_table(status: bool = True, links: bool = True) -> str:
     for lesson in LESSONS:
         ok = available(lesson)
         link = f"[{lesson.title}](notebooks/{lesson.name}.ipynb)" if links and status and ok else lesson.title
+        if links and status and ok:
+            link += f" [![Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(lesson)})"
         module = f"`{lesson.module}`" if lesson.module.startswith("labkit") else lesson.module
         row = f"| {lesson.number:02d} | {link} | {lesson.source} | {module} | {lesson.minutes} |"
         rows.append(row + (f" {'available' if ok else 'planned'} |" if status else ""))

@@ -5,8 +5,13 @@ import matplotlib  # noqa: E402  (the root conftest.py has applied tools/repro_e
 
 matplotlib.use("Agg")  # for plotting callbacks tested in this process only
 
+import shutil  # noqa: E402
+
 import pytest  # noqa: E402
 import torch  # noqa: E402
+
+# Debian's chromium, driven by Playwright: tests/test_browser.py and the course site's test.
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def available_devices() -> list[str]:
@@ -30,3 +35,20 @@ def _close_figures():
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless chromium (skips the test when Debian's chromium is not installed)."""
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (make test installs it as root)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        yield b
+        b.close()

@@ -77,20 +77,6 @@ def jupyterlab(tmp_path_factory):
         proc.kill()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        )
-        yield b
-        b.close()
-
-
 WAIT_IDLE = """() => {
   const nb = window.jupyterapp.shell.currentWidget;
   const kernel = nb.sessionContext.session && nb.sessionContext.session.kernel;

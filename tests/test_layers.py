@@ -19,6 +19,8 @@ LABKIT = Path(__file__).resolve().parents[1] / "labkit"
 INFRASTRUCTURE = {"labkit", "labkit.validation", "labkit.core", "labkit.ui", "labkit.datasets", "labkit.syllabus",
                   "labkit.exercises", "labkit.numerics", "labkit.intervals", "labkit.reading"}
 SUBSTRATES = {"labkit.gridworld", "labkit.lm", "labkit.classifiers"}
+# The `labkit` command and grading sit on top: they may use every layer, and nothing imports them.
+ENTRY_POINTS = {"labkit.cli", "labkit.grading"}
 LESSON_OF = {lesson.module: lesson.number for lesson in syllabus.LESSONS if lesson.module.startswith("labkit.")}
 
 
@@ -35,6 +37,8 @@ def place(module: str) -> tuple[str, object]:
     """``(layer, detail)``: infrastructure, a substrate (its package) or a lesson (its number)."""
     if module in INFRASTRUCTURE:
         return "infrastructure", None
+    if module in ENTRY_POINTS:
+        return "entry point", None
     for substrate in SUBSTRATES:
         if module == substrate or module.startswith(substrate + "."):
             return "substrate", substrate
@@ -59,10 +63,10 @@ def imported_labkit_modules(path: Path, known: set[str]) -> set[str]:
 
 def allowed(source: str, target: str) -> bool:
     (s_layer, s_detail), (t_layer, t_detail) = place(source), place(target)
-    rank = {"infrastructure": 0, "substrate": 1, "lesson": 2}
+    rank = {"infrastructure": 0, "substrate": 1, "lesson": 2, "entry point": 3}
     if rank[t_layer] < rank[s_layer]:
         return True
-    if s_layer == t_layer == "infrastructure":
+    if s_layer == t_layer and s_layer in ("infrastructure", "entry point"):
         return True
     if s_layer == t_layer == "substrate":
         return s_detail == t_detail  # inside one substrate; substrates do not lean on each other
@@ -100,6 +104,8 @@ def test_imports_point_down_the_layers():
     ("labkit.moderation", "labkit.chatbot", False),        # but not the other way
     ("labkit.exercises.lesson15", "labkit.chatbot", True),  # a lesson's exercises use its module
     ("labkit.core", "labkit.lm.cache", False),             # infrastructure knows no substrate
+    ("labkit.cli", "labkit.lm.cache", True),               # the command uses every layer
+    ("labkit.chatbot", "labkit.grading", False),           # and nothing imports it
 ])
 def test_the_rule_itself(source, target, ok):
     assert allowed(source, target) is ok

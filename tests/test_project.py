@@ -1,6 +1,7 @@
 """The project's promises: fresh notebooks, one environment, the README's commands."""
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -36,8 +37,8 @@ def _pyproject_deps() -> set[str]:
     return {_name(r) for r in reqs}
 
 
-def _environment_deps() -> dict[str, str | None]:
-    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+def _environment_deps(path: Path = ROOT / "environment.yml") -> dict[str, str | None]:
+    env = yaml.safe_load(path.read_text())
     deps: dict[str, str | None] = {}
     for item in env["dependencies"]:
         if isinstance(item, dict):
@@ -72,6 +73,23 @@ def test_pyproject_and_environment_yml_agree():
     for name, version in env.items():
         assert name in pins, f"{name} is not pinned in constraints.txt"
         assert version == pins[name], f"environment.yml pins {name}={version}, constraints.txt {pins[name]}"
+
+
+def test_binder_files_agree_with_the_lock():
+    """repo2docker reads binder/ alone: the same pinned packages as environment.yml and
+    constraints.txt, PyTorch's CPU wheels, and labkit installed by postBuild without deps."""
+    binder = _environment_deps(ROOT / "binder" / "environment.yml")
+    assert binder == _environment_deps(), "binder/environment.yml and environment.yml list different pins"
+    pins = _pins()
+    assert all(pins.get(name) == version for name, version in binder.items())
+    pip = next(item for item in yaml.safe_load((ROOT / "binder" / "environment.yml").read_text())["dependencies"]
+               if isinstance(item, dict))["pip"]
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in pip
+    assert "-e ." not in pip  # repo2docker installs this file before the repository is copied in
+    for script in ("postBuild", "start"):
+        assert os.access(ROOT / "binder" / script, os.X_OK), f"binder/{script} must be executable"
+    post = (ROOT / "binder" / "postBuild").read_text()
+    assert "pip install --no-deps -e ." in post and "labkit prebuild" in post
 
 
 def test_constraints_pin_every_dependency_and_the_cpu_torch():

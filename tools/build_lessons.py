@@ -28,6 +28,7 @@ import nbformat
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import notebook_run  # noqa: E402
 import repro_env  # noqa: E402
+import widget_snapshots  # noqa: E402
 
 ROOT = repro_env.ROOT
 LESSONS = ROOT / "lessons"
@@ -68,14 +69,7 @@ def split_solution(source: str, variant: str, markdown: bool = False) -> str:
 def render(source: Path, variant: str) -> nbformat.NotebookNode:
     """Unexecuted notebook for one lesson source and variant."""
     nb = jupytext.read(source, fmt="py:percent")
-    cells = []
-    kind = "solved version" if variant == "solution" else "student version"
-    notice = nbformat.v4.new_markdown_cell(
-        f"<small>Generated from `lessons/{source.name}` ({kind}) by `make build`. "
-        "Edit the source, not this notebook.</small>"
-    )
-    notice.metadata["tags"] = ["generated-notice"]
-    cells.append(notice)
+    cells = [*header_cells(source, variant)]
     for cell in nb.cells:
         cell.source = split_solution(cell.source, variant, markdown=cell.cell_type == "markdown")
         cell.metadata = {k: v for k, v in cell.metadata.items() if k == "tags"}
@@ -94,11 +88,57 @@ def render(source: Path, variant: str) -> nbformat.NotebookNode:
     return out
 
 
+def header_cells(source: Path, variant: str) -> list[nbformat.NotebookNode]:
+    """What every notebook starts with: where it comes from, Colab and Binder badges,
+    and a cell that sets labkit up when (and only when) it runs on Google Colab."""
+    from labkit import syllabus
+
+    lesson = syllabus.lesson_for_notebook(source)
+    kind = "solved version" if variant == "solution" else "student version"
+    text = (f"<small>Generated from `lessons/{source.name}` ({kind}) by `make build`. "
+            "Edit the source, not this notebook.</small>")
+    if lesson is not None:
+        text += "\n\n" + syllabus.badges(lesson, OUTPUTS[variant].name)
+    notice = nbformat.v4.new_markdown_cell(text)
+    notice.metadata["tags"] = ["generated-notice"]
+    if lesson is None:
+        return [notice]
+    setup = nbformat.v4.new_code_cell(colab_setup_source(lesson))
+    setup.metadata["tags"] = ["colab-setup"]
+    return [notice, setup]
+
+
+def colab_setup_source(lesson) -> str:
+    """The first code cell: on Colab, install labkit from the repository (no lock, so
+    Colab's own PyTorch stays) and fetch the datasets the syllabus says the lesson
+    reads; anywhere else it does nothing and prints nothing."""
+    from labkit import syllabus
+
+    fetch = (f"\n    from labkit import datasets\n    datasets.fetch_all({list(lesson.datasets)!r})"
+             if lesson.datasets else "")
+    return (
+        "# Google Colab only: install labkit from the course repository and fetch this lesson's data.\n"
+        "# On Colab a GPU may be used and numbers differ slightly from the stored outputs (README, GPU).\n"
+        "import sys\n"
+        "if \"google.colab\" in sys.modules:\n"
+        "    import subprocess\n"
+        f"    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"--quiet\",\n"
+        f"                    \"labkit @ git+{syllabus.REPOSITORY_URL}@{syllabus.REPOSITORY_BRANCH}\"], check=True)"
+        + fetch
+    )
+
+
 def execute(nb: nbformat.NotebookNode, cwd: Path, name: str) -> nbformat.NotebookNode:
     """Run ``nb`` in a fresh kernel under the reproducible environment, every cell
-    bounded and a stalled run retried once (tools/notebook_run.py)."""
+    bounded and a stalled run retried once (tools/notebook_run.py).
+
+    Each widget's first figure is stored as an image beside its view, so a
+    reader without a kernel (GitHub, nbviewer, the course site) sees the plot;
+    the widget state itself is dropped, since its random model ids would change
+    the notebook on every build (tools/widget_snapshots.py)."""
     repro_env.apply()
     run, _ = notebook_run.execute(nb, cwd, name=name, record_timing=False, store_widget_state=True)
+    widget_snapshots.embed(run)
     run.metadata.pop("widgets", None)
     return run
 

@@ -80,7 +80,7 @@ def train_course_models(root: Path) -> None:
 
 
 def execute(nb: nbformat.NotebookNode, cwd: Path, name: str = "notebook", attempts: int = 2,
-            **options: Any) -> tuple[nbformat.NotebookNode, int]:
+            cell_timeout: int = CELL_TIMEOUT, **options: Any) -> tuple[nbformat.NotebookNode, int]:
     """Execute a copy of ``nb`` in a fresh kernel started in ``cwd``.
 
     Parameters
@@ -113,7 +113,7 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, name: str = "notebook", attemp
         run = nbformat.from_dict(nb)  # a fresh copy: a failed attempt leaves partial outputs behind
         client = NotebookClient(
             run, kernel_name="python3", kernel_manager_class=KernelManager,
-            timeout=CELL_TIMEOUT, iopub_timeout=OUTPUT_TIMEOUT, raise_on_iopub_timeout=True,
+            timeout=cell_timeout, iopub_timeout=OUTPUT_TIMEOUT, raise_on_iopub_timeout=True,
             resources={"metadata": {"path": str(cwd)}}, **options,
         )
         try:
@@ -125,3 +125,27 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, name: str = "notebook", attemp
             continue
         return run, attempt
     raise AssertionError("unreachable")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python tools/notebook_run.py SOURCE EXECUTED``: run one notebook, cell errors kept as
+    outputs, and write the executed copy (labkit.grading runs each student's notebook so, in
+    a process of its own that imports nothing else)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("source", type=Path)
+    parser.add_argument("executed", type=Path)
+    parser.add_argument("--cwd", type=Path, default=None, help="the kernel's working directory (default: SOURCE's)")
+    parser.add_argument("--cell-timeout", type=int, default=CELL_TIMEOUT, help="seconds one cell may run")
+    parser.add_argument("--attempts", type=int, default=1, help="runs allowed after a stall")
+    args = parser.parse_args(argv)
+    nb = nbformat.read(args.source, as_version=4)
+    run, _ = execute(nb, args.cwd or args.source.parent, name=args.source.name, attempts=args.attempts,
+                     cell_timeout=args.cell_timeout, allow_errors=True)
+    nbformat.write(run, args.executed)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

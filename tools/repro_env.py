@@ -39,9 +39,15 @@ REPRO_ENV = {
 UNSET = ("MPLBACKEND",)
 
 
+# tools/gpu_smoke.py sets this to run the device-parametrized tests on the GPU.
+KEEP_GPU_ENV = "LABKIT_KEEP_GPU"
+
+
 def apply() -> None:
     """Apply the reproducible environment to this process (and its kernels)."""
-    os.environ.update(REPRO_ENV)
+    keep_gpu = os.environ.get(KEEP_GPU_ENV) == "1"
+    os.environ.update({k: v for k, v in REPRO_ENV.items()
+                       if not (keep_gpu and k in ("CUDA_VISIBLE_DEVICES", "LABKIT_DEVICE"))})
     # Kernel dispatch pinned to AVX2 (labkit/numerics.py): outputs and trained
     # checkpoints are then bit-identical on every x86-64 CPU with AVX2.
     # In tolerant mode (another CPU, or LABKIT_NUMERICS=tolerant) no pin applies.

@@ -356,6 +356,11 @@ def _selected(names) -> list[CourseModel]:
     return [COURSE_MODELS[n] for n in names]
 
 
+def course_models(names=None) -> list[CourseModel]:
+    """The registered course models (or those named), later lessons' modules imported first."""
+    return _selected(names)
+
+
 def prebuild(names=None, rebuild: bool = False) -> list[Path]:
     """Build every registered course model (or those named), with a progress bar; return their cache paths.
 
@@ -459,5 +464,5 @@ if __name__ == "__main__":
 
 __all__ = ["CODE_VERSION", "CheckpointMismatch", "models_dir", "cache_path", "save_checkpoint", "load_checkpoint",
            "cached", "recorded_sha256", "config_key", "checkpoint_path", "shipped_path", "save_assistant",
-           "load_assistant", "get_assistant", "CourseModel", "COURSE_MODELS", "register_course_model", "prebuild",
+           "load_assistant", "get_assistant", "CourseModel", "COURSE_MODELS", "register_course_model", "course_models", "prebuild",
            "retrain", "verify", "main"]
