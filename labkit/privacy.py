@@ -17,6 +17,11 @@
   with optional client-level DP (McMahan et al. 2018): each sampled client's
   update clipped to norm S, Gaussian noise on their sum, and the same
   accountant with clients as the sampled units; plus :func:`split_non_iid`.
+- Lesson 20's experiments, cached through :func:`labkit.lm.cache.cached` and
+  registered for ``prebuild``: :func:`dp_accuracy_vs_epsilon`,
+  :func:`fedavg_drift_experiment`, :func:`client_dp_experiment`,
+  :func:`canary_experiment`; :func:`dp_digits_model` (the DP models lesson 21
+  attacks); the widget :func:`clipping_tradeoff_widget`.
 """
 from __future__ import annotations
 
@@ -639,15 +644,7 @@ def federated_training(model: nn.Module, clients: Sequence[tuple[torch.Tensor, t
     FederatedResult
     """
     _check_model(model)
-    if not isinstance(clients, Sequence) or not clients:
-        raise TypeError("clients must be a non-empty sequence of (inputs, targets) pairs")
-    for k, pair in enumerate(clients):
-        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-            raise TypeError(f"clients[{k}] must be an (inputs, targets) pair")
-        ensure_tensor(f"clients[{k}] inputs", pair[0])
-        ensure_tensor(f"clients[{k}] targets", pair[1])
-        if pair[0].shape[0] == 0 or pair[0].shape[0] != pair[1].shape[0]:
-            raise ValueError(f"clients[{k}] must have the same, non-zero number of inputs and targets")
+    _check_clients(clients)
     rounds = ensure_int("rounds", rounds, low=1, high=100_000)
     client_fraction = ensure_float("client_fraction", client_fraction, 0.0, 1.0, low_open=True)
     seed = ensure_int("seed", seed, low=0)
@@ -694,6 +691,18 @@ def federated_training(model: nn.Module, clients: Sequence[tuple[torch.Tensor, t
         epsilon = rdp_epsilon(client_dp.noise_multiplier, client_fraction, rounds, client_dp.delta)
     model.eval()
     return FederatedResult(drift, metric, chosen_counts, epsilon)
+
+
+def _check_clients(clients: object) -> None:
+    if not isinstance(clients, Sequence) or not clients:
+        raise TypeError("clients must be a non-empty sequence of (inputs, targets) pairs")
+    for k, pair in enumerate(clients):
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise TypeError(f"clients[{k}] must be an (inputs, targets) pair")
+        ensure_tensor(f"clients[{k}] inputs", pair[0])
+        ensure_tensor(f"clients[{k}] targets", pair[1])
+        if pair[0].shape[0] == 0 or pair[0].shape[0] != pair[1].shape[0]:
+            raise ValueError(f"clients[{k}] must have the same, non-zero number of inputs and targets")
 
 
 def _dp_aggregate(global_state, states, keys, client_dp: ClientDP, expected_clients: float, generator):

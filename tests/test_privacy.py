@@ -297,3 +297,27 @@ WIDGET = privacy.clipping_tradeoff_widget()
 @given(values_strategy(WIDGET))
 def test_clipping_tradeoff_widget_full_range(values):
     draw_and_check(WIDGET, values)
+
+
+def test_per_example_gradients_of_the_tiny_language_model_equal_one_at_a_time():
+    from labkit.lm.tinygpt import GPTConfig, TinyGPT
+
+    torch.manual_seed(0)
+    model = TinyGPT(GPTConfig(vocab_size=50, context=16, n_layer=1, n_head=2, d_model=16))
+    tokens = torch.randint(0, 50, (3, 13), generator=torch.Generator().manual_seed(0))
+    x, y = tokens[:, :-1], tokens[:, 1:]
+    ours = privacy.per_example_gradients(model, privacy._lm_loss, x, y)
+    for i in range(3):
+        model.zero_grad()
+        privacy._lm_loss(model(x[i:i + 1]), y[i:i + 1]).backward()
+        for name, p in model.named_parameters():
+            torch.testing.assert_close(ours[name][i], p.grad, rtol=1e-4, atol=1e-6)
+    losses = privacy.secret_losses(model, _DigitTokenizer(), ["12", "345"], prefix="7")
+    assert losses.shape == (2,) and (losses > 0).all()
+
+
+class _DigitTokenizer:
+    """Each character its own token (what secret_losses needs of a tokenizer)."""
+
+    def encode(self, text):
+        return [ord(c) % 50 for c in text]
