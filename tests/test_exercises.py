@@ -167,6 +167,56 @@ def _maxent_short_horizon(*args, **kwargs):
 def _maxent_no_prior(*args, **kwargs):
     """Ignores the l2 term of the gradient."""
     return _maxent_ascent(*args, **kwargs, use_l2=False)
+def _clip_per_layer(per_example_grads, max_grad_norm, noise_multiplier, expected_batch_size, generator=None):
+    """Clips each layer to C on its own (so an example can move the sum by C * sqrt(layers))."""
+    out = {}
+    for name, g in per_example_grads.items():
+        norms = g.reshape(g.shape[0], -1).norm(dim=1)
+        factors = (max_grad_norm / (norms + 1e-6)).clamp(max=1.0)
+        total = torch.einsum("b,b...->...", factors, g)
+        if noise_multiplier > 0:
+            total = total + torch.randn(total.shape, generator=generator, dtype=g.dtype) * noise_multiplier * max_grad_norm
+        out[name] = total / expected_batch_size
+    return out
+
+
+def _clip_realised_batch(per_example_grads, max_grad_norm, noise_multiplier, expected_batch_size, generator=None):
+    """Divides by the realised batch size (which leaks it) instead of the expected one."""
+    from labkit import privacy
+    batch = next(iter(per_example_grads.values())).shape[0]
+    return privacy.clip_and_noise(per_example_grads, max_grad_norm, noise_multiplier, float(max(batch, 1)), generator)
+
+
+def _mironov_conversion(rdp, orders, delta):
+    """Mironov 2017's eps = rdp + log(1/delta) / (alpha - 1): valid, but looser than Balle et al.'s."""
+    r, a = np.asarray(rdp, dtype=float), np.asarray(orders, dtype=float)
+    if r.shape != a.shape or (a <= 1).any() or not 0 < delta < 1:
+        raise ValueError("bad input")
+    eps = r + np.log(1 / delta) / (a - 1)
+    return float(eps.min()), float(a[eps.argmin()])
+
+
+def _fedavg_equal_weights(client_states, client_sizes):
+    """The seed's plain mean, whatever each client's data size."""
+    if len(client_sizes) != len(client_states) or min(client_sizes) < 0:
+        raise ValueError("bad sizes")
+    return {k: torch.stack([s[k] for s in client_states]).mean(0) for k in client_states[0]}
+
+
+def _clip_one_example_at_a_time(per_example_grads, max_grad_norm, noise_multiplier, expected_batch_size, generator=None):
+    """A student's loop version: right, and so it must pass."""
+    if max_grad_norm <= 0 or noise_multiplier < 0 or expected_batch_size <= 0:
+        raise ValueError("bad argument")
+    names = list(per_example_grads)
+    total = {n: torch.zeros_like(per_example_grads[n][0]) for n in names}
+    for i in range(per_example_grads[names[0]].shape[0]):
+        norm = sum(float(per_example_grads[n][i].pow(2).sum()) for n in names) ** 0.5
+        for n in names:
+            total[n] += per_example_grads[n][i] * min(1.0, max_grad_norm / (norm + 1e-6))
+    for n in names:
+        if noise_multiplier > 0:
+            total[n] += noise_multiplier * max_grad_norm * torch.randn(total[n].shape, generator=generator, dtype=total[n].dtype)
+    return {n: t / expected_batch_size for n, t in total.items()}
 
 
 # Plausible wrong answers each check must catch, beyond the generic perturbation above.
@@ -183,6 +233,9 @@ PLAUSIBLE_WRONG = {
         lambda: np.array([[0, 1, 2], [1, 0, 2]]),              # no majority winner and a Borda tie
         lambda: np.array([[0, 1, 1]]),                         # not a ranking
     ],
+    "20.clip_and_noise": [_clip_per_layer, _clip_realised_batch],
+    "20.rdp_to_epsilon": [_mironov_conversion],
+    "20.fedavg": [_fedavg_equal_weights],
 }
 PLAUSIBLE_RIGHT = {
     "00.softmax": [_softmax_row_max],
@@ -193,6 +246,7 @@ PLAUSIBLE_RIGHT = {
     "10.borda_condorcet_disagree": [
         lambda: np.array([[0, 1, 2, 3]] * 3 + [[1, 2, 3, 0]] * 2),   # four options, same idea
     ],
+    "20.clip_and_noise": [_clip_one_example_at_a_time],
 }
 
 
