@@ -34,8 +34,8 @@ import numpy as np
 import pandas as pd
 
 from labkit.lm.cache import CourseModel, cache_path, cached, register_course_model
-from labkit.moderation import (TextClassifier, classifier_from_payload, classifier_payload, normalize, redact_pii,
-                               threshold_for_fpr)
+from labkit.moderation import (TextClassifier, choose_C_by_auc, classifier_from_payload, classifier_payload,
+                               memoised_model, normalize, redact_pii, threshold_for_fpr)
 from labkit.lm.tinygpt import TinyGPT
 from labkit.lm.tokenizer import Tokenizer
 from labkit.validation import ensure_float, ensure_int
@@ -310,14 +310,10 @@ def train_real_input_guard(data: GuardData, C: float | None = None,
     ``C`` is chosen from :data:`GUARD_C_GRID` by ROC AUC on the calibration
     prompts when None; the threshold by :func:`calibrate_per_source` on them.
     """
-    from sklearn.metrics import roc_auc_score
-
     if not isinstance(data, GuardData):
         raise TypeError(f"data must be a GuardData, got {type(data).__name__}")
     if C is None:
-        aucs = {c: roc_auc_score(data.cal_labels, TextClassifier(C=c).fit(data.train_texts, data.train_labels)
-                                 .predict_proba(data.cal_texts)) for c in GUARD_C_GRID}
-        C = max(aucs, key=aucs.get)
+        C = choose_C_by_auc(data.train_texts, data.train_labels, data.cal_texts, data.cal_labels, GUARD_C_GRID)
     guard = TextClassifier(C=ensure_float("C", C, low=0.0, low_open=True)).fit(data.train_texts, data.train_labels)
     calibrate_per_source(guard, data.cal_texts, data.cal_labels, data.cal_sources, max_false_positive_rate)
     return guard
@@ -347,12 +343,7 @@ def real_input_guard(seed: int = 0, rebuild: bool = False) -> TextClassifier:
     Trained once, then loaded from labkit's model cache and kept in memory.
     Needs :data:`GUARD_DATASETS`.
     """
-    seed = ensure_int("seed", seed, low=0)
-    if not isinstance(rebuild, bool):
-        raise TypeError(f"rebuild must be True or False, got {type(rebuild).__name__}")
-    if rebuild:
-        _real_input_guard.cache_clear()
-    return _real_input_guard(seed, rebuild)
+    return memoised_model(_real_input_guard, seed, rebuild)
 
 
 # ----------------------------------------------------------------------------
@@ -410,14 +401,10 @@ def train_real_output_guard(data: GuardData, C: float | None = None,
                             max_false_positive_rate: float = OUTPUT_GUARD_MAX_FPR) -> TextClassifier:
     """Fit a :class:`~labkit.moderation.TextClassifier` on reply texts; ``C`` by calibration-part ROC AUC
     (:data:`GUARD_C_GRID`), threshold for at most ``max_false_positive_rate`` of its harmless replies flagged."""
-    from sklearn.metrics import roc_auc_score
-
     if not isinstance(data, GuardData):
         raise TypeError(f"data must be a GuardData, got {type(data).__name__}")
     if C is None:
-        aucs = {c: roc_auc_score(data.cal_labels, TextClassifier(C=c).fit(data.train_texts, data.train_labels)
-                                 .predict_proba(data.cal_texts)) for c in GUARD_C_GRID}
-        C = max(aucs, key=aucs.get)
+        C = choose_C_by_auc(data.train_texts, data.train_labels, data.cal_texts, data.cal_labels, GUARD_C_GRID)
     guard = TextClassifier(C=ensure_float("C", C, low=0.0, low_open=True)).fit(data.train_texts, data.train_labels)
     guard.calibrate_threshold(data.cal_texts, data.cal_labels, max_false_positive_rate)
     return guard
@@ -444,12 +431,7 @@ def real_output_guard(seed: int = 0, rebuild: bool = False) -> TextClassifier:
 
     Cached like :func:`real_input_guard`. Needs :data:`OUTPUT_GUARD_DATASETS`.
     """
-    seed = ensure_int("seed", seed, low=0)
-    if not isinstance(rebuild, bool):
-        raise TypeError(f"rebuild must be True or False, got {type(rebuild).__name__}")
-    if rebuild:
-        _real_output_guard.cache_clear()
-    return _real_output_guard(seed, rebuild)
+    return memoised_model(_real_output_guard, seed, rebuild)
 
 
 def _build_guards_for_prebuild(rebuild: bool):

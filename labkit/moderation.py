@@ -200,12 +200,19 @@ _EXTENSION = re.compile(r" ?(?:x|ext\.?) ?[0-9]{1,5}$")
 
 
 def _phone_ok(s: str) -> bool:
-    """7 to 15 digits, not a date, and not two bare space-separated numbers ("370 3911 Fourth Avenue")."""
+    """7 to 15 digits, not a date, and not two bare space-separated numbers ("370 3911 Fourth Avenue")
+    unless the first starts with a national trunk prefix 0."""
     if "x" in s:
         s = _EXTENSION.sub("", s)
     digits = len(s) - sum(map(s.count, " .-+()"))
-    bare_pair = s.count(" ") == 1 and not any(c in s for c in "+(-.")
+    # A national number with a trunk prefix ("030 1234567", "01632 960001") starts with 0; house numbers do not.
+    bare_pair = s.count(" ") == 1 and not any(c in s for c in "+(-.") and not s.startswith("0")
     return 7 <= digits <= 15 and not bare_pair and not _DATE.match(s)
+
+
+def _spelled_email_ok(s: str) -> bool:
+    """A spelled-out address must spell out at least one of its separators ("at" or "dot" as a word)."""
+    return bool(re.search(r"(?i)(?: |[\[(])(?:at|dot)(?: |[\])])", s))
 
 
 # Every pattern: ASCII classes, bounded quantifiers, and a negative lookbehind
@@ -215,19 +222,25 @@ _PII_PATTERNS: list[tuple[str, re.Pattern, Callable[[str], bool] | None]] = [
     ("EMAIL_ADDRESS", re.compile(
         r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}@"
         r"(?:[A-Za-z0-9\-]{1,63}\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9\-])"), None),
+    # Spelled out to dodge scrapers: "jane dot doe at example dot com", "jane[at]example[dot]com".
+    ("EMAIL_ADDRESS", re.compile(
+        r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}"
+        r"(?:(?: dot | ?[\[(]dot[\])] ?)[A-Za-z0-9][A-Za-z0-9_%+\-]{0,63}){0,3}"
+        r"(?: at | ?[\[(]at[\])] ?)(?:[A-Za-z0-9\-]{1,63}(?: dot | ?[\[(]dot[\])] ?|\.)){1,8}"
+        r"(?:com|org|net|edu|gov|io|info|co|uk|de|fr|[a-z]{2})(?![A-Za-z0-9\-])", re.IGNORECASE), _spelled_email_ok),
     ("IBAN_CODE", re.compile(
         r"(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}(?: ?[A-Za-z0-9]{4}){2,7}(?: ?[A-Za-z0-9]{1,3})?(?![A-Za-z0-9])"), iban_valid),
     ("US_SSN", re.compile(r"(?<![0-9\-])[0-9]{3}-[0-9]{2}-[0-9]{4}(?![0-9\-])"), None),
     ("CREDIT_CARD", re.compile(r"(?<![0-9\-])[0-9](?:[ \-]?[0-9]){11,18}(?![0-9])"), luhn_valid),
     ("IP_ADDRESS", re.compile(
-        r"(?<![0-9.])(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}"
+        r"(?<![0-9.vV])(?<![Vv]ersion )(?<![Vv]er\. )(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}"
         r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?![0-9]|\.[0-9])"), None),
     ("PHONE_NUMBER", re.compile(
         r"(?<![A-Za-z0-9+\-.])(?:\+[0-9]{1,3}[ .\-]?)?(?:\([0-9]{1,4}\)[ .\-]?)?"
         r"(?:[0-9]{1,5}(?:[ .\-][0-9]{2,7}){1,4}|[0-9]{10,12})(?: ?(?:x|ext\.?) ?[0-9]{1,5})?(?![A-Za-z0-9]|[.\-:][0-9])"),
      lambda s: _phone_ok(s)),
 ]
-PII_KINDS: tuple[str, ...] = tuple(kind for kind, _, _ in _PII_PATTERNS)
+PII_KINDS: tuple[str, ...] = tuple(dict.fromkeys(kind for kind, _, _ in _PII_PATTERNS))
 
 
 def find_pii(text: str, kinds: Iterable[str] | None = None) -> list[PIISpan]:
@@ -416,6 +429,57 @@ def obfuscate(text: str, attack: str) -> str:
     if attack == "repeats":
         return "".join(c * 3 if c in "aeiou" else c for c in text)
     return text.upper()
+
+
+# Letters that normalize() leaves alone (NFKC does not fold the small capitals
+# of the IPA and phonetic blocks): an obfuscation it does not invert.
+_SMALL_CAPS = dict(zip("abcdefghijklmnopqrstuvwxyz", "ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘǫʀꜱᴛᴜᴠᴡxʏᴢ"))
+
+
+def small_caps(text: str) -> str:
+    """Write ``text`` in look-alike small capitals ("kill" -> "ᴋɪʟʟ"), which :func:`normalize` does not fold."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    return "".join(_SMALL_CAPS.get(c, c) for c in text.lower())
+
+
+DILUTION_BUDGET = 80  # characters an attacker may append in the evasion exercise
+_DILUTION = ", thanks sam, happy birthday, good morning everyone, who wants pizza tonight lol"
+_SENTENCE_BREAK = re.compile(r"[.!?\n]")
+
+
+def dilute(text: str) -> str:
+    """Append friendly chat to ``text`` inside the same sentence (:data:`DILUTION_BUDGET` characters).
+
+    The message stays readable and unchanged; the classifier scores the
+    sentence as a whole, and the friendly n-grams outweigh the harmful ones.
+    Lesson 14's evasion exercise asks for such an attack.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    return text + _DILUTION
+
+
+def evasion_problem(original: str, evaded: str, classifier: "TextClassifier") -> str | None:
+    """Why ``evaded`` is not a valid evasion of ``original`` (None when it is).
+
+    Valid: it starts with ``original`` unchanged (a reader sees the whole
+    message), appends at most :data:`DILUTION_BUDGET` characters with no
+    sentence break (``.``, ``!``, ``?`` or a newline: a new sentence is scored
+    on its own), and ``classifier`` does not flag it.
+    """
+    if not isinstance(evaded, str):
+        return f"the evaded message must be a str, got {type(evaded).__name__}"
+    if not evaded.startswith(original):
+        return "the evaded message must start with the original message, unchanged"
+    added = evaded[len(original):]
+    if len(added) > DILUTION_BUDGET:
+        return f"at most {DILUTION_BUDGET} characters may be added, got {len(added)}"
+    if _SENTENCE_BREAK.search(added):
+        return "the added text must not start a new sentence (no '.', '!', '?' or newline)"
+    if classifier.predict([evaded])[0]:
+        return f"the classifier still flags it (score {classifier.predict_proba([evaded])[0]:.3f} >= threshold {classifier.threshold:.3f})"
+    return None
 
 
 # ----------------------------------------------------------------------------
@@ -812,6 +876,32 @@ def davidson_splits(seed: int = 0, val_fraction: float = 0.15, test_fraction: fl
     return TextSplits(train_t, train_y, val_t, val_y, test_t, test_y)
 
 
+def choose_C_by_auc(train_texts: Sequence[str], train_labels, val_texts: Sequence[str], val_labels,
+                    grid: Sequence[float]) -> float:
+    """The ``C`` in ``grid`` whose :class:`TextClassifier`, fitted on the training texts, has the highest
+    ROC AUC on the validation texts (the first of equals)."""
+    from sklearn.metrics import roc_auc_score
+
+    grid = [ensure_float("grid[i]", c, low=0.0, low_open=True) for c in grid]
+    if not grid:
+        raise ValueError("grid must hold at least one value of C")
+    val_y = _as_labels(val_labels, len(_as_texts("val_texts", val_texts)))
+    aucs = {c: roc_auc_score(val_y, TextClassifier(C=c).fit(train_texts, train_labels).predict_proba(val_texts))
+            for c in grid}
+    return max(aucs, key=aucs.get)
+
+
+def memoised_model(build: Callable[[int, bool], object], seed: int, rebuild: bool):
+    """``build(seed, rebuild)`` for an ``lru_cache``-wrapped loader, after checking the arguments;
+    ``rebuild`` clears the in-memory copies first (the cached file is then rebuilt by the loader)."""
+    seed = ensure_int("seed", seed, low=0)
+    if not isinstance(rebuild, bool):
+        raise TypeError(f"rebuild must be True or False, got {type(rebuild).__name__}")
+    if rebuild:
+        build.cache_clear()
+    return build(seed, rebuild)
+
+
 def train_davidson_moderator(splits: TextSplits, C: float | None = None, extra_texts: Sequence[str] = (),
                              extra_labels: Sequence[str] = ()) -> Moderator:
     """Fit a :class:`Moderator` (harmful = hate or offensive; categories hate / offensive) on ``splits``.
@@ -836,8 +926,6 @@ def train_davidson_moderator(splits: TextSplits, C: float | None = None, extra_t
         ``categories=("hate", "offensive")``, ``benign="neither"``;
         ``moderator.classifier`` is the binary hateful-or-offensive classifier.
     """
-    from sklearn.metrics import roc_auc_score
-
     if not isinstance(splits, TextSplits):
         raise TypeError(f"splits must be a TextSplits, got {type(splits).__name__}")
     extra_texts = _as_texts("extra_texts", extra_texts)
@@ -845,12 +933,9 @@ def train_davidson_moderator(splits: TextSplits, C: float | None = None, extra_t
     if len(extra_labels) != len(extra_texts):
         raise ValueError(f"extra_labels must have one entry per extra text ({len(extra_texts)}), got {len(extra_labels)}")
     texts, labels = splits.train_texts + extra_texts, splits.train_labels + extra_labels
-    val_y = np.array([c != "neither" for c in splits.val_labels])
     if C is None:
-        y = np.array([c != "neither" for c in labels])
-        aucs = {c: roc_auc_score(val_y, TextClassifier(C=c).fit(texts, y).predict_proba(splits.val_texts))
-                for c in DAVIDSON_C_GRID}
-        C = max(aucs, key=aucs.get)
+        C = choose_C_by_auc(texts, [c != "neither" for c in labels], splits.val_texts,
+                            [c != "neither" for c in splits.val_labels], DAVIDSON_C_GRID)
     moderator = Moderator(C=ensure_float("C", C, low=0.0, low_open=True), categories=DAVIDSON_CLASSES[:2],
                           benign="neither", balance_categories=True).fit(texts, labels)
     moderator.calibrate(splits.val_texts, splits.val_labels, DAVIDSON_MAX_FPR)
@@ -952,12 +1037,7 @@ def davidson_moderator(seed: int = 0, rebuild: bool = False) -> Moderator:
     rebuild : bool
         Train again even when cached.
     """
-    seed = ensure_int("seed", seed, low=0)
-    if not isinstance(rebuild, bool):
-        raise TypeError(f"rebuild must be True or False, got {type(rebuild).__name__}")
-    if rebuild:
-        _davidson_moderator.cache_clear()
-    return _davidson_moderator(seed, rebuild)
+    return memoised_model(_davidson_moderator, seed, rebuild)
 
 
 def davidson_classifier(seed: int = 0) -> TextClassifier:
@@ -1144,5 +1224,5 @@ __all__ = [
     "train_moderator", "threshold_for_fpr", "CharNgramCounts", "precision_recall_f1", "category_report", "pii_span_recall", "plot_moderation",
     "moderation_widget", "DAVIDSON_CLASSES", "DAVIDSON_C_GRID", "DAVIDSON_MAX_FPR", "TextSplits", "davidson_splits",
     "train_davidson_moderator", "classifier_payload", "classifier_from_payload", "moderator_payload", "moderator_from_payload", "davidson_moderator",
-    "davidson_classifier", "rates_by_group",
+    "davidson_classifier", "rates_by_group", "choose_C_by_auc", "memoised_model", "small_caps", "dilute", "DILUTION_BUDGET", "evasion_problem",
 ]

@@ -41,7 +41,7 @@ LESSONS: list[Lesson] = [
     Lesson(12, "ethical_decision_making", "Ethical decision-making: MCDA and rank reversal", "slide 12", "labkit.mcda", 45),
     Lesson(13, "monitoring", "Monitoring: drift and anomaly detectors on a live stream", "slide 13; seeds 002, 003", "labkit.monitoring", 60),
     Lesson(14, "content_moderation", "Content moderation: normalisation, classifiers, PII", "slide 14; seed 004", "labkit.moderation", 75,
-           ("presidio_synth", "hatecheck", "davidson_offensive")),
+           ("presidio_synth", "hatecheck", "davidson_offensive", "xstest")),
     Lesson(15, "ethical_chatbot", "An ethical chatbot: a guarded tiny assistant", "slide 15; seed 002", "labkit.chatbot", 90,
            ("advbench", "xstest", "jailbreakbench_pair", "koala_test_set", "harmbench_val", "harmbench_test",
             "do_not_answer", "clinc_oos", "nq_open", "gsm8k", "mt_bench", "vicuna_bench", "arena_hard", "truthfulqa",

@@ -93,7 +93,7 @@ def test_offline_without_mirror_the_test_command_skips_the_notebook_with_that_li
                           "notebooks/14_content_moderation.ipynb"], cwd=root, env=_offline_env(tmp_path),
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-2000:]
-    line = datasets.unavailable_message(["presidio_synth", "hatecheck", "davidson_offensive"])
+    line = datasets.unavailable_message(["presidio_synth", "hatecheck", "davidson_offensive", "xstest"])
     assert line in out.stdout and " passed" not in out.stdout and "skipped" in out.stdout
 
 
@@ -136,4 +136,4 @@ def test_a_student_offline_sees_the_line_in_the_cell_and_the_lesson_goes_on(tmp_
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["errors"] == []
     assert result["lines"] == [datasets.unavailable_message([n])
-                               for n in ("presidio_synth", "hatecheck", "davidson_offensive")]
+                               for n in ("presidio_synth", "davidson_offensive", "hatecheck", "xstest")]
