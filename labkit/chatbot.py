@@ -34,8 +34,8 @@ import numpy as np
 import pandas as pd
 
 from labkit.lm.cache import CourseModel, cache_path, cached, register_course_model
-from labkit.moderation import (TextClassifier, choose_C_by_auc, classifier_from_payload, classifier_payload,
-                               memoised_model, normalize, redact_pii, threshold_for_fpr)
+from labkit.moderation import (TextClassifier, classifier_from_payload, classifier_payload,
+                               fit_best_C, memoised_model, normalize, redact_pii, threshold_for_fpr)
 from labkit.lm.tinygpt import TinyGPT
 from labkit.lm.tokenizer import Tokenizer
 from labkit.validation import ensure_float, ensure_int
@@ -312,9 +312,10 @@ def train_real_input_guard(data: GuardData, C: float | None = None,
     """
     if not isinstance(data, GuardData):
         raise TypeError(f"data must be a GuardData, got {type(data).__name__}")
-    if C is None:
-        C = choose_C_by_auc(data.train_texts, data.train_labels, data.cal_texts, data.cal_labels, GUARD_C_GRID)
-    guard = TextClassifier(C=ensure_float("C", C, low=0.0, low_open=True)).fit(data.train_texts, data.train_labels)
+    if C is None:  # the grid's best fit is the guard: fitting it again would give the same weights
+        guard = fit_best_C(data.train_texts, data.train_labels, data.cal_texts, data.cal_labels, GUARD_C_GRID)
+    else:
+        guard = TextClassifier(C=ensure_float("C", C, low=0.0, low_open=True)).fit(data.train_texts, data.train_labels)
     calibrate_per_source(guard, data.cal_texts, data.cal_labels, data.cal_sources, max_false_positive_rate)
     return guard
 
@@ -403,9 +404,10 @@ def train_real_output_guard(data: GuardData, C: float | None = None,
     (:data:`GUARD_C_GRID`), threshold for at most ``max_false_positive_rate`` of its harmless replies flagged."""
     if not isinstance(data, GuardData):
         raise TypeError(f"data must be a GuardData, got {type(data).__name__}")
-    if C is None:
-        C = choose_C_by_auc(data.train_texts, data.train_labels, data.cal_texts, data.cal_labels, GUARD_C_GRID)
-    guard = TextClassifier(C=ensure_float("C", C, low=0.0, low_open=True)).fit(data.train_texts, data.train_labels)
+    if C is None:  # the grid's best fit is the guard: fitting it again would give the same weights
+        guard = fit_best_C(data.train_texts, data.train_labels, data.cal_texts, data.cal_labels, GUARD_C_GRID)
+    else:
+        guard = TextClassifier(C=ensure_float("C", C, low=0.0, low_open=True)).fit(data.train_texts, data.train_labels)
     guard.calibrate_threshold(data.cal_texts, data.cal_labels, max_false_positive_rate)
     return guard
 

@@ -876,19 +876,23 @@ def davidson_splits(seed: int = 0, val_fraction: float = 0.15, test_fraction: fl
     return TextSplits(train_t, train_y, val_t, val_y, test_t, test_y)
 
 
-def choose_C_by_auc(train_texts: Sequence[str], train_labels, val_texts: Sequence[str], val_labels,
-                    grid: Sequence[float]) -> float:
-    """The ``C`` in ``grid`` whose :class:`TextClassifier`, fitted on the training texts, has the highest
-    ROC AUC on the validation texts (the first of equals)."""
+def fit_best_C(train_texts: Sequence[str], train_labels, val_texts: Sequence[str], val_labels,
+               grid: Sequence[float]) -> "TextClassifier":
+    """Fit a :class:`TextClassifier` on the training texts for each ``C`` in ``grid`` and return the one
+    with the highest ROC AUC on the validation texts (the first of equals); its threshold is not set."""
     from sklearn.metrics import roc_auc_score
 
     grid = [ensure_float("grid[i]", c, low=0.0, low_open=True) for c in grid]
     if not grid:
         raise ValueError("grid must hold at least one value of C")
     val_y = _as_labels(val_labels, len(_as_texts("val_texts", val_texts)))
-    aucs = {c: roc_auc_score(val_y, TextClassifier(C=c).fit(train_texts, train_labels).predict_proba(val_texts))
-            for c in grid}
-    return max(aucs, key=aucs.get)
+    best, best_auc = None, -1.0
+    for c in grid:
+        clf = TextClassifier(C=c).fit(train_texts, train_labels)
+        auc = roc_auc_score(val_y, clf.predict_proba(val_texts))
+        if auc > best_auc:
+            best, best_auc = clf, auc
+    return best
 
 
 def memoised_model(build: Callable[[int, bool], object], seed: int, rebuild: bool):
@@ -934,8 +938,8 @@ def train_davidson_moderator(splits: TextSplits, C: float | None = None, extra_t
         raise ValueError(f"extra_labels must have one entry per extra text ({len(extra_texts)}), got {len(extra_labels)}")
     texts, labels = splits.train_texts + extra_texts, splits.train_labels + extra_labels
     if C is None:
-        C = choose_C_by_auc(texts, [c != "neither" for c in labels], splits.val_texts,
-                            [c != "neither" for c in splits.val_labels], DAVIDSON_C_GRID)
+        C = fit_best_C(texts, [c != "neither" for c in labels], splits.val_texts,
+                       [c != "neither" for c in splits.val_labels], DAVIDSON_C_GRID).C
     moderator = Moderator(C=ensure_float("C", C, low=0.0, low_open=True), categories=DAVIDSON_CLASSES[:2],
                           benign="neither", balance_categories=True).fit(texts, labels)
     moderator.calibrate(splits.val_texts, splits.val_labels, DAVIDSON_MAX_FPR)
@@ -1224,5 +1228,5 @@ __all__ = [
     "train_moderator", "threshold_for_fpr", "CharNgramCounts", "precision_recall_f1", "category_report", "pii_span_recall", "plot_moderation",
     "moderation_widget", "DAVIDSON_CLASSES", "DAVIDSON_C_GRID", "DAVIDSON_MAX_FPR", "TextSplits", "davidson_splits",
     "train_davidson_moderator", "classifier_payload", "classifier_from_payload", "moderator_payload", "moderator_from_payload", "davidson_moderator",
-    "davidson_classifier", "rates_by_group", "choose_C_by_auc", "memoised_model", "small_caps", "dilute", "DILUTION_BUDGET", "evasion_problem",
+    "davidson_classifier", "rates_by_group", "fit_best_C", "memoised_model", "small_caps", "dilute", "DILUTION_BUDGET", "evasion_problem",
 ]

@@ -375,3 +375,18 @@ def test_spelled_emails_national_phones_are_found(text, kind, found):
                                   "meet me at 10 dot 30"])
 def test_version_numbers_house_numbers_and_plain_at_are_not_pii(text):
     assert m.find_pii(text) == []
+
+
+def test_fit_best_C_returns_the_grid_fit_with_the_best_validation_auc():
+    from sklearn.metrics import roc_auc_score
+
+    texts, labels, _ = m.generate_messages(400, seed=31)
+    val, val_labels, _ = m.generate_messages(200, seed=32)
+    val = [m.obfuscate(t, "leetspeak")[::-1] for t in val]  # a harder validation set, so C matters
+    best = m.fit_best_C(texts, labels, val, val_labels, (0.01, 1.0, 100.0))
+    aucs = {c: roc_auc_score(val_labels, m.TextClassifier(C=c).fit(texts, labels).predict_proba(val))
+            for c in (0.01, 1.0, 100.0)}
+    assert best.C == max(aucs, key=aucs.get)
+    np.testing.assert_array_equal(best.predict_proba(val), m.TextClassifier(C=best.C).fit(texts, labels).predict_proba(val))
+    with pytest.raises(ValueError, match="grid"):
+        m.fit_best_C(texts, labels, val, val_labels, ())

@@ -449,7 +449,11 @@ if __name__ == "__main__":
         from labkit import numerics
 
         numerics.reexec_pinned("labkit.lm.cache", sys.argv[1:])
-    sys.exit(main())
+    # Run the imported module's main, not this __main__ copy's: lesson modules
+    # register their course models in labkit.lm.cache.COURSE_MODELS.
+    from labkit.lm import cache as _registry
+
+    sys.exit(_registry.main())
 
 
 __all__ = ["CODE_VERSION", "CheckpointMismatch", "models_dir", "cache_path", "save_checkpoint", "load_checkpoint",
