@@ -303,6 +303,15 @@ def calibrate_per_source(guard: TextClassifier, texts: Sequence[str], labels, so
     return guard.threshold
 
 
+def _fit_on(data: GuardData, C: float | None) -> TextClassifier:
+    """A classifier fitted on ``data``'s training part; ``C`` from :data:`GUARD_C_GRID` by calibration AUC when None."""
+    if not isinstance(data, GuardData):
+        raise TypeError(f"data must be a GuardData, got {type(data).__name__}")
+    if C is None:  # the grid's best fit is the guard: fitting it again would give the same weights
+        return fit_best_C(data.train_texts, data.train_labels, data.cal_texts, data.cal_labels, GUARD_C_GRID)
+    return TextClassifier(C=ensure_float("C", C, low=0.0, low_open=True)).fit(data.train_texts, data.train_labels)
+
+
 def train_real_input_guard(data: GuardData, C: float | None = None,
                            max_false_positive_rate: float = GUARD_MAX_FPR_PER_SOURCE) -> TextClassifier:
     """Fit lesson 14's :class:`~labkit.moderation.TextClassifier` on ``data``'s training prompts.
@@ -310,12 +319,7 @@ def train_real_input_guard(data: GuardData, C: float | None = None,
     ``C`` is chosen from :data:`GUARD_C_GRID` by ROC AUC on the calibration
     prompts when None; the threshold by :func:`calibrate_per_source` on them.
     """
-    if not isinstance(data, GuardData):
-        raise TypeError(f"data must be a GuardData, got {type(data).__name__}")
-    if C is None:  # the grid's best fit is the guard: fitting it again would give the same weights
-        guard = fit_best_C(data.train_texts, data.train_labels, data.cal_texts, data.cal_labels, GUARD_C_GRID)
-    else:
-        guard = TextClassifier(C=ensure_float("C", C, low=0.0, low_open=True)).fit(data.train_texts, data.train_labels)
+    guard = _fit_on(data, C)
     calibrate_per_source(guard, data.cal_texts, data.cal_labels, data.cal_sources, max_false_positive_rate)
     return guard
 
@@ -402,12 +406,7 @@ def train_real_output_guard(data: GuardData, C: float | None = None,
                             max_false_positive_rate: float = OUTPUT_GUARD_MAX_FPR) -> TextClassifier:
     """Fit a :class:`~labkit.moderation.TextClassifier` on reply texts; ``C`` by calibration-part ROC AUC
     (:data:`GUARD_C_GRID`), threshold for at most ``max_false_positive_rate`` of its harmless replies flagged."""
-    if not isinstance(data, GuardData):
-        raise TypeError(f"data must be a GuardData, got {type(data).__name__}")
-    if C is None:  # the grid's best fit is the guard: fitting it again would give the same weights
-        guard = fit_best_C(data.train_texts, data.train_labels, data.cal_texts, data.cal_labels, GUARD_C_GRID)
-    else:
-        guard = TextClassifier(C=ensure_float("C", C, low=0.0, low_open=True)).fit(data.train_texts, data.train_labels)
+    guard = _fit_on(data, C)
     guard.calibrate_threshold(data.cal_texts, data.cal_labels, max_false_positive_rate)
     return guard
 
