@@ -316,7 +316,8 @@ def get_assistant(name: str | TrainConfig = "default", device: torch.device | st
 # ------------------------------------------------------------- course models
 @dataclass(frozen=True)
 class CourseModel:
-    """A model some lesson loads: ``build(rebuild)`` returns it (cached); ``path()`` is its cache file.
+    """A model some lesson loads: ``build(rebuild)`` returns it (cached; None when it cannot be built
+    here, e.g. its real data are unavailable); ``path()`` is its cache file.
 
     ``name`` is also the stem of its shipped file, when it is shipped.
     """
@@ -365,7 +366,9 @@ def prebuild(names=None, rebuild: bool = False) -> list[Path]:
     paths = []
     for model in progress(_selected(names), desc="course models"):
         start = time.perf_counter()
-        model.build(rebuild)
+        if model.build(rebuild) is None:  # a model trained on real data, offline: its build said why in one line
+            print(f"{model.name}: skipped", flush=True)
+            continue
         path = model.path()
         where = f"cache file {path}" if path.exists() else "the shipped checkpoint"
         print(f"{model.name}: ready ({time.perf_counter() - start:.1f} s), from {where}", flush=True)
