@@ -18,8 +18,15 @@ This module replaces it with a small, validated pipeline:
    pattern has bounded repetition and a left-context guard, so a match can
    only start at the beginning of a token: total work is linear in the input.
 
-The real evaluation sets (HateCheck, Davidson et al. 2017, presidio's synthetic
-PII spans) come from :mod:`labkit.datasets` and are never trained on.
+4. :func:`davidson_moderator`: the same pipeline trained on a seeded,
+   stratified train split of the Davidson et al. (2017) tweets, its ``C`` and
+   threshold chosen on the validation split, cached with
+   :func:`labkit.lm.cache.cached` (:func:`davidson_classifier` is its binary
+   hateful-or-offensive classifier).
+
+The real sets come from :mod:`labkit.datasets`; HateCheck and presidio's
+synthetic PII spans are never trained on, and the Davidson test split is only
+read to report.
 """
 from __future__ import annotations
 
