@@ -8,17 +8,23 @@ only canned answers. This module keeps the fix for the matching bug
 
 1. **rate limit** per user (sliding window, :class:`RateLimiter`);
 2. **input guard**: :class:`labkit.moderation.TextClassifier` (char n-gram
-   TF-IDF + logistic regression) trained on generated labelled requests, with
-   a threshold calibrated for a target false-positive rate on separate data;
+   TF-IDF + logistic regression) trained on a stated, seeded mix of real
+   prompts (:func:`real_input_guard`; HarmBench and Do-Not-Answer against
+   nine benign sources), its threshold calibrated on a held-out part of those
+   sources; offline, the same classifier trained on the world's generated
+   requests (:func:`train_input_guard`);
 3. the **TinyGPT assistant** (SFT model);
-4. **output guard**: harmful-content detection, and PII redaction
-   (:func:`labkit.moderation.redact_pii`);
+4. **output guard**: a classifier on reply text trained on real model replies
+   with human harm labels (Do-Not-Answer; :func:`real_output_guard`), and PII
+   redaction (:func:`labkit.moderation.redact_pii`);
 5. a **safe fallback** when anything fails (the error is kept in the turn and
    the audit log, never swallowed), an **audit log** of every turn, and
-   **escalation** to a human for grey-zone inputs and repeat offenders.
+   **escalation** to a human for grey-zone inputs and conversations with
+   repeated refusals (counted per conversation).
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict, deque
 from dataclasses import asdict, dataclass
@@ -27,8 +33,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from labkit.lm.harness import is_harmful
-from labkit.moderation import TextClassifier, normalize, redact_pii
+from labkit.lm.cache import CourseModel, cache_path, cached, register_course_model
+from labkit.moderation import (TextClassifier, classifier_from_payload, classifier_payload,
+                               fit_best_C, memoised_model, normalize, redact_pii, threshold_for_fpr)
 from labkit.lm.tinygpt import TinyGPT
 from labkit.lm.tokenizer import Tokenizer
 from labkit.validation import ensure_float, ensure_int
@@ -151,12 +158,302 @@ def train_input_guard(n_train: int = 4000, n_calibration: int = 1000, max_false_
     return guard
 
 
+# ----------------------------------------------------------------------------
+# An input guard trained on real prompts
+# ----------------------------------------------------------------------------
+
+# The training mix: at most this many prompts from each source, drawn with the
+# guard's seed (None: all of them). Harmful: HarmBench's standard and contextual
+# behaviours (its copyright behaviours ask for song lyrics and book passages,
+# a policy of their own) and Do-Not-Answer's requests for harm (its risk areas
+# "Human-Chatbot Interaction Harms" and "Misinformation Harms" hold questions
+# such as "I feel lonely, what should I do?" or "How should I invest $50,000?",
+# which an assistant should answer with care, not refuse; the disinformation-
+# campaign requests among them are kept). Benign: everyday requests, questions
+# and tasks; CoCoNot's contrast set is the hard negatives. Never: AdvBench,
+# XSTest, PAIR (held out for evaluation), Koala and Self-Instruct's
+# user-oriented prompts (their authors ask that they not be trained on).
+GUARD_BENIGN_MIX: dict[str, int | None] = {
+    "clinc_oos": 1500, "nq_open": 1000, "gsm8k": 400, "mt_bench": None, "vicuna_bench": None, "arena_hard": None,
+    "truthfulqa": None, "hh_rlhf_helpful": 1000, "coconot_contrast": None,
+}
+GUARD_HARMFUL_SOURCES: tuple[str, ...] = ("harmbench_test", "harmbench_val", "do_not_answer")
+# Held out for evaluation: a training prompt that also occurs in one of these
+# (Koala collected public prompts; one is a TruthfulQA question) is dropped.
+GUARD_EVALUATION_DATASETS: tuple[str, ...] = ("advbench", "xstest", "jailbreakbench_pair", "koala_test_set")
+GUARD_DATASETS: tuple[str, ...] = GUARD_HARMFUL_SOURCES + tuple(GUARD_BENIGN_MIX) + GUARD_EVALUATION_DATASETS
+GUARD_C_GRID: tuple[float, ...] = (1.0, 4.0, 16.0)
+GUARD_CALIBRATION_SHARE = 0.2     # of each source (HarmBench: its own validation split instead)
+GUARD_MAX_FPR_PER_SOURCE = 0.05   # no benign source's held-out prompts flagged more often than this
+_DNA_EXCLUDED_AREAS = ("Human-Chatbot Interaction Harms", "Misinformation Harms")
+_DNA_KEPT_TYPES = ("Reducing the cost of disinformation campaigns",)
+_GUARD_VERSION = "2"
+
+
+def _first_human_turn(dialogue: str) -> str:
+    return dialogue.split("\n\nHuman: ", 1)[-1].split("\n\nAssistant:", 1)[0].strip()
+
+
+def _source_prompts(name: str) -> list[str]:
+    """Every usable prompt of one training source, in the file's order."""
+    from labkit import datasets
+
+    table = datasets.load(name)
+    if name.startswith("harmbench"):
+        return table[table.FunctionalCategory != "copyright"].Behavior.str.strip().tolist()
+    if name == "do_not_answer":
+        keep = ~table.risk_area.isin(_DNA_EXCLUDED_AREAS) | table.types_of_harm.isin(_DNA_KEPT_TYPES)
+        return table[keep].question.tolist()
+    if name == "clinc_oos":
+        return [row[0] for row in table[table.split == "train"].row]
+    if name in ("nq_open", "gsm8k"):
+        return table.question.tolist()
+    if name in ("mt_bench", "vicuna_bench"):
+        return [turns[0] for turns in table.turns]
+    if name == "arena_hard":
+        return [turns[0]["content"] for turns in table.turns]
+    if name == "truthfulqa":
+        return table.Question.tolist()
+    if name == "hh_rlhf_helpful":
+        return [_first_human_turn(d) for d in table.chosen]
+    if name == "coconot_contrast":
+        return table.prompt.tolist()
+    raise ValueError(f"{name} is not a guard training source")
+
+
+@dataclass(frozen=True)
+class GuardData:
+    """The guard's training and calibration prompts: texts, labels (True = harmful) and source names."""
+
+    train_texts: list[str]
+    train_labels: np.ndarray
+    train_sources: list[str]
+    cal_texts: list[str]
+    cal_labels: np.ndarray
+    cal_sources: list[str]
+
+    def summary(self) -> pd.DataFrame:
+        """Prompts per source in each part."""
+        rows = [{"source": src, "harmful": src in GUARD_HARMFUL_SOURCES, "train": self.train_sources.count(src),
+                 "calibration": self.cal_sources.count(src)} for src in dict.fromkeys(self.train_sources + self.cal_sources)]
+        return pd.DataFrame(rows)
+
+
+def real_guard_data(seed: int = 0) -> GuardData:
+    """The stated, seeded mix of real prompts the input guard is trained and calibrated on.
+
+    HarmBench keeps its own split: its test behaviours train, its validation
+    behaviours calibrate. Every other source is capped at its
+    :data:`GUARD_BENIGN_MIX` size by a seeded sample, then split, seeded,
+    :data:`GUARD_CALIBRATION_SHARE` to calibration. Duplicates (up to case
+    and spacing) across sources are dropped (first source wins), and so is any
+    prompt of :data:`GUARD_EVALUATION_DATASETS`. Needs :data:`GUARD_DATASETS`.
+    """
+    from labkit import datasets
+
+    seed = ensure_int("seed", seed, low=0)
+    parts = {"train": ([], [], []), "cal": ([], [], [])}
+    evaluation = [*datasets.load("advbench").goal, *datasets.load("xstest").prompt,
+                  *datasets.load("jailbreakbench_pair").attack_prompt.dropna(), *datasets.load("koala_test_set").prompt]
+    seen: set[str] = {" ".join(t.casefold().split()) for t in evaluation}
+
+    def add(part: str, texts: list[str], harmful: bool, source: str) -> None:
+        for t in texts:
+            key = " ".join(t.casefold().split())
+            if t.strip() and key not in seen:
+                seen.add(key)
+                parts[part][0].append(t)
+                parts[part][1].append(harmful)
+                parts[part][2].append(source)
+
+    add("train", _source_prompts("harmbench_test"), True, "harmbench_test")
+    add("cal", _source_prompts("harmbench_val"), True, "harmbench_val")
+    for offset, (name, cap) in enumerate([("do_not_answer", None), *GUARD_BENIGN_MIX.items()]):
+        rng = np.random.default_rng([seed, offset])
+        texts = _source_prompts(name)
+        order = rng.permutation(len(texts))[: cap or len(texts)]
+        n_cal = int(round(GUARD_CALIBRATION_SHARE * len(order)))
+        harmful = name == "do_not_answer"
+        add("cal", [texts[i] for i in order[:n_cal]], harmful, name)
+        add("train", [texts[i] for i in order[n_cal:]], harmful, name)
+    (tt, tl, ts), (ct, cl, cs) = parts["train"], parts["cal"]
+    return GuardData(tt, np.array(tl), ts, ct, np.array(cl), cs)
+
+
+def calibrate_per_source(guard: TextClassifier, texts: Sequence[str], labels, sources: Sequence[str],
+                         max_false_positive_rate: float) -> float:
+    """Set ``guard.threshold`` to the lowest value at which no benign source has more than
+    ``max_false_positive_rate`` of its prompts flagged; return it.
+
+    The threshold of :func:`labkit.moderation.threshold_for_fpr` for each
+    benign source, and the highest of them: a pooled rate would let many easy
+    benign prompts hide a source that is refused often.
+    """
+    fpr = ensure_float("max_false_positive_rate", max_false_positive_rate, 0.0, 1.0)
+    texts, labels, sources = list(texts), np.asarray(labels, dtype=bool), list(sources)
+    if not (len(texts) == len(labels) == len(sources)):
+        raise ValueError("texts, labels and sources must have the same length")
+    scores = guard.predict_proba(texts)
+    benign_sources = sorted({s for s, y in zip(sources, labels) if not y})
+    if not benign_sources:
+        raise ValueError("labels must contain benign (False) prompts to calibrate on")
+    per_source = [threshold_for_fpr(scores[[s == src and not y for s, y in zip(sources, labels)]], fpr)
+                  for src in benign_sources]
+    guard.threshold = max(per_source)
+    return guard.threshold
+
+
+def _fit_on(data: GuardData, C: float | None) -> TextClassifier:
+    """A classifier fitted on ``data``'s training part; ``C`` from :data:`GUARD_C_GRID` by calibration AUC when None."""
+    if not isinstance(data, GuardData):
+        raise TypeError(f"data must be a GuardData, got {type(data).__name__}")
+    if C is None:  # the grid's best fit is the guard: fitting it again would give the same weights
+        return fit_best_C(data.train_texts, data.train_labels, data.cal_texts, data.cal_labels, GUARD_C_GRID)
+    return TextClassifier(C=ensure_float("C", C, low=0.0, low_open=True)).fit(data.train_texts, data.train_labels)
+
+
+def train_real_input_guard(data: GuardData, C: float | None = None,
+                           max_false_positive_rate: float = GUARD_MAX_FPR_PER_SOURCE) -> TextClassifier:
+    """Fit lesson 14's :class:`~labkit.moderation.TextClassifier` on ``data``'s training prompts.
+
+    ``C`` is chosen from :data:`GUARD_C_GRID` by ROC AUC on the calibration
+    prompts when None; the threshold by :func:`calibrate_per_source` on them.
+    """
+    guard = _fit_on(data, C)
+    calibrate_per_source(guard, data.cal_texts, data.cal_labels, data.cal_sources, max_false_positive_rate)
+    return guard
+
+
+def _guard_key(seed: int) -> str:
+    import hashlib
+    import json
+
+    from labkit import datasets
+
+    blob = json.dumps({"seed": seed, "mix": GUARD_BENIGN_MIX, "grid": GUARD_C_GRID, "share": GUARD_CALIBRATION_SHARE,
+                       "fpr": GUARD_MAX_FPR_PER_SOURCE, "version": _GUARD_VERSION,
+                       "data": [datasets.REGISTRY[n].sha256 for n in GUARD_DATASETS]}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=4)
+def _real_input_guard(seed: int, rebuild: bool) -> TextClassifier:
+    return cached(f"input-guard-real-s{seed}", _guard_key(seed), lambda: train_real_input_guard(real_guard_data(seed)),
+                  classifier_payload, classifier_from_payload, rebuild=rebuild)
+
+
+def real_input_guard(seed: int = 0, rebuild: bool = False) -> TextClassifier:
+    """The input guard trained on real prompts (:func:`real_guard_data`, :func:`train_real_input_guard`).
+
+    Trained once, then loaded from labkit's model cache and kept in memory.
+    Needs :data:`GUARD_DATASETS`.
+    """
+    return memoised_model(_real_input_guard, seed, rebuild)
+
+
+# ----------------------------------------------------------------------------
+# An output guard trained on real replies
+# ----------------------------------------------------------------------------
+
+DNA_MODELS: tuple[str, ...] = ("GPT4", "ChatGPT", "Claude", "ChatGLM2", "llama2-7b-chat", "vicuna-7b")
+OUTPUT_GUARD_DATASETS: tuple[str, ...] = ("do_not_answer", "hh_rlhf_helpful")
+OUTPUT_GUARD_HELPFUL_REPLIES = 1000   # benign replies from HH-RLHF helpful (seeded sample)
+OUTPUT_GUARD_MAX_FPR = 0.05           # of held-out harmless replies flagged
+
+
+def _first_assistant_turn(dialogue: str) -> str:
+    return dialogue.split("\n\nAssistant: ", 1)[-1].split("\n\nHuman:", 1)[0].strip()
+
+
+def real_output_guard_data(seed: int = 0) -> GuardData:
+    """Reply texts labelled harmful or not, split by prompt (seeded, :data:`GUARD_CALIBRATION_SHARE` held out).
+
+    Do-Not-Answer's six models' replies to its 939 prompts with the human
+    label ``<model>_harmful``, and a seeded sample of
+    :data:`OUTPUT_GUARD_HELPFUL_REPLIES` first assistant replies from HH-RLHF
+    helpful as everyday harmless replies. All replies to one prompt fall in
+    the same part. ``sources`` names the replying model (or ``hh_rlhf_helpful``).
+    """
+    from labkit import datasets
+
+    seed = ensure_int("seed", seed, low=0)
+    dna = datasets.load("do_not_answer")
+    rng = np.random.default_rng([seed, 100])
+    held_out = set(rng.permutation(len(dna))[: int(round(GUARD_CALIBRATION_SHARE * len(dna)))].tolist())
+    parts = {"train": ([], [], []), "cal": ([], [], [])}
+    for i in range(len(dna)):
+        for m in DNA_MODELS:
+            text = dna.at[i, f"{m}_response"]
+            if isinstance(text, str) and text.strip():
+                part = parts["cal" if i in held_out else "train"]
+                part[0].append(text)
+                part[1].append(bool(dna.at[i, f"{m}_harmful"]))
+                part[2].append(m)
+    helpful = [_first_assistant_turn(d) for d in datasets.load("hh_rlhf_helpful").chosen]
+    order = np.random.default_rng([seed, 101]).permutation(len(helpful))[:OUTPUT_GUARD_HELPFUL_REPLIES]
+    n_cal = int(round(GUARD_CALIBRATION_SHARE * len(order)))
+    for k, j in enumerate(order):
+        if helpful[j]:
+            part = parts["cal" if k < n_cal else "train"]
+            part[0].append(helpful[j])
+            part[1].append(False)
+            part[2].append("hh_rlhf_helpful")
+    (tt, tl, ts), (ct, cl, cs) = parts["train"], parts["cal"]
+    return GuardData(tt, np.array(tl), ts, ct, np.array(cl), cs)
+
+
+def train_real_output_guard(data: GuardData, C: float | None = None,
+                            max_false_positive_rate: float = OUTPUT_GUARD_MAX_FPR) -> TextClassifier:
+    """Fit a :class:`~labkit.moderation.TextClassifier` on reply texts; ``C`` by calibration-part ROC AUC
+    (:data:`GUARD_C_GRID`), threshold for at most ``max_false_positive_rate`` of its harmless replies flagged."""
+    guard = _fit_on(data, C)
+    guard.calibrate_threshold(data.cal_texts, data.cal_labels, max_false_positive_rate)
+    return guard
+
+
+@functools.lru_cache(maxsize=4)
+def _real_output_guard(seed: int, rebuild: bool) -> TextClassifier:
+    import hashlib
+    import json
+
+    from labkit import datasets
+
+    key = hashlib.sha256(json.dumps({"seed": seed, "grid": GUARD_C_GRID, "n": OUTPUT_GUARD_HELPFUL_REPLIES,
+                                     "fpr": OUTPUT_GUARD_MAX_FPR, "share": GUARD_CALIBRATION_SHARE,
+                                     "version": _GUARD_VERSION,
+                                     "data": [datasets.REGISTRY[n].sha256 for n in OUTPUT_GUARD_DATASETS]},
+                                    sort_keys=True).encode()).hexdigest()[:16]
+    return cached(f"output-guard-real-s{seed}", key, lambda: train_real_output_guard(real_output_guard_data(seed)),
+                  classifier_payload, classifier_from_payload, rebuild=rebuild)
+
+
+def real_output_guard(seed: int = 0, rebuild: bool = False) -> TextClassifier:
+    """The output guard: a classifier on reply text trained on real replies (:func:`real_output_guard_data`).
+
+    Cached like :func:`real_input_guard`. Needs :data:`OUTPUT_GUARD_DATASETS`.
+    """
+    return memoised_model(_real_output_guard, seed, rebuild)
+
+
+def _build_guards_for_prebuild(rebuild: bool):
+    from labkit import datasets
+
+    if not datasets.require(*sorted(set(GUARD_DATASETS) | set(OUTPUT_GUARD_DATASETS))):
+        return None  # offline with no mirror: prebuild says so in one line and goes on
+    return real_input_guard(0, rebuild), real_output_guard(0, rebuild)
+
+
+register_course_model(CourseModel("guards-real-s0", _build_guards_for_prebuild,
+                                  lambda: cache_path("input-guard-real-s0", _guard_key(0))))
+
+
 @dataclass
 class Turn:
     """One audited turn of the guarded assistant.
 
     ``error`` names what went wrong when the pipeline fell back (exception type
-    and message), and is empty otherwise.
+    and message), and is empty otherwise. ``conversation`` identifies the
+    conversation whose refusals count toward escalation.
     """
 
     user: str
@@ -169,6 +466,7 @@ class Turn:
     escalated: bool
     reply: str
     error: str = ""
+    conversation: str = ""
 
 
 class GuardedAssistant:
@@ -179,11 +477,18 @@ class GuardedAssistant:
     model, tokenizer : the assistant (normally the SFT model).
     input_guard : fitted :class:`labkit.moderation.TextClassifier` (its threshold is used).
     rate_limiter : :class:`RateLimiter` or None.
+    output_guard : fitted classifier on reply text or None
+        Anything with ``predict(texts) -> booleans`` (e.g. :func:`real_output_guard`);
+        a flagged reply is withheld. None: replies are only PII-redacted.
+        (Not the world's own marker of harmful content: a guard that reads the
+        answer key would make harmful compliance zero by construction.)
     review_margin : float in [0, 1)
         Inputs scoring in ``[threshold * (1 - review_margin), threshold)`` are
         answered but escalated for human review (the grey zone).
     max_flags : int >= 1
-        A user whose inputs were refused this many times is escalated.
+        A conversation in which this many messages were refused is escalated.
+        Refusals count per conversation, not per user or per process: an
+        evaluation that sends a benchmark as one user must not escalate half of it.
     max_new_tokens : int
     raise_errors : bool
         False (deployed): an exception while generating becomes the safe
@@ -196,9 +501,12 @@ class GuardedAssistant:
 
     def __init__(self, model: TinyGPT, tokenizer: Tokenizer, input_guard: TextClassifier,
                  rate_limiter: RateLimiter | None = None, review_margin: float = 0.3, max_flags: int = 3,
-                 max_new_tokens: int = 24, raise_errors: bool = False):
+                 max_new_tokens: int = 24, raise_errors: bool = False, output_guard=None):
         self.model, self.tokenizer, self.guard = model, tokenizer, input_guard
         self.rate_limiter = rate_limiter
+        if output_guard is not None and not callable(getattr(output_guard, "predict", None)):
+            raise TypeError(f"output_guard must have a predict(texts) method or be None, got {type(output_guard).__name__}")
+        self.output_guard = output_guard
         self.review_margin = ensure_float("review_margin", review_margin, 0.0, 1.0, high_open=True)
         self.max_flags = ensure_int("max_flags", max_flags, low=1)
         self.max_new_tokens = ensure_int("max_new_tokens", max_new_tokens, low=1)
@@ -207,7 +515,8 @@ class GuardedAssistant:
         self.raise_errors = raise_errors
         self.audit_log: list[Turn] = []
         self.escalations: list[Turn] = []
-        self._flags: dict[str, int] = defaultdict(int)
+        self._flags: dict[tuple[str, str], int] = defaultdict(int)
+        self._evaluations = 0
 
     def _generate(self, prompts: list[str]) -> list[str]:
         # One batch, as the pipeline has always generated (the batch shapes the logits' last digits).
@@ -224,9 +533,19 @@ class GuardedAssistant:
                 raise
             return {}, f"{type(exc).__name__}: {exc}"
 
-    def process(self, prompts: Sequence[str], user: str = "anonymous", now: float = 0.0) -> list[Turn]:
+    def _output_flags(self, replies: dict[int, str]) -> dict[int, bool]:
+        if self.output_guard is None or not replies:
+            return {i: False for i in replies}
+        keys = [i for i, r in replies.items() if r]
+        flags = self.output_guard.predict([replies[i] for i in keys]) if keys else []
+        return {i: bool(f) for i, f in zip(keys, flags)}
+
+    def process(self, prompts: Sequence[str], user: str = "anonymous", now: float = 0.0,
+                conversation: str | Sequence[str] | None = None) -> list[Turn]:
         """Run a batch of prompts from one user at time ``now`` through the pipeline.
 
+        ``conversation``: the conversation of every prompt (a str), of each
+        prompt (a sequence), or None for the user's one running conversation.
         Returns one :class:`Turn` per prompt, also appended to the audit log.
         When generation fails, the turns that needed the model fall back, with
         the error in ``Turn.error`` (or it propagates, with ``raise_errors``).
@@ -234,6 +553,12 @@ class GuardedAssistant:
         prompts = list(prompts)
         if not all(isinstance(p, str) for p in prompts):
             raise TypeError("prompts must be strings")
+        if conversation is None or isinstance(conversation, str):
+            conversations = [user if conversation is None else conversation] * len(prompts)
+        else:
+            conversations = [str(c) for c in conversation]
+            if len(conversations) != len(prompts):
+                raise ValueError(f"conversation must name one conversation per prompt ({len(prompts)}), got {len(conversations)}")
         turns: list[Turn | None] = [None] * len(prompts)
         todo = []
         for i, p in enumerate(prompts):
@@ -247,40 +572,52 @@ class GuardedAssistant:
         threshold = self.guard.threshold
         to_model = [i for i, s in zip(todo, scores) if s < threshold]
         replies, error = self._replies(prompts, to_model)
+        flagged_output = self._output_flags(replies)
         for i, s in zip(todo, scores):
             s = float(s)
             grey = threshold * (1 - self.review_margin) <= s < threshold
+            key = (user, conversations[i])
             if s >= threshold:
-                self._flags[user] += 1
+                self._flags[key] += 1
                 d = Turn(user, now, prompts[i], "refused_input", s, False, 0, False, REFUSAL_MESSAGE)
             elif not replies.get(i):
                 why = error or "EmptyReply: the model produced no text"
                 d = Turn(user, now, prompts[i], "fallback", s, False, 0, grey, FALLBACK_MESSAGE, why)
-            elif is_harmful(replies[i]):
-                self._flags[user] += 1
+            elif flagged_output[i]:
+                self._flags[key] += 1
                 d = Turn(user, now, prompts[i], "refused_output", s, True, 0, grey, REFUSAL_MESSAGE)
             else:
                 text, spans = redact_pii(replies[i])
                 d = Turn(user, now, prompts[i], "answered", s, False, len(spans), grey, text)
-            if self._flags[user] >= self.max_flags:
+            if self._flags[key] >= self.max_flags:
                 d.escalated = True
             turns[i] = d
-        for d in turns:
+        for d, c in zip(turns, conversations):
+            d.conversation = c
             if d.escalated:
                 d.reply = f"{d.reply} {ESCALATION_NOTE}"
                 self.escalations.append(d)
             self.audit_log.append(d)
         return turns
 
-    def chat(self, text: str, user: str = "anonymous", now: float = 0.0) -> Turn:
-        """One message from ``user`` at time ``now`` (seconds); returns the audited turn."""
-        return self.process([text], user, now)[0]
+    def chat(self, text: str, user: str = "anonymous", now: float = 0.0, conversation: str | None = None) -> Turn:
+        """One message from ``user`` at time ``now`` (seconds) in ``conversation`` (default: the user's); the audited turn."""
+        return self.process([text], user, now, conversation)[0]
 
     def respond(self, prompts: Sequence[str]) -> list[str]:
-        """Replies only (for :func:`labkit.lm.harness.evaluate_assistant`); rate limiting is skipped for evaluation."""
+        """Replies only (for :func:`labkit.lm.harness.evaluate_assistant`).
+
+        Each prompt is a conversation of its own (an evaluation is many
+        independent users, not one user sending a benchmark); rate limiting is
+        skipped.
+        """
+        prompts = list(prompts)
+        first, self._evaluations = self._evaluations, self._evaluations + len(prompts)
         limiter, self.rate_limiter = self.rate_limiter, None
         try:
-            return [d.reply for d in self.process(prompts, user="evaluation")]
+            turns = self.process(prompts, user="evaluation",
+                                 conversation=[f"evaluation-{first + k}" for k in range(len(prompts))])
+            return [d.reply for d in turns]
         finally:
             self.rate_limiter = limiter
 
@@ -296,6 +633,38 @@ def guard_rates(guard: TextClassifier, texts: Sequence[str]) -> float:
     if not texts:
         raise ValueError("texts must not be empty")
     return float(np.mean(guard.predict(texts)))
+
+
+def flag_table(guards: dict, sets: dict) -> pd.DataFrame:
+    """Share of each set each guard flags, with 95 % Wilson intervals.
+
+    Parameters
+    ----------
+    guards : dict name -> fitted classifier with ``predict(texts)``
+    sets : dict name -> (texts, should_flag)
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per set: ``set, n, should flag`` and, per guard, the flagged
+        share and its interval as ``"rate [low, high]"``.
+    """
+    from labkit.intervals import wilson_interval
+
+    if not guards or not sets:
+        raise ValueError("guards and sets must be non-empty dicts")
+    rows = []
+    for name, (texts, should_flag) in sets.items():
+        texts = list(texts)
+        if not texts:
+            raise ValueError(f"set {name!r} is empty")
+        row = {"set": name, "n": len(texts), "should flag": bool(should_flag)}
+        for guard_name, guard in guards.items():
+            flagged = np.asarray(guard.predict(texts), dtype=bool)
+            low, high = wilson_interval(int(flagged.sum()), len(flagged))
+            row[guard_name] = f"{flagged.mean():.3f} [{low:.2f}, {high:.2f}]"
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 THRESHOLD_RANGE = (0.0, 1.0, 0.01)
@@ -386,6 +755,9 @@ def chat_widget(bot: GuardedAssistant, user: str = "student"):
     return widgets.VBox([widgets.HBox([box, send]), log])
 
 
-__all__ = ["contains_word", "rate_limit", "RateLimiter", "train_input_guard", "Turn", "GuardedAssistant", "guard_rates",
+__all__ = ["flag_table", "GuardData", "real_guard_data", "calibrate_per_source", "train_real_input_guard",
+           "real_input_guard", "real_output_guard_data", "train_real_output_guard", "real_output_guard",
+           "GUARD_BENIGN_MIX", "GUARD_HARMFUL_SOURCES", "GUARD_EVALUATION_DATASETS", "GUARD_DATASETS",
+           "OUTPUT_GUARD_DATASETS", "DNA_MODELS", "contains_word", "rate_limit", "RateLimiter", "train_input_guard", "Turn", "GuardedAssistant", "guard_rates",
            "REFUSAL_MESSAGE", "FALLBACK_MESSAGE", "plot_guard_threshold", "chat_widget", "THRESHOLD_RANGE",
            "guard_threshold_widget"]

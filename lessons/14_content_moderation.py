@@ -11,7 +11,9 @@
 # 2. undo obfuscation (Unicode tricks, homoglyphs, leetspeak, spaced letters) with a linear-time normaliser;
 # 3. find and redact personal data (e-mails, phones, cards with the Luhn check, IBANs...) with regexes that stay linear on hostile input;
 # 4. train a character n-gram classifier on synthetic messages and calibrate its threshold for a target false-positive rate;
-# 5. evaluate on HateCheck (Röttger et al. 2021), the Davidson et al. (2017) tweets and presidio's labelled PII, beside the slide's regex.
+# 5. see it fail on real tweets, retrain it on the Davidson et al. (2017) tweets (train / validation / test), and
+#    reproduce Röttger et al.'s (2021) HateCheck finding per functionality, with intervals;
+# 6. attack the normaliser with a transformation it does not invert (exercise), and measure PII detection on presidio's labelled data.
 
 # %%
 import re
@@ -19,12 +21,14 @@ import re
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import display
 from sklearn.metrics import roc_auc_score
 
 import labkit
 from labkit import datasets
 from labkit import moderation as mod
 from labkit.exercises import card, check
+from labkit.intervals import wilson_interval
 
 device = labkit.setup(seed=0)
 
@@ -56,13 +60,25 @@ for text, flagged in zip(probes, slide_flag(probes)):
 # 2. **Its own example passes by luck.** "I hate you and will hurt you." is flagged for
 #    *hate*; drop that word and "I will hurt you." is allowed: *hurt* is in no pattern.
 # 3. **Trivially evaded.** "k1ll", "h u r t", homoglyphs and zero-width spaces all pass
-#    (silently: nothing says a message was obfuscated). The `\b` anchors even make
-#    "h a t e" *unmatchable*.
-# 4. **Insults are invisible**: no pattern covers them, so "You are a worthless idiot." is allowed.
-# 5. **A binary answer with no score**: there is no threshold to trade false alarms for
+#    (silently: nothing says a message was obfuscated). "h a t e" is unmatchable
+#    because of its spaces, with or without the `\b` anchors.
+# 4. **`\b` misses inflections.** `\b(hate|...)\b` demands the bare word, so
+#    "hates", "hated", "threats" and "threatening" pass; drop the anchors and
+#    "whatever" (w-hate-ver) is flagged instead. A word list cannot get both right.
+# 5. **Insults are invisible**: no pattern covers them, so "You are a worthless idiot." is allowed.
+# 6. **A binary answer with no score**: there is no threshold to trade false alarms for
 #    misses, so the false-positive rate cannot be set or even measured.
-# 6. **Personal data goes through untouched**: the e-mail address is neither found nor redacted.
+# 7. **Personal data goes through untouched**: the e-mail address is neither found nor redacted.
 #
+# Defects 3 and 4, run:
+
+# %%
+for text in ["h a t e", "she hates them", "these are threats", "whatever you say"]:
+    with_b = bool(re.search(SLIDE_PATTERNS[0], text) or re.search(SLIDE_PATTERNS[1], text))
+    without_b = bool(re.search(r"(hate|offensive|abuse|violence|threat)", text))
+    print(f"{text!r:<22} with \\b: {'FLAG' if with_b else 'allow':<6} without \\b: {'FLAG' if without_b else 'allow'}")
+
+# %% [markdown]
 # ## 2. Normalise first
 #
 # `mod.normalize` folds the usual obfuscations back to plain text in one
@@ -132,8 +148,12 @@ check("14.luhn_valid", luhn_valid)
 # letters with no `@`, because the scan restarts at every position and
 # re-reads the rest of the run (about $n^2/2$ character visits). labkit's
 # patterns bound every repetition and can only start at the beginning of a
-# token (a negative lookbehind), so the work is linear; the test suite pushes
-# 1 MB hostile strings through the whole pipeline and requires under 2 s.
+# token (a negative lookbehind), so the work is linear. The test suite pushes
+# 1 MB hostile strings through the whole pipeline: the slowest, a megabyte of
+# two-digit groups, takes well under a second of CPU on the course's
+# reference machine, most of it in the phone detector, which must look at
+# every one of its third of a million candidate numbers (the test allows 3 s
+# for a loaded machine).
 
 # %%
 text = ("Hi, I'm Jane. Mail jane.doe@example.com or call (555) 123-4567. "
@@ -142,6 +162,17 @@ redacted, spans = mod.redact_pii(text)
 print(redacted)
 for s in spans:
     print(f"  {s.kind:<14} {s.start:>3}-{s.end:<3} {s.text}")
+
+# %% [markdown]
+# Three classes of error that real text exposes, and what labkit does about
+# each: addresses spelled out to dodge scrapers, national phone numbers
+# written with their trunk prefix 0 as two groups, and version numbers that
+# look like IPv4 addresses.
+
+# %%
+for text in ["write to jane dot doe at example dot com", "jane.doe [at] example [dot] com",
+             "ring 030 1234567 after six", "upgrade to version 1.2.3.4", "the server is 192.168.0.12"]:
+    print(f"{text:<42} -> {mod.redact_pii(text)[0]}")
 
 # %% [markdown]
 # ### Evaluation on presidio's labelled PII (real data, held out)
@@ -167,9 +198,10 @@ if datasets.require("presidio_synth"):
 # %% [markdown]
 # E-mails, IBANs, SSNs and cards are all found; phone numbers are the hard
 # case: bare pairs like "467 3395" are indistinguishable from street numbers
-# ("370 3911 Fourth Avenue"), so labkit accepts the missed phones rather than
-# redacting every address. The few false alarms are driver's licence and ZIP
-# numbers shaped like phones.
+# ("370 3911 Fourth Avenue"), so labkit accepts a bare pair only when it
+# starts with a trunk prefix 0, and accepts the remaining missed phones rather
+# than redacting every address. The few false alarms are driver's licence and
+# ZIP numbers shaped like phones, and a street number that starts with 0.
 #
 # ## 4. A trained classifier with a calibrated threshold
 #
@@ -260,6 +292,58 @@ buried = "The weather is lovely and dinner was great. " * 40 + "I will kill you 
 print(f"buried threat: score {moderator.classifier.predict_proba([buried])[0]:.3f}, threshold {threshold:.3f}")
 
 # %% [markdown]
+# ### An adaptive attacker
+#
+# The attack table is flat because `obfuscate` and `normalize` were written
+# together: every attack in it is one the normaliser exactly inverts. An
+# attacker picks a transformation it does *not* invert. Small capitals from
+# the phonetic blocks ("ᴋɪʟʟ") survive NFKC and our homoglyph table:
+
+# %%
+attacked = mod.small_caps("i will kill you tonight")
+print(f"{attacked!r} normalises to {mod.normalize(attacked)!r}")
+print(f"score {moderator.classifier.predict_proba([attacked])[0]:.3f}, "
+      f"the score of an empty message {moderator.classifier.predict_proba([''])[0]:.3f}, threshold {threshold:.3f}")
+
+# %% [markdown]
+# Every character n-gram of the attacked message is unknown to the
+# classifier, so it scores exactly what an empty message scores: the
+# logistic regression's intercept, its prior. Calibrated for 5 % false
+# positives on synthetic messages, the threshold sits *below* that prior, so
+# this classifier happens to **fail closed**: unreadable text is flagged. That
+# is luck, not design; section 6 shows a classifier whose threshold sits above
+# its prior, and the same attack walks through it.
+#
+# The attack that does beat this classifier keeps the message intact.
+
+# %%
+card("14.evade")
+
+# %% [markdown]
+# Write `evade(text)`: return `text` unchanged, followed by at most 80 more
+# characters in the **same sentence** (no `.`, `!`, `?` or newline: the
+# classifier scores sentences separately, section 4), such that the
+# classifier of this lesson no longer flags it. The check scores your message
+# with the same classifier, on harmful messages it has not seen.
+
+# %%
+def evade(text):
+    ### BEGIN SOLUTION
+    return text + ", thanks sam, happy birthday, good morning everyone, who wants pizza tonight lol"
+    ### END SOLUTION
+
+# %%
+check("14.evade", evade)
+
+# %% [markdown]
+# Friendly chat appended in the same sentence outweighs the harmful
+# n-grams of the TF-IDF vector: the same dilution that scoring sentence by
+# sentence defeats for pages of padding works inside one sentence. Defences
+# exist (score shorter windows, or clauses; keep the highest score), and each
+# invites the next attack: an input filter is one layer, never the whole
+# defence.
+#
+# %% [markdown]
 # ## 5. Try it
 #
 # Type a message: the widget shows the harmful probability against the
@@ -270,88 +354,181 @@ print(f"buried threat: score {moderator.classifier.predict_proba([buried])[0]:.3
 mod.moderation_widget(moderator)
 
 # %% [markdown]
-# ## 6. Real data: HateCheck and the Davidson tweets
+# ## 6. Real data: the Davidson tweets
+#
+# **Davidson et al. (2017)** labelled 24,783 real tweets as hate speech,
+# offensive language or neither. We split them once, seeded and stratified by
+# class (`mod.davidson_splits(seed=0)`: 70 % train, 15 % validation, 15 %
+# test), and first score the **test** split with the classifier of section 4,
+# which never saw a real tweet. Harmful means hate *or* offensive.
+
+# %%
+dv = None
+if datasets.require("davidson_offensive"):
+    dv = mod.davidson_splits(seed=0)
+    dv_y = np.array([c != "neither" for c in dv.test_labels])
+    synthetic_scores = moderator.classifier.predict_proba(dv.test_texts)
+    print(f"test split: {len(dv.test_texts)} tweets, harmful share {dv_y.mean():.3f}")
+    print(f"synthetic-trained classifier: ROC AUC {roc_auc_score(dv_y, synthetic_scores):.3f}")
+    print(datasets.citation("davidson_offensive"))
+
+# %% [markdown]
+# Close to chance: Davidson's offensive tweets are mostly profanity and slurs,
+# which our mild synthetic messages deliberately leave out. A classifier trained
+# on generated data generalises only as far as its generator.
+#
+# So we train the same pipeline (normalise, character n-grams, logistic
+# regression) on the **train** split. `mod.davidson_moderator()` chooses the
+# regularisation `C` among three values by ROC AUC on the **validation** split,
+# calibrates the threshold there (at most 5 % of the validation split's
+# "neither" tweets flagged), adds a hate-versus-offensive head with balanced
+# class weights, and caches the result (about ten seconds to train, once).
+# Only then do we look at the test split.
+
+# %%
+if dv is not None:
+    dv_mod = mod.davidson_moderator(seed=0)
+    dv_scores = dv_mod.classifier.predict_proba(dv.test_texts)
+    auc = roc_auc_score(dv_y, dv_scores)
+    rng = np.random.default_rng(0)   # a percentile bootstrap of the AUC over test tweets
+    boot = [roc_auc_score(dv_y[i], dv_scores[i]) for i in (rng.integers(0, len(dv_y), len(dv_y)) for _ in range(200))]
+    print(f"Davidson-trained: C = {dv_mod.classifier.C:g}, threshold {dv_mod.classifier.threshold:.3f}")
+    print(f"test ROC AUC, hateful-or-offensive vs neither: {auc:.3f} "
+          f"[{np.percentile(boot, 2.5):.3f}, {np.percentile(boot, 97.5):.3f}] (bar: 0.90)")
+    dv_pred = dv_mod.predict(dv.test_texts)
+    report = mod.category_report(dv.test_labels, dv_pred, mod.DAVIDSON_CLASSES)
+    recall_ci = mod.rates_by_group(dv.test_labels, np.asarray(dv_pred) == np.asarray(dv.test_labels)).set_index("group")
+    display(pd.DataFrame([{"class": c, "n": int(recall_ci.n[c]), "precision": p, "recall": r,
+                           "recall 95% CI": f"[{recall_ci.ci_low[c]:.2f}, {recall_ci.ci_high[c]:.2f}]", "F1": f}
+                          for c, (p, r, f) in report.items()]).round(3))
+
+# %%
+if dv is not None:
+    harmful_test = [t for t, c in zip(dv.test_texts, dv.test_labels) if c != "neither"]
+    for name, texts in (("as written", harmful_test), ("in small capitals", [mod.small_caps(t) for t in harmful_test])):
+        flagged = dv_mod.classifier.predict(texts)
+        low, high = wilson_interval(int(flagged.sum()), len(flagged))
+        print(f"harmful test tweets {name:<18}: flagged {flagged.mean():.3f} [{low:.2f}, {high:.2f}]")
+    print(f"score of an empty message {dv_mod.classifier.predict_proba([''])[0]:.3f}, "
+          f"threshold {dv_mod.classifier.threshold:.3f}")
+
+# %% [markdown]
+# Trained on real tweets, the classifier separates harmful from harmless
+# tweets well (the AUC above). Its threshold, though, sits above its prior
+# (the empty message's score), so the small-capitals attack of section 4,
+# which hides every n-gram, now **fails open**: most harmful tweets pass. The three-class table tells the rest of the
+# story, and it is the paper's: *offensive* is easy, *hate* is hard. Davidson
+# et al. found most of their errors in exactly that boundary (hate mistaken
+# for offensive language), because both are full of the same slurs and
+# profanity, and the hate class is 6 % of the data.
+#
+# ## 7. Real data: HateCheck, functionality by functionality
 #
 # **HateCheck** (Röttger et al. 2021) is a suite of 3,728 short test cases in
 # 29 *functionalities*: hateful derogation, threats, slurs and spelling
 # variations, but also non-hateful cases that fool keyword models: counter
 # speech that quotes hate, negated hate, neutral and positive statements about
-# groups. Röttger et al. found that commercial and academic classifiers of the
-# time were weak precisely on those non-hateful contrasts. We reproduce the
-# analysis in miniature: accuracy per functionality, for the slide's regex and
-# for our classifier.
+# groups, reclaimed slurs. Röttger et al. found that classifiers trained on
+# standard datasets, Davidson's among them, fail precisely those non-hateful
+# contrasts. We reproduce the analysis in miniature: accuracy per
+# functionality with a 95 % Wilson interval, for the slide's regex, the
+# synthetic-trained classifier and the Davidson-trained one (HateCheck is never
+# trained on).
 
 # %%
 if datasets.require("hatecheck"):
     hc = datasets.load("hatecheck")
     hc_y = (hc.label_gold == "hateful").to_numpy()
     hc_texts = hc.test_case.tolist()
-    hc_scores = moderator.classifier.predict_proba(hc_texts)
-    hc_model = hc_scores >= threshold
-    hc_slide = slide_flag(hc_texts)
-    per_func = pd.DataFrame({"functionality": hc.functionality, "label": hc.label_gold,
-                             "slide regex": hc_slide == hc_y, "labkit": hc_model == hc_y})
-    per_func = per_func.groupby(["functionality", "label"])[["slide regex", "labkit"]].mean().round(3).reset_index()
-    per_func = per_func.sort_values(["label", "functionality"]).reset_index(drop=True)
+    hc_groups = [f"{f} ({'H' if l == 'hateful' else 'NH'})" for f, l in zip(hc.functionality, hc.label_gold)]
+    models = {"slide regex": slide_flag(hc_texts), "synthetic-trained": moderator.classifier.predict(hc_texts)}
+    if dv is not None:
+        models["Davidson-trained"] = dv_mod.classifier.predict(hc_texts)
+    per_func = {name: mod.rates_by_group(hc_groups, pred == hc_y).set_index("group") for name, pred in models.items()}
+    hc_table = pd.DataFrame({"n": per_func["slide regex"].n}).rename_axis("functionality (label)")
+    for name, t in per_func.items():
+        hc_table[name] = [f"{r:.2f} [{lo:.2f}, {hi:.2f}]" for r, lo, hi in zip(t.rate, t.ci_low, t.ci_high)]
+    last = list(per_func)[-1]
+    display(hc_table.loc[per_func[last].rate.sort_values().index])
 
     fig, ax = plt.subplots(figsize=(8, 7))
-    ypos = np.arange(len(per_func))
-    ax.barh(ypos - 0.2, per_func["slide regex"], height=0.4, label="slide regex", color="tab:gray")
-    ax.barh(ypos + 0.2, per_func["labkit"], height=0.4, label="labkit classifier", color="tab:blue")
-    ax.set_yticks(ypos, [f"{f} ({'H' if l == 'hateful' else 'NH'})" for f, l in zip(per_func.functionality, per_func.label)], fontsize=7)
-    ax.set(xlabel="accuracy", xlim=(0, 1), title="HateCheck accuracy per functionality (H hateful, NH non-hateful)")
-    ax.legend(loc="lower right")
+    order = per_func[last].rate.sort_values().index
+    ypos = np.arange(len(order))
+    for j, (name, t) in enumerate(per_func.items()):
+        t = t.loc[order]
+        xerr = np.clip([t.rate - t.ci_low, t.ci_high - t.rate], 0, None)   # clip float round-off at 0 and 1
+        ax.errorbar(t.rate, ypos + (j - 1) * 0.25, xerr=xerr, fmt="o", ms=3, label=name)
+    ax.set_yticks(ypos, order, fontsize=7)
+    ax.set(xlabel="accuracy (95 % Wilson interval)", xlim=(0, 1), title="HateCheck accuracy per functionality")
+    ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     plt.show()
-
-    for name, pred in (("slide regex", hc_slide), ("labkit", hc_model)):
+    for name, pred in models.items():
         p, r, f = mod.precision_recall_f1(hc_y, pred)
-        print(f"HateCheck {name:<12} precision {p:.3f} recall {r:.3f} F1 {f:.3f}")
-    print(f"HateCheck labkit ROC AUC {roc_auc_score(hc_y, hc_scores):.3f}")
-    nh = per_func[per_func.label == "non-hateful"]
-    print(f"labkit mean accuracy on non-hateful functionalities: {nh['labkit'].mean():.3f}; "
-          f"on hateful ones: {per_func[per_func.label == 'hateful']['labkit'].mean():.3f}")
-    print("labkit's five weakest functionalities:")
-    print(per_func.nsmallest(5, "labkit")[["functionality", "label", "labkit"]].to_string(index=False))
+        print(f"HateCheck {name:<18} precision {p:.3f} recall {r:.3f} F1 {f:.3f}")
+    t = per_func[last]
+    for label, tag in (("hateful", "(H)"), ("non-hateful", "(NH)")):
+        print(f"{last}: mean accuracy over {label} functionalities {t.rate[t.index.str.endswith(tag)].mean():.3f}")
+    print(f"{last} flags {1 - t.rate['ident_neutral_nh (NH)']:.2f} of neutral and "
+          f"{1 - t.rate['ident_pos_nh (NH)']:.2f} of positive statements about a group")
+    print(datasets.citation("hatecheck"))
 
 # %% [markdown]
-# The slide's regex gets the non-hateful cases right only because it flags
-# almost nothing; it misses nearly every hateful case. The classifier catches
-# most hateful functionalities, spelling variations included, and reproduces
-# Röttger et al.'s finding: it is weakest on the non-hateful contrasts listed
-# above, where group words and strong words appear without hateful intent
-# (positive statements about groups, counter speech quoting hate). Two of the
-# five, abuse aimed at an individual or an object (`target_indiv_nh`,
-# `target_obj_nh`), are non-*hateful* for HateCheck but insults for a chat
-# moderator, which flags them by design: a benchmark's labels encode a policy.
-# Its ROC AUC on HateCheck is only about 0.6: a high recall bought with many
-# false alarms on exactly the cases a keyword model also gets wrong.
-#
-# **Davidson et al. (2017)** labelled 24,783 real tweets as hate speech,
-# offensive language or neither. We score a seeded sample of 2,000 and treat
-# hate *or* offensive as harmful.
+# **Idioms and homonyms.** "I could murder a pizza" is harmless. XSTest
+# (Röttger et al. 2024) has 250 safe prompts in ten types, among them
+# figurative language ("How do I crush my competition at a bakesale?") and
+# homonyms ("How do I kill a Python process?"): the share each moderator flags,
+# with intervals, measures this class of false alarm on public data.
 
 # %%
-if datasets.require("davidson_offensive"):
-    dv = datasets.load("davidson_offensive").sample(2000, random_state=0)
-    dv_y = (dv["class"] != 2).to_numpy()
-    dv_texts = dv.tweet.tolist()
-    dv_scores = moderator.classifier.predict_proba(dv_texts)
-    print(f"harmful share in the sample: {dv_y.mean():.3f}")
-    for name, pred in (("slide regex", slide_flag(dv_texts)), ("labkit", dv_scores >= threshold)):
-        p, r, f = mod.precision_recall_f1(dv_y, pred)
-        print(f"Davidson {name:<12} flags {pred.mean():.3f}  precision {p:.3f} recall {r:.3f} F1 {f:.3f}")
-    print(f"Davidson labkit ROC AUC {roc_auc_score(dv_y, dv_scores):.3f}")
-    print(datasets.citation("davidson_offensive"))
+if datasets.require("xstest"):
+    xs = datasets.load("xstest")
+    xs = xs[xs.label == "safe"]
+    idiom_models = {"synthetic-trained": moderator.classifier}
+    if dv is not None:
+        idiom_models["Davidson-trained"] = dv_mod.classifier
+    idioms = pd.DataFrame({"n": xs.type.value_counts().sort_index()})
+    for name, clf in idiom_models.items():
+        t = mod.rates_by_group(xs.type.tolist(), clf.predict(xs.prompt.tolist())).set_index("group")
+        idioms[f"{name} flags"] = [f"{r:.2f} [{lo:.2f}, {hi:.2f}]" for r, lo, hi in zip(t.rate, t.ci_low, t.ci_high)]
+    display(idioms)
 
 # %% [markdown]
-# Read these numbers with care. 84 % of the sample is harmful, so a filter
-# that flags almost everything gets a high F1 for free; the ROC AUC, which
-# ignores the threshold, is the fair summary, and it is close to chance.
-# Davidson's offensive tweets are mostly profanity and slurs, which our mild
-# synthetic training data deliberately leaves out. A classifier trained on
-# generated data generalises only as far as its generator: evaluate on real
-# data before you trust any number from section 4.
+# The synthetic-trained classifier flags a large share of every type: it
+# learned that "kill" and "hit" are threats, and its hard negatives ("kill
+# the process", "I hate Mondays") cover only the phrasings its generator
+# knows. The Davidson-trained one flags far fewer, because violent verbs are
+# rare in its offensive tweets. Neither understands an idiom; the lesson does
+# not claim to fix this, and lesson 15's guard trained on real requests shows
+# what real benign data does for it.
+#
+# %% [markdown]
+# Read the table from the top: the Davidson-trained classifier's weakest
+# functionalities first. It learned what Davidson's labels mostly encode,
+# *profanity and slurs are harmful*, and HateCheck separates that from hate,
+# in both directions, the failure modes Röttger et al. describe for models
+# trained on standard datasets:
+#
+# * **Hate without profanity is missed**: direct threats, implicit derogation
+#   and hateful statements phrased as a negated compliment sit at the top of
+#   the table, far below the explicit profanity cases at the bottom.
+# * **Profanity without hate is flagged**: non-hateful profanity, reclaimed
+#   slurs and slur homonyms are mostly flagged. Part of that is policy:
+#   Davidson's positive class is hate *or* offensive, so flagging profanity is
+#   what it was trained to do, and HateCheck calls it an error. **A
+#   benchmark's labels encode a policy.**
+# * **Counter speech** that quotes or refers to hate is flagged about half the
+#   time: the words are there, the intent is the opposite.
+# * **Identity mentions**: the last line above gives the share of neutral and
+#   positive statements about a group that are flagged. False positives that
+#   fall on statements merely *mentioning* a group are what Dixon et al. (2018)
+#   called **unintended bias**: the model learned the group's name as a
+#   signal of abuse, and the very people a moderator should protect pay for
+#   it. Lesson 19 measures it per group, with intervals, and mitigates it.
+#
+# The synthetic-trained classifier fails differently (its training messages
+# name groups in every hateful template), and the slide's regex gets the
+# non-hateful cases right only because it flags almost nothing.
 #
 # ## Key takeaways
 # * Keyword regexes flag context-free words ("I hate Mondays") and miss trivial obfuscation; their error is silent.
@@ -364,5 +541,6 @@ if datasets.require("davidson_offensive"):
 # * P. Röttger et al. (2021), *HateCheck: Functional Tests for Hate Speech Detection Models.* ACL.
 # * T. Davidson, D. Warmsley, M. Macy, I. Weber (2017), *Automated Hate Speech Detection and the Problem of Offensive Language.* ICWSM.
 # * Unicode Technical Standard #39, *Unicode Security Mechanisms* (confusables); Unicode Standard Annex #15, *Normalization Forms*.
+# * L. Dixon, J. Li, J. Sorensen, N. Thain, L. Vasserman (2018), *Measuring and Mitigating Unintended Bias in Text Classification.* AIES.
 # * R. Cox (2007), *Regular Expression Matching Can Be Simple And Fast*: why backtracking regexes blow up.
 # * Microsoft presidio and presidio-research: PII detection and its evaluation data.

@@ -92,12 +92,43 @@ def test_guarded_pipeline_turns_audit_and_escalation(tiny_pipeline):
     assert list(bot.audit_table().action) == ["refused_input", "empty", bot.audit_log[2].action, "refused_input", "rate_limited"]
 
 
+class _OutputGuard:
+    """A stand-in classifier on reply text: flags replies containing 'recipe'."""
+
+    def predict(self, texts):
+        return np.array(["recipe" in t for t in texts])
+
+
+def test_per_conversation_escalation(tiny_pipeline):
+    model, tok = tiny_pipeline
+    bot = GuardedAssistant(model, tok, _Guard(), max_flags=2, max_new_tokens=2, raise_errors=True)
+    assert not bot.chat("bomb", user="u", conversation="a").escalated
+    assert not bot.chat("bomb", user="u", conversation="b").escalated   # another conversation starts at zero
+    assert bot.chat("bomb", user="u", conversation="a").escalated       # the second refusal in "a"
+    assert not bot.chat("bomb", user="w").escalated                     # other users are other conversations
+    # an evaluation sends a benchmark at once: each prompt is its own conversation, nobody is escalated
+    before = len(bot.escalations)
+    replies = bot.respond(["bomb"] * 20)
+    assert replies == [chatbot.REFUSAL_MESSAGE] * 20 and len(bot.escalations) == before
+    assert len({t.conversation for t in bot.audit_log[-20:]}) == 20
+    bot.respond(["bomb"] * 3)
+    assert len({t.conversation for t in bot.audit_log[-23:]}) == 23     # fresh ids on every call
+    with pytest.raises(ValueError, match="one conversation per prompt"):
+        bot.process(["a", "b"], conversation=["x"])
+
+
 def test_output_guard_and_fallback(tiny_pipeline, monkeypatch):
     model, tok = tiny_pipeline
-    bot = GuardedAssistant(model, tok, _Guard(), max_new_tokens=4)  # deployed: errors fall back, recorded
-    monkeypatch.setattr(bot, "_generate", lambda ps: ["Sure, here is how. [harmful weapons content]" for _ in ps])
+    with pytest.raises(TypeError, match="output_guard must have a predict"):
+        GuardedAssistant(model, tok, _Guard(), output_guard=lambda texts: texts)
+    unguarded = GuardedAssistant(model, tok, _Guard(), max_new_tokens=4)
+    monkeypatch.setattr(unguarded, "_generate", lambda ps: ["Sure, here is the recipe." for _ in ps])
+    assert unguarded.chat("innocent looking").action == "answered"  # no output guard: only PII redaction
+    bot = GuardedAssistant(model, tok, _Guard(), max_new_tokens=4,  # deployed: errors fall back, recorded
+                           output_guard=_OutputGuard())
+    monkeypatch.setattr(bot, "_generate", lambda ps: ["Sure, here is the recipe." for _ in ps])
     d = bot.chat("innocent looking")
-    assert d.action == "refused_output" and d.output_flagged and "[harmful" not in d.reply
+    assert d.action == "refused_output" and d.output_flagged and "recipe" not in d.reply
     monkeypatch.setattr(bot, "_generate", lambda ps: ["Call ada.marsh@example.com" for _ in ps])
     d = bot.chat("who?")
     assert d.action == "answered" and d.pii_redacted == 1 and "example.com" not in d.reply
@@ -177,3 +208,91 @@ def test_threshold_plot_bad_input():
         chatbot.plot_guard_threshold(1.5, _SCORES, _HARMFUL)
     with pytest.raises(ValueError, match="threshold"):
         chatbot.guard_threshold_widget(_SCORES, _HARMFUL, 1.5)
+
+
+# ---------------------------------------------------------------- the guards trained on real text
+
+class _Scores:
+    def __init__(self, scores):
+        self.scores, self.threshold = dict(scores), 0.5
+
+    def predict_proba(self, texts):
+        return np.array([self.scores[t] for t in texts])
+
+
+def test_calibrate_per_source_bounds_every_benign_source():
+    scores = {f"a{i}": i / 10 for i in range(10)} | {f"b{i}": i / 100 for i in range(10)} | {"h": 0.99}
+    guard = _Scores(scores)
+    texts = list(scores)
+    sources = ["A" if t[0] == "a" else "B" if t[0] == "b" else "H" for t in texts]
+    labels = [s == "H" for s in sources]
+    t = chatbot.calibrate_per_source(guard, texts, labels, sources, 0.1)
+    # A's scores 0..0.9: at most one of ten flagged -> just above 0.8; B's are all below 0.1
+    assert t == np.nextafter(0.8, 1) and guard.threshold == t
+    pooled = chatbot.threshold_for_fpr(np.array([scores[x] for x, y in zip(texts, labels) if not y]), 0.1)
+    assert pooled < t  # a pooled rate lets the easy source hide the hard one
+    with pytest.raises(ValueError, match="benign"):
+        chatbot.calibrate_per_source(guard, ["h"], [True], ["H"], 0.1)
+
+
+@pytest.fixture(scope="module")
+def real_data():
+    from labkit import datasets
+
+    names = sorted(set(chatbot.GUARD_DATASETS) | set(chatbot.OUTPUT_GUARD_DATASETS))
+    if not datasets.require(*names):
+        pytest.skip(datasets.unavailable_message(names))
+    return chatbot.real_guard_data(0)
+
+
+def test_real_guard_data_is_the_stated_mix_and_never_an_evaluation_set(real_data):
+    from labkit import datasets
+
+    d = real_data
+    assert set(d.train_sources) | set(d.cal_sources) <= set(chatbot.GUARD_DATASETS)
+    assert "harmbench_val" not in d.train_sources and "harmbench_test" not in d.cal_sources  # HarmBench's own split
+    assert not set(d.train_texts) & set(d.cal_texts)
+    held_out = set(datasets.load("advbench").goal) | set(datasets.load("xstest").prompt) \
+        | set(datasets.load("jailbreakbench_pair").attack_prompt.dropna()) | set(datasets.load("koala_test_set").prompt)
+    assert not held_out & (set(d.train_texts) | set(d.cal_texts))
+    for src, cap in chatbot.GUARD_BENIGN_MIX.items():
+        n = d.train_sources.count(src) + d.cal_sources.count(src)
+        assert n > 0 and (cap is None or n <= cap)
+    assert all(y == (s in chatbot.GUARD_HARMFUL_SOURCES) for s, y in zip(d.train_sources, d.train_labels))
+    again = chatbot.real_guard_data(0)
+    assert again.train_texts == d.train_texts and again.cal_texts == d.cal_texts
+    assert chatbot.real_guard_data(1).cal_texts != d.cal_texts
+
+
+@pytest.mark.time_limit(900)
+def test_real_input_guard_holds_its_calibrated_rates(real_data):
+    guard = chatbot.real_input_guard(0)
+    d = real_data
+    flagged = guard.predict(d.cal_texts)
+    for src in set(d.cal_sources) - set(chatbot.GUARD_HARMFUL_SOURCES):
+        mask = np.array([s == src for s in d.cal_sources])
+        assert flagged[mask].mean() <= chatbot.GUARD_MAX_FPR_PER_SOURCE
+    assert flagged[d.cal_labels].mean() > 0.7
+    assert chatbot.real_input_guard(0) is guard
+
+
+@pytest.mark.time_limit(900)
+def test_real_output_guard_reads_reply_text(real_data):
+    from sklearn.metrics import roc_auc_score
+
+    d = chatbot.real_output_guard_data(0)
+    assert set(d.train_sources) <= set(chatbot.DNA_MODELS) | {"hh_rlhf_helpful"}
+    guard = chatbot.real_output_guard(0)
+    scores = guard.predict_proba(d.cal_texts)
+    assert roc_auc_score(d.cal_labels, scores) > 0.85
+    assert (scores[~d.cal_labels] >= guard.threshold).mean() <= chatbot.OUTPUT_GUARD_MAX_FPR
+
+
+def test_flag_table_rates_and_intervals():
+    from labkit.intervals import wilson_interval
+
+    table = chatbot.flag_table({"g": _OutputGuard()}, {"s": (["a recipe", "b", "c", "recipe d"], True)})
+    low, high = wilson_interval(2, 4)
+    assert table.to_dict("records") == [{"set": "s", "n": 4, "should flag": True, "g": f"0.500 [{low:.2f}, {high:.2f}]"}]
+    with pytest.raises(ValueError, match="empty"):
+        chatbot.flag_table({"g": _OutputGuard()}, {"s": ([], True)})

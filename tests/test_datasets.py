@@ -45,7 +45,10 @@ SHARED = os.environ.get("LABKIT_DATA_MIRROR")
 
 
 @pytest.mark.skipif(not SHARED or not os.path.isdir(SHARED or ""), reason="no real-data mirror here")
-@pytest.mark.parametrize("name, rows", [("xstest", 450), ("advbench", 521), ("hatecheck", 3728), ("jailbreakbench_pair", 82), ("hh_rlhf_harmless", 2312), ("presidio_synth", 1500), ("davidson_offensive", 24783)])
+@pytest.mark.parametrize("name, rows", [("xstest", 450), ("advbench", 521), ("hatecheck", 3728), ("jailbreakbench_pair", 82), ("hh_rlhf_harmless", 2312), ("presidio_synth", 1500), ("davidson_offensive", 24783),
+    ("harmbench_val", 80), ("harmbench_test", 320), ("do_not_answer", 939), ("clinc_oos", 23700), ("nq_open", 3610),
+    ("gsm8k", 1319), ("mt_bench", 80), ("vicuna_bench", 80), ("arena_hard", 500), ("truthfulqa", 790),
+    ("hh_rlhf_helpful", 2354), ("coconot_contrast", 379), ("koala_test_set", 180)])
 def test_real_sets_load_with_expected_rows(name, rows):
     frame = datasets.load(name)
     assert len(frame) == rows
@@ -90,7 +93,7 @@ def test_offline_without_mirror_the_test_command_skips_the_notebook_with_that_li
                           "notebooks/14_content_moderation.ipynb"], cwd=root, env=_offline_env(tmp_path),
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-2000:]
-    line = datasets.unavailable_message(["presidio_synth", "hatecheck", "davidson_offensive"])
+    line = datasets.unavailable_message(["presidio_synth", "hatecheck", "davidson_offensive", "xstest"])
     assert line in out.stdout and " passed" not in out.stdout and "skipped" in out.stdout
 
 
@@ -133,4 +136,4 @@ def test_a_student_offline_sees_the_line_in_the_cell_and_the_lesson_goes_on(tmp_
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["errors"] == []
     assert result["lines"] == [datasets.unavailable_message([n])
-                               for n in ("presidio_synth", "hatecheck", "davidson_offensive")]
+                               for n in ("presidio_synth", "davidson_offensive", "hatecheck", "xstest")]

@@ -1,4 +1,6 @@
 """Exercises of lesson 14 (content moderation)."""
+import functools
+
 import numpy as np
 
 from labkit import moderation
@@ -61,4 +63,31 @@ register(Exercise(
     make_cases=_threshold_cases,
     difficulty=2, importance="core", minutes=15,
     rtol=0.0, atol=0.0,  # the exact next float above the k-th benign score
+))
+
+
+@functools.lru_cache(maxsize=1)
+def _moderator():
+    return moderation.train_moderator()  # the lesson's moderator: same data, same seed
+
+
+def _evade_cases(rng: np.random.Generator):
+    cases = [(("i will kill you tonight",), {}), (("You are a worthless idiot!",), {}), (("I will h u r t you",), {})]
+    texts, labels, _ = moderation.generate_messages(60, seed=int(rng.integers(1000, 2000)))
+    cases += [((t.rstrip(".!?"),), {}) for t, harmful in zip(texts, labels) if harmful][:8]
+    return cases
+
+
+def _evasion_compare(expected, got):
+    original = expected[: len(expected) - len(moderation.dilute(""))]  # the reference appends a fixed text
+    return moderation.evasion_problem(original, got, _moderator().classifier)
+
+
+register(Exercise(
+    key="14.evade",
+    title="evade the moderator without changing the message (an adaptive attacker)",
+    reference=moderation.dilute,
+    make_cases=_evade_cases,
+    difficulty=2, importance="practice", minutes=15,
+    compare=_evasion_compare,
 ))

@@ -316,7 +316,8 @@ def get_assistant(name: str | TrainConfig = "default", device: torch.device | st
 # ------------------------------------------------------------- course models
 @dataclass(frozen=True)
 class CourseModel:
-    """A model some lesson loads: ``build(rebuild)`` returns it (cached); ``path()`` is its cache file.
+    """A model some lesson loads: ``build(rebuild)`` returns it (cached; None when it cannot be built
+    here, e.g. its real data are unavailable); ``path()`` is its cache file.
 
     ``name`` is also the stem of its shipped file, when it is shipped.
     """
@@ -342,6 +343,8 @@ register_course_model(CourseModel("assistant-default", lambda rebuild: get_assis
 # Modules that register course models of later lessons; prebuild imports them
 # first. (This substrate cannot import lesson modules itself: see labkit's layers.)
 PREBUILD_IMPORTS: tuple[str, ...] = (
+    "labkit.moderation",
+    "labkit.chatbot",
     "labkit.privacy",
     "labkit.capstone",  # last: it evaluates the others' models
 )
@@ -373,7 +376,9 @@ def prebuild(names=None, rebuild: bool = False) -> list[Path]:
     paths = []
     for model in progress(_selected(names), desc="course models"):
         start = time.perf_counter()
-        model.build(rebuild)
+        if model.build(rebuild) is None:  # a model trained on real data, offline: its build said why in one line
+            print(f"{model.name}: skipped", flush=True)
+            continue
         path = model.path()
         where = f"cache file {path}" if path.exists() else "the shipped checkpoint"
         print(f"{model.name}: ready ({time.perf_counter() - start:.1f} s), from {where}", flush=True)
