@@ -91,16 +91,32 @@ def _softmax_row_max(logits, temperature=1.0):
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def _gcg_candidates_with(sign):
+    """GCG's candidate step drawing from the top-k of ``sign * grad`` (-1 is right: most negative gradient)."""
+    def candidates(grad, suffix, top_k, batch_size, seed):
+        g = torch.Generator().manual_seed(int(seed))
+        top = (sign * grad).topk(top_k, dim=1).indices
+        pos = torch.randint(0, suffix.size(0), (batch_size,), generator=g)
+        choice = torch.randint(0, top_k, (batch_size,), generator=g)
+        out = suffix.repeat(batch_size, 1)
+        out[torch.arange(batch_size), pos] = top[pos, choice]
+        return out
+    candidates.__name__ = f"gcg_candidates_top_k_of_{'minus_' if sign < 0 else ''}grad"
+    return candidates
+
+
 # Plausible wrong answers each check must catch, beyond the generic perturbation above.
 PLAUSIBLE_WRONG = {
     "00.softmax": [_softmax_global_max],
     "03.expected_calibration_error": [_ece_left_closed_bins],
     "05.expected_calibration_error": [_ece_left_closed_bins],
+    "18.gcg_candidates": [_gcg_candidates_with(+1)],  # the largest gradient promises the largest *increase*
 }
 PLAUSIBLE_RIGHT = {
     "00.softmax": [_softmax_row_max],
     "03.expected_calibration_error": [_ece_right_closed_bins],
     "05.expected_calibration_error": [_ece_right_closed_bins],
+    "18.gcg_candidates": [_gcg_candidates_with(-1)],
 }
 
 
