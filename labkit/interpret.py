@@ -516,7 +516,7 @@ def linear_probe(x_train, y_train, x_test, y_test, seed: int = 0) -> float:
     ``x_train``, ``x_test``: frozen representations (n, d); ``y_train``, ``y_test``: the property probed.
     A high accuracy says the information is *linearly decodable* from the
     representation, not that the model uses it; compare with a control
-    (e.g. the same probe on an untrained model, Hewitt and Liang 2019).
+    (e.g. the same probe on an untrained model; Hewitt and Liang 2019 propose control tasks with random labels).
     """
     from sklearn.linear_model import LogisticRegression
 
