@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -69,7 +70,7 @@ def _many_shot(request: str, category: str, shots: int) -> str:
     return f"{faux} User: {request} Assistant:"
 
 
-def apply_attack(example: Example, attack: str, shots: int = 2) -> str:
+def apply_attack(example: Example, attack: str, shots: int = 1) -> str:
     """The user message that wraps ``example``'s harmful request in ``attack``.
 
     Parameters
@@ -80,8 +81,9 @@ def apply_attack(example: Example, attack: str, shots: int = 2) -> str:
     attack : str
         One of :data:`ATTACKS`.
     shots : int >= 1
-        Faux compliant turns for ``"many_shot"`` (the context of 96 tokens
-        holds about two).
+        Faux compliant turns for ``"many_shot"``. The context of 96 tokens
+        holds one with room for a reply; longer messages lose their oldest
+        tokens (:meth:`labkit.lm.tinygpt.TinyGPT.generate`), so "many" is few here.
 
     Returns
     -------
@@ -165,7 +167,9 @@ def attack_table(targets: dict, examples: Sequence[Example], attacks: Sequence[s
     for attack in attacks:
         messages = [apply_attack(e, attack) for e in examples]
         for name, target in targets.items():
-            replies = target.respond(messages)
+            with warnings.catch_warnings():  # long wrappers keep their last tokens; that is part of the attack's cost
+                warnings.simplefilter("ignore", UserWarning)
+                replies = target.respond(messages)
             for judge, verdict in JUDGES.items():
                 rate, low, high = attack_success_rate([verdict(r) for r in replies])
                 rows.append(dict(attack=attack, target=name, judge=judge, n=len(replies), asr=rate, ci_low=low,
@@ -550,11 +554,42 @@ def default_gcg_study(rebuild: bool = False) -> dict:
                   lambda payload: json.loads(payload["study"]), rebuild=rebuild)
 
 
+def _attack_table_key() -> str:
+    import hashlib
+
+    return hashlib.sha256((_study_key() + json.dumps(ATTACKS) + "table-2").encode()).hexdigest()[:16]
+
+
+def default_attack_table(rebuild: bool = False):
+    """:func:`attack_table` of every attack against the SFT assistant and lesson 15's guarded pipeline, cached.
+
+    On the world's 120 held-out harmful test requests. Returns a DataFrame.
+    """
+    import io
+
+    import pandas as pd
+
+    from labkit.chatbot import GuardedAssistant, train_input_guard
+    from labkit.lm.cache import cached, get_assistant
+    from labkit.lm.harness import ModelResponder
+
+    def build():
+        a = get_assistant("default")
+        guard = train_input_guard(max_false_positive_rate=0.02)
+        targets = {"SFT": ModelResponder(a.sft, a.tokenizer), "guarded": GuardedAssistant(a.sft, a.tokenizer, guard)}
+        return attack_table(targets, a.world.test_by_kind("harmful"))
+
+    return cached("redteam-attacks", _attack_table_key(), build, lambda t: {"table": t.to_json(orient="records")},
+                  lambda payload: pd.read_json(io.StringIO(payload["table"]), orient="records"), rebuild=rebuild)
+
+
 def _register() -> None:
     from labkit.lm.cache import CourseModel, cache_path, register_course_model
 
     register_course_model(CourseModel("redteam-gcg", lambda rebuild: default_gcg_study(rebuild),
                                       lambda: cache_path("redteam-gcg", _study_key())))
+    register_course_model(CourseModel("redteam-attacks", lambda rebuild: default_attack_table(rebuild),
+                                      lambda: cache_path("redteam-attacks", _attack_table_key())))
 
 
 _register()
@@ -601,4 +636,4 @@ def gcg_widget(results: Sequence[GCGResult]):
 __all__ = ["ATTACKS", "apply_attack", "attack_success_rate", "oracle_judge", "text_judge", "JUDGES", "attack_table",
            "allowed_tokens", "suffix_text", "token_gradients", "gcg_candidates", "GCGResult", "gcg",
            "message_log_perplexity", "perplexity_threshold", "GCG_TARGET", "GCG_SETTINGS",
-           "gcg_study", "default_gcg_study", "replies_with_suffix", "plot_gcg_losses", "gcg_widget"]
+           "gcg_study", "default_gcg_study", "default_attack_table", "replies_with_suffix", "plot_gcg_losses", "gcg_widget"]

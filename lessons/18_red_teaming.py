@@ -101,6 +101,12 @@ example = test_harmful[7]
 for attack in redteam.ATTACKS:
     print(f"{attack:<20} {redteam.apply_attack(example, attack)[:110]!r}")
 
+# %% [markdown]
+# The table is `redteam.attack_table(targets, test_harmful)` with the targets
+# below; it takes a minute, so the lesson reads it from the cache
+# (`redteam.default_attack_table()` builds it the first time). Try one cell of
+# it live on a few prompts:
+
 # %%
 guard = chatbot.train_input_guard(max_false_positive_rate=0.02)
 targets = {
@@ -108,7 +114,10 @@ targets = {
     "guarded": chatbot.GuardedAssistant(model, tok, guard),
     # "DPO": harness.ModelResponder(dpo_policy, tok),   # lesson 16's policy, when it exists
 }
-table = redteam.attack_table(targets, test_harmful)
+print(redteam.attack_table(targets, test_harmful[::20], ["persona"]).round(3).to_string(index=False))
+
+# %%
+table = redteam.default_attack_table()
 cells = table.assign(cell=[f"{a:.2f} [{lo:.2f}, {hi:.2f}]" for a, lo, hi in zip(table.asr, table.ci_low, table.ci_high)])
 print(f"ASR on {len(test_harmful)} held-out harmful requests (95 % Wilson intervals)")
 print(cells.pivot_table(index="attack", columns=["target", "judge"], values="cell", aggfunc="first"))
@@ -285,10 +294,27 @@ for judge, verdict in redteam.JUDGES.items():
     print(f"refusal-direction ablation, {judge} judge: ASR {rate:.2f} [{lo:.2f}, {hi:.2f}] on {len(ablated)} prompts")
 
 # %% [markdown]
-# Under the text judge this is the strongest attack of the lesson. Under the
-# oracle it is not: with the refusal gone, the SFT model answers harmful
-# requests the way it answers borderline ones ("Here is how. ..."), and never
-# writes the harmful placeholder, which it last saw in pretraining. Lesson 11
+# All attacks against the SFT model in one ranking (text judge; the oracle's
+# column beside it):
+
+# %%
+ranking = {f"wrapper: {a}": (row_t.asr, row_o.asr) for a in redteam.ATTACKS
+           for row_t in table[(table.attack == a) & (table.target == "SFT") & (table.judge == "text")].itertuples()
+           for row_o in table[(table.attack == a) & (table.target == "SFT") & (table.judge == "oracle")].itertuples()}
+ranking["GCG, individual suffixes (20 prompts)"] = tuple(
+    redteam.attack_success_rate([redteam.JUDGES[j](x) for x in replies])[0] for j in ("text", "oracle"))
+ranking["GCG, universal suffix"] = tuple(
+    redteam.attack_success_rate([redteam.JUDGES[j](x) for x in uni_replies])[0] for j in ("text", "oracle"))
+ranking["refusal-direction ablation"] = tuple(
+    redteam.attack_success_rate([redteam.JUDGES[j](x) for x in ablated])[0] for j in ("text", "oracle"))
+for name, (text_asr, oracle_asr) in sorted(ranking.items(), key=lambda kv: -kv[1][0]):
+    print(f"{name:<42} text {text_asr:.2f}   oracle {oracle_asr:.2f}")
+
+# %% [markdown]
+# Under the oracle no attack gets far: with the refusal gone, the SFT model
+# answers harmful requests the way it answers borderline ones ("Here is how.
+# ..."), and rarely writes the harmful placeholder, which it last saw in
+# pretraining. The text judge cannot tell those replies from compliance. Lesson 11
 # shows the other white-box attack, fine-tuning on benign data (Qi et al. 2023).
 #
 # ## Key takeaways
