@@ -198,8 +198,11 @@ for p, r, x in list(zip(study["prompts"], runs, replies))[:4]:
 # the number is the lesson's, not a benchmark's. Note the gap between the two
 # judges: the model *says* "Sure, here is how." and stops. The text judge counts
 # that as a jailbreak, the oracle does not, because nothing harmful followed.
-# The bar (individual ASR ≥ 0.8) is met only under the text judge,
-# if at all: read the printed numbers.
+# The course's target for this attack was an individual ASR of at least 0.8
+# on 20 held-out prompts; compare it with the printed rates under each judge
+# rather than with a number typed here. A larger budget (longer suffixes, more
+# steps, the full compliance string as target) is the next thing to try, and
+# the first thing a real red team would report alongside the ASR.
 
 # %%
 redteam.gcg_widget(runs)
