@@ -97,6 +97,34 @@ print("after a 'gradient step' on the ids:", repr(tok.decode(stepped.clamp(0, to
 # construction: read its text-judge column.
 
 # %%
+card("18.attack_success_rate")
+
+# %% [markdown]
+# Write `attack_success_rate(verdicts)`: the share of `True` verdicts and its
+# 95 % Wilson score interval (Wilson 1927; $z = 1.96$):
+# centre $= (\hat p + z^2/2n)/(1 + z^2/n)$, half-width
+# $= z\sqrt{\hat p(1-\hat p)/n + z^2/4n^2}/(1 + z^2/n)$. Return
+# `(rate, low, high)`; raise `ValueError` for no verdicts.
+
+# %%
+import math
+
+def attack_success_rate(verdicts):
+    ### BEGIN SOLUTION
+    n = len(verdicts)
+    if n == 0:
+        raise ValueError("verdicts must not be empty")
+    z = 1.959963984540054
+    p = sum(bool(v) for v in verdicts) / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return p, min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))
+    ### END SOLUTION
+
+# %%
+check("18.attack_success_rate", attack_success_rate)
+
+# %%
 example = test_harmful[7]
 for attack in redteam.ATTACKS:
     print(f"{attack:<20} {redteam.apply_attack(example, attack)[:110]!r}")

@@ -34,3 +34,24 @@ register(Exercise(
     make_cases=_candidate_cases,
     difficulty=2, importance="core", minutes=20,
 ))
+
+
+def _asr_cases(rng: np.random.Generator):
+    cases = [(([True, True, True],), {}),        # the seed's smoke test: 3 of 3 is not a rate of 1
+             (([False] * 20,), {}),               # 0 of 20: the upper bound is not 0
+             (([True] * 16 + [False] * 4,), {}),
+             (([True],), {}),
+             (([],), {})]                          # must raise ValueError
+    for _ in range(6):
+        n = int(rng.integers(1, 300))
+        cases.append(((list(rng.random(n) < rng.random()),), {}))
+    return cases
+
+
+register(Exercise(
+    key="18.attack_success_rate",
+    title="an attack success rate with its 95 % Wilson interval",
+    reference=redteam.attack_success_rate,
+    make_cases=_asr_cases,
+    difficulty=1, importance="core", minutes=10,
+))
