@@ -421,9 +421,11 @@ for e, reply in ablated_harmful[:3]:
 
 # %% [markdown]
 # Read the helpfulness column too: an ablation that removes refusal and also
-# breaks the model's answers would be a lobotomy, not a finding. The issue's
-# bar is helpfulness under ablation within 0.05 of the plain model; compare
-# the printed numbers.
+# breaks the model's answers would be a lobotomy, not a finding. Arditi et al.
+# report that ablation leaves benign performance nearly intact on large chat
+# models; on this tiny model compare the plain and ablated helpfulness above
+# (we hoped for a gap of at most 0.05). Addition, on the other hand, makes the
+# model refuse almost everything and answer nothing.
 #
 # **Where is refusal decided?** The logit lens (nostalgebraist 2020) reads each
 # layer's residual stream at the assistant tag through the final LayerNorm and
