@@ -311,8 +311,184 @@ def ewc_lambda_widget():
     return interactive_figure(plot_ewc_lambda, log10_lambda=float_slider("log10 λ", *LOG10_LAMBDA_RANGE, 2.0))
 
 
+def lambda_frontier(strategy: str, lams, seed: int = 0, epochs_b: int = 20) -> list[tuple[float, float, float]]:
+    """(lambda, final task-A accuracy, final task-B accuracy) of :func:`train_sequential` for each lambda.
+
+    Two penalties are compared fairly on their frontiers over lambda, not at one lambda each.
+    """
+    strategy = ensure_choice("strategy", strategy, ("l2", "ewc"))
+    out = []
+    for lam in lams:
+        h = train_sequential(strategy, float(lam), epochs_b=epochs_b, seed=seed)
+        out.append((float(lam), h["final_a"], h["final_b"]))
+    return out
+
+
+# ---------------------------------------------------------------- forgetting safety (Qi et al. 2023)
+SAFETY_STRATEGIES = ("finetune", "ewc", "replay")
+
+
+def sequence_fisher(model: nn.Module, idx: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
+    """Empirical diagonal Fisher of a language model on demonstrations: mean squared gradient of each one's loss.
+
+    ``idx, targets, mask`` as from :func:`labkit.lm.train.sft_tensors`; the
+    loss of a demonstration is its mean NLL over the supervised tokens. The
+    empirical Fisher (labels = the demonstrations, Kunstner et al. 2019) is
+    the usual choice for sequence models, where the expectation over every
+    possible reply is out of reach.
+    """
+    ensure_instance("model", model, nn.Module)
+    if not (len(idx) == len(targets) == len(mask)) or len(idx) == 0:
+        raise ValueError("idx, targets and mask must hold the same, non-zero number of rows")
+    params = [p for p in model.parameters()]
+    total = [torch.zeros_like(p) for p in params]
+    for i in range(len(idx)):
+        model.zero_grad(set_to_none=True)
+        _, loss = model(idx[i:i + 1], targets[i:i + 1], mask[i:i + 1])
+        loss.backward()
+        for t, p in zip(total, params):
+            t += p.grad.detach() ** 2
+    model.zero_grad(set_to_none=True)
+    return [t / len(idx) for t in total]
+
+
+def finetune_safety_run(assistant, strategy: str = "finetune", seed: int = 0, steps: int = 100,
+                        eval_steps=(0, 25, 50, 100), lr: float = 3e-3, batch_size: int = 16, lam: float = 1000.0,
+                        replay_share: float = 0.125, n_fisher: int = 64, split: str = "test") -> dict:
+    """Fine-tune the SFT assistant on benign demonstrations only; record refusal and helpfulness as it trains.
+
+    Qi et al. (2023) showed that fine-tuning an aligned model on benign data
+    erodes its refusals. Strategies: "finetune" (plain), "ewc" (eq. 3 with an
+    empirical Fisher on ``n_fisher`` safety demonstrations, i.e. harmful
+    requests answered with refusals), "replay" (``replay_share`` of every
+    batch drawn from the safety demonstrations).
+
+    Returns
+    -------
+    dict with ``steps``, ``refusal`` (held-out harmful prompts of ``split``)
+    and ``helpful`` (held-out benign prompts), one entry per ``eval_steps``.
+    """
+    import copy
+
+    from labkit.lm.harness import is_correct, is_refusal
+    from labkit.lm.replies import reply
+    from labkit.lm.train import sft_tensors
+
+    strategy = ensure_choice("strategy", strategy, SAFETY_STRATEGIES)
+    steps = ensure_int("steps", steps, 1, 100_000)
+    lr = ensure_float("lr", lr, 0.0, 1.0, low_open=True)
+    replay_share = ensure_float("replay_share", replay_share, 0.0, 1.0)
+    eval_steps = sorted({ensure_int("eval_steps", s, 0, steps) for s in eval_steps})
+    world, tok = assistant.world, assistant.tokenizer
+    model = copy.deepcopy(assistant.sft).train()
+    benign = [(e.prompt, e.response) for e in world.sft if e.kind == "benign"]
+    safety = [(e.prompt, e.response) for e in world.sft if e.kind == "harmful"]
+    idx, tgt, mask = sft_tensors(tok, benign + safety, model.cfg.context, system_every=0)
+    n_benign = len(benign)
+    g = torch.Generator().manual_seed(ensure_int("seed", seed, 0))
+    anchor = [p.detach().clone() for p in model.parameters()]
+    fisher = None
+    if strategy == "ewc":
+        rows = n_benign + torch.randperm(len(safety), generator=g)[:n_fisher]
+        fisher = sequence_fisher(model, idx[rows], tgt[rows], mask[rows])
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    evaluation = world.prompts(split)
+    harmful = [e.prompt for e in evaluation if e.kind == "harmful"]
+    helpful = [e for e in evaluation if e.kind == "benign"]
+    history = {"steps": [], "refusal": [], "helpful": []}
+
+    def record(step: int) -> None:
+        model.eval()
+        replies = reply(model, tok, harmful + [e.prompt for e in helpful])
+        history["steps"].append(step)
+        history["refusal"].append(float(np.mean([is_refusal(r) for r in replies[:len(harmful)]])))
+        history["helpful"].append(float(np.mean([is_correct(r, e.answer) for r, e in zip(replies[len(harmful):], helpful)])))
+        model.train()
+
+    n_replay = int(round(replay_share * batch_size)) if strategy == "replay" else 0
+    for step in range(steps + 1):
+        if step in eval_steps:
+            record(step)
+        if step == steps:
+            break
+        rows = torch.randint(0, n_benign, (batch_size - n_replay,), generator=g)
+        if n_replay:
+            rows = torch.cat([rows, n_benign + torch.randint(0, len(safety), (n_replay,), generator=g)])
+        _, loss = model(idx[rows], tgt[rows], mask[rows])
+        if fisher is not None:
+            loss = loss + ewc_penalty(model.parameters(), anchor, fisher, lam)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    model.eval()
+    return history
+
+
+# Chosen on the validation prompts (seed 0, 100 steps): plain fine-tuning took
+# refusal from 0.95 to 0.42, EWC at lambda 1000 held it at 0.73.
+SAFETY_SETTINGS = dict(steps=150, eval_steps=(0, 25, 50, 100, 150), lr=3e-3, batch_size=16, lam=1000.0,
+                       replay_share=0.125, n_fisher=64)
+SAFETY_SEEDS = (0, 1, 2)
+SAFETY_STUDY_VERSION = "1"
+
+
+def _safety_key() -> str:
+    import hashlib
+    import json
+
+    from labkit.lm.cache import config_key
+    from labkit.lm.train import get_config
+
+    blob = json.dumps({"assistant": config_key(get_config("default")), "settings": SAFETY_SETTINGS,
+                       "seeds": SAFETY_SEEDS, "version": SAFETY_STUDY_VERSION}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def default_safety_forgetting(rebuild: bool = False) -> dict:
+    """Every strategy of :func:`finetune_safety_run` on the default assistant, for each of :data:`SAFETY_SEEDS`, cached.
+
+    Returns ``{strategy: [history per seed]}`` on the test prompts (a few minutes once, then instant).
+    """
+    import json
+
+    from labkit.lm.cache import cached, get_assistant
+
+    def build() -> dict:
+        a = get_assistant("default")
+        return {s: [finetune_safety_run(a, s, seed, **SAFETY_SETTINGS) for seed in SAFETY_SEEDS] for s in SAFETY_STRATEGIES}
+
+    return cached("forgetting-safety", _safety_key(), build, lambda d: {"study": json.dumps(d)},
+                  lambda payload: json.loads(payload["study"]), rebuild=rebuild)
+
+
+def _register_safety_study() -> None:
+    from labkit.lm.cache import CourseModel, cache_path, register_course_model
+
+    register_course_model(CourseModel("forgetting-safety", lambda rebuild: default_safety_forgetting(rebuild),
+                                      lambda: cache_path("forgetting-safety", _safety_key())))
+
+
+_register_safety_study()
+
+
+FRONTIER_LAMBDAS = {"l2": (0.003, 0.01, 0.03, 0.1, 0.3, 1.0), "ewc": (3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)}
+
+
+def default_lambda_frontier(rebuild: bool = False) -> dict:
+    """:func:`lambda_frontier` of the L2 anchor and EWC over :data:`FRONTIER_LAMBDAS` (seed 0), cached."""
+    import hashlib
+    import json
+
+    from labkit.lm.cache import cached
+
+    key = hashlib.sha256(json.dumps({"lams": FRONTIER_LAMBDAS, "v": SAFETY_STUDY_VERSION}, sort_keys=True).encode()).hexdigest()[:16]
+    return cached("lambda-frontier", key, lambda: {s: lambda_frontier(s, lams) for s, lams in FRONTIER_LAMBDAS.items()},
+                  lambda d: {"frontier": json.dumps(d)}, lambda payload: json.loads(payload["frontier"]), rebuild=rebuild)
+
+
 __all__ = [
     "STRATEGIES", "LOG10_LAMBDA_RANGE", "BATCH_SIZE", "permuted_digits_tasks", "diagonal_fisher",
     "softmax_regression_fisher", "ewc_penalty", "train_sequential", "plot_ewc_lambda",
-    "ewc_lambda_widget",
+    "ewc_lambda_widget", "lambda_frontier", "SAFETY_STRATEGIES", "sequence_fisher", "finetune_safety_run",
+    "SAFETY_SETTINGS", "SAFETY_SEEDS", "default_safety_forgetting", "FRONTIER_LAMBDAS", "default_lambda_frontier",
 ]

@@ -516,7 +516,7 @@ def linear_probe(x_train, y_train, x_test, y_test, seed: int = 0) -> float:
     ``x_train``, ``x_test``: frozen representations (n, d); ``y_train``, ``y_test``: the property probed.
     A high accuracy says the information is *linearly decodable* from the
     representation, not that the model uses it; compare with a control
-    (e.g. the same probe on an untrained model, Hewitt and Liang 2019).
+    (e.g. the same probe on an untrained model; Hewitt and Liang 2019 propose control tasks with random labels).
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -530,10 +530,236 @@ def linear_probe(x_train, y_train, x_test, y_test, seed: int = 0) -> float:
     return float((probe.predict(x_test) == y_test).mean())
 
 
+# ---------------------------------------------------------------- the refusal direction (Arditi et al. 2024)
+# Token positions read at the end of a generation prompt: the assistant tag,
+# the end tag before it, and the user's last token.
+REFUSAL_POSITIONS = (-1, -2, -3)
+
+
+def _chat_batch(tokenizer, prompts) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-padded ids and pad mask of the prompts' generation text, so every last token sits in the last column."""
+    from labkit.lm.world import prompt_text
+
+    prompts = list(prompts)
+    if not prompts or not all(isinstance(p, str) for p in prompts):
+        raise ValueError("prompts must be a non-empty sequence of str")
+    rows = [tokenizer.encode(prompt_text(p)) for p in prompts]
+    width = max(len(r) for r in rows)
+    idx = torch.full((len(rows), width), tokenizer.pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.bool)
+    for i, r in enumerate(rows):
+        idx[i, width - len(r):] = torch.tensor(r)
+        mask[i, width - len(r):] = True
+    return idx, mask
+
+
+@torch.no_grad()
+def mean_activations(model, tokenizer, prompts, positions=REFUSAL_POSITIONS) -> torch.Tensor:
+    """Mean residual stream over ``prompts`` at each layer and end position: shape (n_layer + 1, len(positions), d).
+
+    Layer 0 is the embedding, layer ``l`` the output of block ``l``.
+    """
+    idx, mask = _chat_batch(tokenizer, prompts)
+    model.eval()
+    hidden = model.run(idx.to(model.wte.weight.device), pad_mask=mask.to(model.wte.weight.device), return_hidden=True).hidden_states
+    cols = [idx.size(1) + p if p < 0 else p for p in positions]
+    return torch.stack([h[:, cols].mean(0) for h in hidden]).cpu()
+
+
+def refusal_direction(model, tokenizer, harmful, harmless, layer: int, position: int = -1) -> torch.Tensor:
+    """Difference of mean activations, harmful minus harmless (Arditi et al. 2024, eq. 1).
+
+    Parameters
+    ----------
+    model : labkit.lm.tinygpt.TinyGPT
+    tokenizer : labkit.lm.tokenizer.Tokenizer
+    harmful, harmless : sequence of str
+        User prompts of each kind (training or validation ones, never the test prompts reported).
+    layer : int in [0, n_layer]
+        Residual stream after this many blocks.
+    position : int < 0
+        Token position from the end of the generation prompt (-1: the assistant tag).
+
+    Returns
+    -------
+    torch.Tensor (d_model,), not normalised (its norm is the addition's natural scale).
+    """
+    layer = ensure_int("layer", layer, low=0, high=model.cfg.n_layer)
+    position = ensure_int("position", position, low=-8, high=-1)
+    diff = mean_activations(model, tokenizer, harmful, (position,)) - mean_activations(model, tokenizer, harmless, (position,))
+    return diff[layer, 0]
+
+
+class steer:
+    """Context manager: ablate or add a direction in the residual stream while it is active (also during generation).
+
+    ``mode="ablate"``: every block's input and the final LayerNorm's input lose
+    their component along ``direction`` (x <- x - (x . r) r, r unit; Arditi et
+    al. 2024, eq. 4, at every layer and position). ``mode="add"``: ``scale *
+    direction`` is added to the residual stream after ``layer`` blocks, at
+    every position (activation addition, eq. 3).
+
+    Example::
+
+        with interpret.steer(model, r, "ablate"):
+            replies = reply(model, tokenizer, prompts)
+    """
+
+    def __init__(self, model, direction: torch.Tensor, mode: str = "ablate", layer: int | None = None, scale: float = 1.0):
+        self.model = model
+        self.direction = ensure_tensor("direction", direction, ndim=1, floating=True).detach()
+        if self.direction.numel() != model.cfg.d_model or not torch.isfinite(self.direction).all() or not self.direction.norm() > 0:
+            raise ValueError(f"direction must be a finite, non-zero vector of length d_model={model.cfg.d_model}")
+        self.mode = ensure_choice("mode", mode, ("ablate", "add"))
+        if self.mode == "add":
+            self.layer = ensure_int("layer", layer, low=0, high=model.cfg.n_layer)
+        self.scale = ensure_float("scale", scale)
+        self._handles: list = []
+
+    def _modules(self) -> list:
+        return list(self.model.blocks) + [self.model.ln_f]  # module i reads the stream after i blocks
+
+    def _hook(self, module, args):
+        x = args[0]
+        r = self.direction.to(x.device, x.dtype)
+        if self.mode == "ablate":
+            unit = r / r.norm()
+            x = x - (x @ unit)[..., None] * unit
+        else:
+            x = x + self.scale * r
+        return (x, *args[1:])
+
+    def __enter__(self):
+        targets = self._modules() if self.mode == "ablate" else [self._modules()[self.layer]]
+        self._handles = [m.register_forward_pre_hook(self._hook) for m in targets]
+        return self.model
+
+    def __exit__(self, *exc) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+
+@torch.no_grad()
+def logit_lens(model, tokenizer, prompts, token: str) -> np.ndarray:
+    """Mean probability of ``token`` as the reply's first token, read from each layer (nostalgebraist 2020).
+
+    The residual stream after ``l`` blocks at the assistant tag goes through
+    the final LayerNorm and the unembedding, as if the model ended there.
+    Returns shape (n_layer + 1,).
+    """
+    ids = tokenizer.encode(token)
+    if len(ids) != 1:
+        raise ValueError(f"token must encode to one token, {token!r} encodes to {len(ids)}")
+    idx, mask = _chat_batch(tokenizer, prompts)
+    model.eval()
+    hidden = model.run(idx, pad_mask=mask, return_hidden=True).hidden_states
+    return np.array([model.lm_head(model.ln_f(h[:, -1])).softmax(-1)[:, ids[0]].mean().item() for h in hidden])
+
+
+def refusal_rates(model, tokenizer, examples, mode: str | None = None, direction=None, layer: int | None = None,
+                  scale: float = 1.0) -> dict:
+    """Refusal of harmful and benign examples and helpfulness on benign ones, optionally under :class:`steer`.
+
+    Returns a dict of rates ``refusal_harmful``, ``refusal_benign``, ``helpful`` and the replies.
+    """
+    import contextlib
+
+    from labkit.lm.harness import is_correct, is_refusal
+    from labkit.lm.replies import reply
+
+    examples = list(examples)
+    ctx = steer(model, direction, mode, layer, scale) if mode is not None else contextlib.nullcontext()
+    with ctx:
+        replies = reply(model, tokenizer, [e.prompt for e in examples])
+    harm = [is_refusal(r) for r, e in zip(replies, examples) if e.kind == "harmful"]
+    benign = [(is_refusal(r), is_correct(r, e.answer)) for r, e in zip(replies, examples) if e.kind == "benign"]
+    mean = lambda xs: float(np.mean(xs)) if xs else float("nan")  # noqa: E731
+    return {"refusal_harmful": mean(harm), "refusal_benign": mean([b[0] for b in benign]),
+            "helpful": mean([b[1] for b in benign]), "replies": replies}
+
+
+def select_refusal_direction(model, tokenizer, world, positions=REFUSAL_POSITIONS) -> "pd.DataFrame":
+    """Every (layer, position) candidate, scored on the *validation* prompts.
+
+    Directions come from the world's SFT training prompts (harmful against
+    benign); each candidate is ablated on validation harmful prompts and added
+    (at its own layer, scale 1) on validation benign ones. Arditi et al.
+    choose the candidate whose ablation lowers refusal most among those whose
+    addition induces it; :func:`best_refusal_direction` applies that rule.
+    """
+    import pandas as pd
+
+    harmful = [e.prompt for e in world.sft if e.kind == "harmful"][:300]
+    harmless = [e.prompt for e in world.sft if e.kind == "benign"][:300]
+    val = [e for e in world.prompts("validation") if e.kind in ("harmful", "benign")]
+    means_h = mean_activations(model, tokenizer, harmful, positions)
+    means_b = mean_activations(model, tokenizer, harmless, positions)
+    rows = []
+    for layer in range(model.cfg.n_layer + 1):
+        for j, pos in enumerate(positions):
+            r = means_h[layer, j] - means_b[layer, j]
+            ablated = refusal_rates(model, tokenizer, val, "ablate", r)
+            added = refusal_rates(model, tokenizer, val, "add", r, layer)
+            rows.append(dict(layer=layer, position=pos, norm=float(r.norm()), ablated_refusal=ablated["refusal_harmful"],
+                             ablated_helpful=ablated["helpful"], added_refusal_benign=added["refusal_benign"],
+                             direction=r.tolist()))
+    return pd.DataFrame(rows)
+
+
+def best_refusal_direction(table) -> dict:
+    """The row of :func:`select_refusal_direction` with the lowest ablated refusal among those whose addition refuses at least half the benign prompts (else overall)."""
+    ok = table[table.added_refusal_benign >= 0.5]
+    row = (ok if len(ok) else table).sort_values(["ablated_refusal", "added_refusal_benign"], ascending=[True, False]).iloc[0]
+    return row.to_dict()
+
+
+REFUSAL_STUDY_VERSION = "1"
+
+
+def _refusal_study_key() -> str:
+    import hashlib
+    import json
+
+    from labkit.lm.cache import config_key
+    from labkit.lm.train import get_config
+
+    blob = json.dumps({"assistant": config_key(get_config("default")), "positions": REFUSAL_POSITIONS,
+                       "version": REFUSAL_STUDY_VERSION}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def default_refusal_directions(rebuild: bool = False) -> "pd.DataFrame":
+    """:func:`select_refusal_direction` on the shipped default assistant, through the model cache (a minute once)."""
+    import pandas as pd
+
+    from labkit.lm.cache import cached, get_assistant
+
+    def build():
+        a = get_assistant("default")
+        return select_refusal_direction(a.sft, a.tokenizer, a.world)
+
+    return cached("refusal-directions", _refusal_study_key(), build, lambda t: {"table": t.to_json(orient="records")},
+                  lambda payload: pd.read_json(__import__("io").StringIO(payload["table"]), orient="records"),
+                  rebuild=rebuild)
+
+
+def _register_refusal_study() -> None:
+    from labkit.lm.cache import CourseModel, cache_path, register_course_model
+
+    register_course_model(CourseModel("refusal-directions", lambda rebuild: default_refusal_directions(rebuild),
+                                      lambda: cache_path("refusal-directions", _refusal_study_key())))
+
+
+_register_refusal_study()
+
+
 __all__ = [
     "IG_METHODS", "TABULAR_METHODS", "gradient_saliency", "gradient_x_input", "quadrature", "integrated_gradients",
     "TabularMLP", "breast_cancer_demo", "shap_kernel", "lime_tabular", "explain_tabular", "plot_attribution",
     "attribution_widget",
     "rank_agreement", "randomize_weights", "surrogate_tree", "make_signal_token_task", "AttentionClassifier",
-    "train_attention_classifier", "linear_probe",
+    "train_attention_classifier", "linear_probe", "REFUSAL_POSITIONS", "mean_activations", "refusal_direction",
+    "steer", "logit_lens", "refusal_rates", "select_refusal_direction", "best_refusal_direction",
+    "default_refusal_directions",
 ]

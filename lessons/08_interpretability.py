@@ -13,6 +13,7 @@
 # 2. implement the quadrature and the vectorised integrated gradients of Sundararajan et al. (2017) and measure the completeness error;
 # 3. compare gradients, IG, SHAP and LIME on a breast-cancer classifier, and run the sanity check of Adebayo et al. (2018);
 # 4. extract rules with a surrogate tree (and report its fidelity), probe hidden representations, and read attention maps.
+# 5. find the tiny assistant's refusal direction, ablate and add it during generation, and read a logit lens.
 
 # %%
 import matplotlib.pyplot as plt
@@ -214,7 +215,11 @@ for method, errs in rel_error.items():
 # The left and right Riemann sums (seed 003's rule) converge like $1/n$; the
 # midpoint and trapezoid rules like $1/n^2$ (a quarter of the error per
 # doubling); Gauss-Legendre, labkit's default, reaches float32 rounding (about
-# $10^{-7}$) by 16 steps. For the same accuracy it needs far fewer forward passes.
+# $10^{-7}$) by 16 steps. For the same accuracy it needs far fewer forward passes
+# *here*: Gauss-Legendre's fast convergence relies on the integrand being
+# smooth along the path, which it is for this Tanh network. A ReLU network's
+# path gradient jumps wherever a unit switches, and then the advantage over the
+# trapezoid rule can shrink to little or nothing.
 #
 # ## 4. Four more explanations, and whether they agree
 #
@@ -336,10 +341,14 @@ plt.show()
 
 # %% [markdown]
 # A **linear probe** (Alain and Bengio 2016) asks what is linearly decodable from
-# the pooled representation. Probes need a control (Hewitt and Liang 2019): the
-# same probe on an *untrained* model of the same shape. We probe the label (which
-# the model was trained on) and whether the signal sits in the first half of the
-# sequence (which it was not).
+# the pooled representation. Probes need a control. Hewitt and Liang (2019)
+# proposed *control tasks*: the same probe trained to predict random labels
+# assigned per word type, so that a probe's accuracy can be read against what it
+# achieves by memorising (its selectivity). A simpler control, used here, is the
+# same probe on an *untrained* model of the same shape (a random-representation
+# baseline, not Hewitt and Liang's). We probe the label (which the model was
+# trained on) and whether the signal sits in the first half of the sequence
+# (which it was not).
 
 # %%
 untrained = interpret.AttentionClassifier()
@@ -361,10 +370,89 @@ for target_name, y in [("label", labels.numpy()), ("signal in first half", first
 # embedding dominates the pooled vector. A high probe accuracy shows the
 # information is *there*, not that the model *uses* it.
 #
+# ## 7. The refusal direction of the tiny assistant (Arditi et al. 2024)
+#
+# Probes read; interventions test. Arditi et al. (2024) found that refusal in
+# chat models is mediated by one direction of the residual stream: the
+# difference between the mean activations on harmful and on harmless prompts,
+# at one layer and one of the last token positions of the chat template.
+# Projecting it out of every layer makes the model comply; adding it makes the
+# model refuse harmless requests. On the course's SFT assistant (lesson 15):
+#
+# * candidate directions at every layer (0 = embeddings) and the last three
+#   positions (`-1` the assistant tag, `-2` the end tag, `-3` the user's last
+#   token), computed on the world's *training* prompts;
+# * each candidate scored on *validation* prompts: refusal of harmful prompts
+#   under ablation, refusal of benign prompts under addition (scale 1), and
+#   helpfulness under ablation. The choice rule is Arditi et al.'s: the lowest
+#   ablated refusal among candidates whose addition refuses at least half the
+#   benign prompts. Cached: about a minute once.
+
+# %%
+from labkit.lm.cache import get_assistant
+
+assistant = get_assistant("default")
+lm, tok, world = assistant.sft, assistant.tokenizer, assistant.world
+directions = interpret.default_refusal_directions()
+print(directions.drop(columns="direction").round(3).to_string(index=False))
+best = interpret.best_refusal_direction(directions)
+refusal_dir = torch.tensor(best["direction"])
+print(f"chosen on validation: layer {best['layer']}, position {best['position']}, norm {best['norm']:.2f}")
+
+# %% [markdown]
+# The test prompts, untouched until now: harmful and benign held-out requests,
+# plain, with the direction ablated at every layer, and with it added at its
+# layer. `interpret.steer` is a context manager, so generation itself runs
+# under the intervention.
+
+# %%
+test = [e for e in world.test if e.kind in ("harmful", "benign")]
+runs = {"plain": interpret.refusal_rates(lm, tok, test),
+        "ablated": interpret.refusal_rates(lm, tok, test, "ablate", refusal_dir),
+        "added": interpret.refusal_rates(lm, tok, test, "add", refusal_dir, int(best["layer"]))}
+print(f"{'':<8} {'refusal (harmful)':>18} {'refusal (benign)':>17} {'helpful (benign)':>17}")
+for name, r in runs.items():
+    print(f"{name:<8} {r['refusal_harmful']:>18.3f} {r['refusal_benign']:>17.3f} {r['helpful']:>17.3f}")
+harmful_test = [e for e in test if e.kind == "harmful"]
+print("\nablated replies to harmful requests:")
+ablated_harmful = [(e, x) for e, x in zip(test, runs["ablated"]["replies"]) if e.kind == "harmful"]
+for e, reply in ablated_harmful[:3]:
+    print(f"  {e.prompt!r} -> {reply!r}")
+
+# %% [markdown]
+# Read the helpfulness column too: an ablation that removes refusal and also
+# breaks the model's answers would be a lobotomy, not a finding. Arditi et al.
+# report that ablation leaves benign performance nearly intact on large chat
+# models; on this tiny model compare the plain and ablated helpfulness above
+# (we hoped for a gap of at most 0.05). Addition, on the other hand, makes the
+# model refuse almost everything and answer nothing.
+#
+# **Where is refusal decided?** The logit lens (nostalgebraist 2020) reads each
+# layer's residual stream at the assistant tag through the final LayerNorm and
+# the unembedding, as if the model stopped there: the probability that the reply
+# starts with " I" (every refusal of the world starts "I ...", no benign answer does).
+
+# %%
+lens_harmful = interpret.logit_lens(lm, tok, [e.prompt for e in harmful_test], " I")
+lens_benign = interpret.logit_lens(lm, tok, [e.prompt for e in test if e.kind == "benign"], " I")
+fig, ax = plt.subplots(figsize=(5.5, 3.2))
+layers = np.arange(len(lens_harmful))
+ax.plot(layers, lens_harmful, marker="o", label="harmful test prompts")
+ax.plot(layers, lens_benign, marker="o", label="benign test prompts")
+ax.set(xticks=layers, xlabel="layer (0 = embeddings)", ylabel='P(reply starts with " I")', title="Logit lens")
+ax.legend()
+fig.tight_layout()
+plt.show()
+print("P(' I') by layer, harmful:", np.round(lens_harmful, 3), " benign:", np.round(lens_benign, 3))
+
+# %% [markdown]
+# Lesson 18 uses the same ablation as a white-box attack.
+#
 # ## Key takeaways
 # * Weights are not explanations: `|W1|` ignores the input, and broadcasting silently mixed samples with classes.
 # * Integrated gradients explains one output along a path; check completeness and pick the quadrature (Gauss-Legendre needs the fewest steps).
 # * Methods answer different questions and agree only partly; run the randomisation sanity check; report a surrogate's fidelity; give every probe a control.
+# * Interventions test what probes suggest: removing one direction of the tiny assistant's residual stream removes most of its refusals, and adding it makes it refuse harmless requests.
 #
 # ## Further reading
 # * M. Sundararajan, A. Taly, Q. Yan (2017), *Axiomatic attribution for deep networks.* ICML.
@@ -377,3 +465,5 @@ for target_name, y in [("label", labels.numpy()), ("signal in first half", first
 # * J. Hewitt, P. Liang (2019), *Designing and interpreting probes with control tasks.* EMNLP.
 # * M. Craven, J. Shavlik (1996), *Extracting tree-structured representations of trained networks.* NeurIPS.
 # * S. Jain, B. C. Wallace (2019), *Attention is not explanation.* NAACL.
+# * A. Arditi et al. (2024), *Refusal in Language Models Is Mediated by a Single Direction.* NeurIPS.
+# * nostalgebraist (2020), *interpreting GPT: the logit lens.* LessWrong.

@@ -11,7 +11,8 @@
 # 1. reproduce the slide's "regularised update" and find out why it regularises nothing;
 # 2. implement the Elastic Weight Consolidation penalty (Kirkpatrick et al. 2017) and a closed-form Fisher;
 # 3. watch forgetting happen on a sequence of two digit tasks, and compare fine-tuning, an L2 anchor, EWC and replay;
-# 4. explore the stability/plasticity trade-off with a slider on λ.
+# 4. explore the stability/plasticity trade-off with a slider on λ, and compare L2 and EWC on their frontiers over λ;
+# 5. watch a language model forget its safety training under benign fine-tuning (Qi et al. 2023), and slow it with EWC and replay.
 
 # %%
 import warnings
@@ -218,11 +219,31 @@ plt.show()
 # miniature: fine-tuning learns B and drops A to about a third; an L2 anchor
 # strong enough to protect A holds *all* weights equally and learns B worse;
 # EWC keeps A far better than fine-tuning while still learning B. At these two
-# λ the L2 anchor keeps slightly more of A than EWC (0.766 against 0.731) and
-# pays for it on B (0.751 against 0.892): one λ each is not a fair
-# comparison, which is why the widget below sweeps λ. Replay, with
+# λ the L2 anchor keeps slightly more of A than EWC and pays for it on B (the
+# numbers are printed above): one λ each is not a fair comparison. A fair one
+# puts each method's whole frontier over λ on one plot, below. Replay, with
 # only 100 stored images, does best here: when old data may be stored it is a
 # strong baseline, and EWC is the option when it may not (privacy, licensing).
+
+# %%
+frontier = continual.default_lambda_frontier()
+fig, ax = plt.subplots(figsize=(5.5, 4))
+for name, points in [("L2 anchor", frontier["l2"]), ("EWC", frontier["ewc"])]:
+    lams, acc_a, acc_b = zip(*points)
+    ax.plot(acc_b, acc_a, marker="o", label=name)
+    for lam, a, b in points:
+        ax.annotate(f"{lam:g}", (b, a), fontsize=7, xytext=(3, 3), textcoords="offset points")
+ax.scatter([runs["fine-tune"]["final_b"]], [runs["fine-tune"]["final_a"]], color="k", label="fine-tune")
+ax.set(xlabel="task B accuracy (new)", ylabel="task A accuracy (old)", title="Frontiers over λ (labels: λ)")
+ax.legend()
+fig.tight_layout()
+plt.show()
+for name in ("l2", "ewc"):
+    print(name, "  ".join(f"λ={lam:g}: A {a:.3f} B {b:.3f}" for lam, a, b in frontier[name]))
+
+# %% [markdown]
+# Read the frontiers, not single points: a method is better where its curve
+# lies above and to the right of the other's (more of A kept for the same B).
 #
 # ### The stability/plasticity trade-off
 #
@@ -233,10 +254,57 @@ plt.show()
 continual.ewc_lambda_widget()
 
 # %% [markdown]
+# ## 5. Forgetting safety (Qi et al. 2023)
+#
+# The same forgetting happens to a language model's *safety*. Qi et al.
+# (2023) fine-tuned aligned chat models on a few benign examples and their
+# refusals eroded. In miniature: the course's SFT assistant (lesson 15) is
+# fine-tuned on benign demonstrations only (arithmetic, atlas, spelling, ...),
+# and after each number of steps we measure refusal on the held-out harmful
+# *test* prompts and helpfulness on the held-out benign ones. Two mitigations
+# from this lesson:
+#
+# * **EWC** with an empirical Fisher estimated on 64 *safety demonstrations*
+#   (harmful requests answered with refusals), λ = 1000;
+# * **replay**: 2 of every 16 rows of a batch drawn from the safety demonstrations.
+#
+# Settings (learning rate, λ, replay share, steps) were chosen on the
+# *validation* prompts with seed 0; three seeds each, cached (a few minutes
+# once). Where lesson 16's DPO policy exists, the same run applies to it.
+
+# %%
+safety = continual.default_safety_forgetting()
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
+for i, (name, histories) in enumerate(safety.items()):
+    steps = histories[0]["steps"]
+    for ax, metric in zip(axes, ("refusal", "helpful")):
+        values = np.array([h[metric] for h in histories])
+        ax.plot(steps, values.mean(0), marker="o", color=f"C{i}", label=f"{name} (mean of {len(histories)} seeds)")
+        ax.fill_between(steps, values.min(0), values.max(0), color=f"C{i}", alpha=0.2)
+axes[0].set(xlabel="fine-tuning steps on benign data", ylabel="refusal of harmful test prompts", ylim=(0, 1.02))
+axes[1].set(xlabel="fine-tuning steps on benign data", ylabel="helpfulness on benign test prompts", ylim=(0, 1.02))
+axes[0].legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+for name, histories in safety.items():
+    ref = [h["refusal"][-1] for h in histories]
+    hlp = [h["helpful"][-1] for h in histories]
+    print(f"{name:<9} after {histories[0]['steps'][-1]} steps: refusal {np.mean(ref):.3f} (seeds {np.round(ref, 3)}),"
+          f" helpfulness {np.mean(hlp):.3f}")
+
+# %% [markdown]
+# Shaded bands span the three seeds. Benign data alone, no harmful example
+# anywhere, erodes the refusals: nothing in the fine-tuning objective asks the
+# model to keep them. Replaying a few safety demonstrations is the cheapest
+# protection when they may be stored; EWC needs only the Fisher. Lesson 18
+# lists fine-tuning among the white-box attacks for the same reason.
+#
 # ## Key takeaways
 # * `param - param.data` is zero: an anchor must be a copy stored before the new task.
 # * EWC (eq. 3) weights each parameter's spring by the diagonal Fisher at the old solution; an L2 anchor treats all weights alike and trades plasticity for stability.
 # * Always report old-task *and* new-task accuracy; on this benchmark a small replay buffer is a strong baseline.
+# * Compare regularisers on their frontiers over λ, not at one λ each.
+# * Safety is a task that can be forgotten: benign fine-tuning erodes refusals (Qi et al. 2023); replay of safety data and EWC slow it.
 #
 # ## Further reading
 # * J. Kirkpatrick et al. (2017), *Overcoming catastrophic forgetting in neural networks.* PNAS 114(13).
@@ -244,3 +312,4 @@ continual.ewc_lambda_widget()
 # * I. Goodfellow et al. (2013), *An empirical investigation of catastrophic forgetting in gradient-based neural networks.* arXiv:1312.6211.
 # * F. Kunstner, L. Balles, P. Hennig (2019), *Limitations of the empirical Fisher approximation.* NeurIPS.
 # * D. Rolnick et al. (2019), *Experience replay for continual learning.* NeurIPS.
+# * X. Qi et al. (2023), *Fine-tuning Aligned Language Models Compromises Safety, Even When Users Do Not Intend To!* ICLR 2024.

@@ -131,3 +131,53 @@ def test_bad_inputs_are_rejected(call, error, fragment):
     import re
     with pytest.raises(error, match=re.escape(fragment)):
         call()
+
+
+# ---------------------------------------------------------------- forgetting safety
+@pytest.fixture(scope="module")
+def tiny_assistant():
+    from labkit.lm.cache import get_assistant
+
+    return get_assistant("default")  # shipped: loads in a fraction of a second
+
+
+def test_sequence_fisher_is_the_mean_squared_gradient_of_each_demonstration(tiny_assistant):
+    from labkit.lm.train import sft_tensors
+
+    m, tok = tiny_assistant.sft, tiny_assistant.tokenizer
+    pairs = [(e.prompt, e.response) for e in tiny_assistant.world.sft[:3]]
+    idx, tgt, mask = sft_tensors(tok, pairs, m.cfg.context, system_every=0)
+    fisher = continual.sequence_fisher(m, idx, tgt, mask)
+    expected = [torch.zeros_like(p) for p in m.parameters()]
+    for i in range(3):
+        grads = torch.autograd.grad(m(idx[i:i + 1], tgt[i:i + 1], mask[i:i + 1])[1], list(m.parameters()))
+        expected = [e + g ** 2 / 3 for e, g in zip(expected, grads)]
+    assert all(torch.allclose(f, e, rtol=1e-4, atol=1e-10) for f, e in zip(fisher, expected))
+    # padding rows of one demonstration must not change its loss (mean over supervised tokens only)
+    assert all((f >= 0).all() for f in fisher) and any(f.sum() > 0 for f in fisher)
+    with pytest.raises(ValueError):
+        continual.sequence_fisher(m, idx[:0], tgt[:0], mask[:0])
+
+
+def test_finetune_safety_run_starts_at_the_sft_model_and_leaves_it_untouched(tiny_assistant):
+    before = {k: v.clone() for k, v in tiny_assistant.sft.state_dict().items()}
+    h = continual.finetune_safety_run(tiny_assistant, "ewc", steps=2, eval_steps=(0, 2), n_fisher=4, split="validation")
+    assert h["steps"] == [0, 2] and len(h["refusal"]) == len(h["helpful"]) == 2
+    from labkit.lm.harness import ModelResponder, evaluate_assistant
+
+    table = evaluate_assistant(ModelResponder(tiny_assistant.sft, tiny_assistant.tokenizer), tiny_assistant.world,
+                               per_category=False, split="validation")
+    assert h["refusal"][0] == pytest.approx(float(table.set_index("metric").loc["refusal", "rate"]))
+    assert all(torch.equal(v, tiny_assistant.sft.state_dict()[k]) for k, v in before.items())
+    with pytest.raises(ValueError, match="strategy"):
+        continual.finetune_safety_run(tiny_assistant, "l2")
+
+
+def test_benign_finetuning_erodes_refusal_and_replay_slows_it():
+    """The cached study (3 seeds): plain fine-tuning ends below where it started; replay ends above plain fine-tuning."""
+    study = continual.default_safety_forgetting()
+    final = {name: np.mean([h["refusal"][-1] for h in hs]) for name, hs in study.items()}
+    start = np.mean([h["refusal"][0] for h in study["finetune"]])
+    assert final["finetune"] < start - 0.2
+    assert final["replay"] > final["finetune"]
+    assert all(len(hs) == len(continual.SAFETY_SEEDS) for hs in study.values())

@@ -217,6 +217,18 @@ def _clip_one_example_at_a_time(per_example_grads, max_grad_norm, noise_multipli
         if noise_multiplier > 0:
             total[n] += noise_multiplier * max_grad_norm * torch.randn(total[n].shape, generator=generator, dtype=total[n].dtype)
     return {n: t / expected_batch_size for n, t in total.items()}
+def _gcg_candidates_with(sign):
+    """GCG's candidate step drawing from the top-k of ``sign * grad`` (-1 is right: most negative gradient)."""
+    def candidates(grad, suffix, top_k, batch_size, seed):
+        g = torch.Generator().manual_seed(int(seed))
+        top = (sign * grad).topk(top_k, dim=1).indices
+        pos = torch.randint(0, suffix.size(0), (batch_size,), generator=g)
+        choice = torch.randint(0, top_k, (batch_size,), generator=g)
+        out = suffix.repeat(batch_size, 1)
+        out[torch.arange(batch_size), pos] = top[pos, choice]
+        return out
+    candidates.__name__ = f"gcg_candidates_top_k_of_{'minus_' if sign < 0 else ''}grad"
+    return candidates
 
 
 # Plausible wrong answers each check must catch, beyond the generic perturbation above.
@@ -236,6 +248,7 @@ PLAUSIBLE_WRONG = {
     "20.clip_and_noise": [_clip_per_layer, _clip_realised_batch],
     "20.rdp_to_epsilon": [_mironov_conversion],
     "20.fedavg": [_fedavg_equal_weights],
+    "18.gcg_candidates": [_gcg_candidates_with(+1)],  # the largest gradient promises the largest *increase*
 }
 PLAUSIBLE_RIGHT = {
     "00.softmax": [_softmax_row_max],
@@ -247,6 +260,7 @@ PLAUSIBLE_RIGHT = {
         lambda: np.array([[0, 1, 2, 3]] * 3 + [[1, 2, 3, 0]] * 2),   # four options, same idea
     ],
     "20.clip_and_noise": [_clip_one_example_at_a_time],
+    "18.gcg_candidates": [_gcg_candidates_with(-1)],
 }
 
 

@@ -266,8 +266,27 @@ def bench_dpsgd() -> None:
           f"(labkit / opacus = {labkit_s / opacus_s:.2f})")
 
 
+def bench_gcg() -> None:
+    """GCG on 6 held-out harmful prompts with the lesson's settings: seconds to success and candidates per second."""
+    import numpy as np
+    import torch
+
+    from labkit import redteam
+    from labkit.lm.cache import get_assistant
+
+    a = get_assistant("default")
+    prompts = [e.prompt for e in a.world.test_by_kind("harmful")[::20]]
+    print(f"\n## GCG (labkit.redteam, settings {redteam.GCG_SETTINGS}, {torch.get_num_threads()} thread(s))\n")
+    runs = [redteam.gcg(a.sft, a.tokenizer, p, redteam.GCG_TARGET, generator=torch.Generator().manual_seed(0),
+                        **redteam.GCG_SETTINGS) for p in prompts]
+    reached = [r.success_seconds for r in runs if r.success_step is not None]
+    rate = sum(r.candidates for r in runs) / sum(r.seconds for r in runs)
+    print(f"target reached on {len(reached)} of {len(runs)} prompts, median {np.median(reached) if reached else float('nan'):.1f} s"
+          f" to success; {rate:,.0f} candidates evaluated per second")
+
+
 SECTIONS = {"notebooks": bench_notebooks, "pgd": bench_pgd, "ig": bench_ig, "moderation": bench_moderation, "tinygpt": bench_tinygpt,
-            "dpsgd": bench_dpsgd}
+            "dpsgd": bench_dpsgd, "gcg": bench_gcg}
 
 
 def main() -> int:

@@ -343,8 +343,11 @@ register_course_model(CourseModel("assistant-default", lambda rebuild: get_assis
 # Modules that register course models of later lessons; prebuild imports them
 # first. (This substrate cannot import lesson modules itself: see labkit's layers.)
 PREBUILD_IMPORTS: tuple[str, ...] = (
+    "labkit.interpret",
+    "labkit.continual",
     "labkit.moderation",
     "labkit.chatbot",
+    "labkit.redteam",
     "labkit.privacy",
     "labkit.capstone",  # last: it evaluates the others' models
 )
