@@ -1,6 +1,7 @@
 """labkit.rlhf: the loss-side building blocks against hand computations and plain loops, then the trainers."""
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -237,3 +238,101 @@ def test_ppo_pieces_solve_a_bandit_with_a_known_best_arm():
             opt.step()
     probs = logits.softmax(0)
     assert int(probs.argmax()) == 3 and probs[3] > 0.8
+
+
+# ------------------------------------------------------------------ the trainers on the tiny assistant
+@pytest.fixture(scope="module")
+def tiny():
+    from labkit.lm import train
+    return train.train_assistant("tiny")
+
+
+def _same_weights(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+@pytest.mark.time_limit(600)
+def test_reward_model_dpo_and_ppo_are_deterministic_and_learn(tiny):
+    tok, pairs = tiny.tokenizer, tiny.world.preferences
+    cfg = rlhf.RewardConfig(steps=15, batch_size=16, lr=3e-3)
+    rm, h = rlhf.train_reward_model(tiny.sft, tok, pairs, cfg)
+    rm2, _ = rlhf.train_reward_model(tiny.sft, tok, pairs, cfg)
+    assert _same_weights(rm, rm2)
+    assert np.mean(h["loss"][-5:]) < np.mean(h["loss"][:5])
+    report = rlhf.reward_model_report(rm, tok, rlhf.held_out_pairs(tiny.world, "validation"))
+    assert report["accuracy"] > 0.5 and 0 <= report["ci_low"] <= report["accuracy"] <= report["ci_high"] <= 1
+
+    dcfg = rlhf.DPOConfig(steps=6, batch_size=8, lr=1e-3)
+    dpo, hd = rlhf.train_dpo(tiny.sft, tok, pairs, dcfg)
+    dpo2, _ = rlhf.train_dpo(tiny.sft, tok, pairs, dcfg)
+    assert _same_weights(dpo, dpo2) and not _same_weights(dpo, tiny.sft)
+    assert hd["loss"][0] == pytest.approx(math.log(2), abs=1e-4)  # the policy starts at the reference
+
+    pcfg = rlhf.PPOConfig(iterations=2, rollout_size=8, minibatch_size=4, max_new_tokens=8)
+    prompts = [e.prompt for e in tiny.world.sft[:50]]
+    ppo, hp = rlhf.train_ppo(tiny.sft, rm, tok, prompts, pcfg)
+    ppo2, _ = rlhf.train_ppo(tiny.sft, rm, tok, prompts, pcfg)
+    assert _same_weights(ppo, ppo2) and not _same_weights(ppo, tiny.sft)
+    assert hp["kl"][0] == pytest.approx(0.0, abs=1e-5)  # the first rollout comes from the SFT model itself
+    assert hp["lambda"] == [0.0, 0.0]
+
+
+def test_safe_rlhf_multiplier_rises_while_the_cost_exceeds_the_budget(tiny):
+    tok = tiny.tokenizer
+    helpful, costly, unsafe = rlhf.safe_rlhf_pairs(tiny.world)
+    assert len(helpful) == len(costly) == len(unsafe) == len(tiny.world.preferences)
+    assert all(("harmful" in c.chosen) == bool(u[0]) for c, u in zip(costly, unsafe))
+    cfg = rlhf.RewardConfig(steps=4, batch_size=8)
+    rm, _ = rlhf.train_reward_model(tiny.sft, tok, helpful, cfg)
+    cost, _ = rlhf.train_reward_model(tiny.sft, tok, costly, cfg, unsafe=unsafe)
+    pcfg = rlhf.PPOConfig(iterations=3, rollout_size=8, minibatch_size=8, ppo_epochs=1, max_new_tokens=6,
+                          cost_budget=0.0, lambda_lr=1.0)
+    _, h = rlhf.train_ppo(tiny.sft, rm, tok, [e.prompt for e in tiny.world.sft[:30]], pcfg, cost_model=cost)
+    # a budget of 0 is always exceeded (P(unsafe) > 0): each step adds lr * cost
+    assert h["lambda"][0] == 0.0
+    np.testing.assert_allclose(np.diff(h["lambda"]), np.asarray(h["cost"][:-1]), rtol=1e-6)
+    with pytest.raises(ValueError, match="unsafe"):
+        rlhf.train_reward_model(tiny.sft, tok, costly, cfg, unsafe=unsafe[:3])
+
+
+def test_sequence_batch_marks_the_reply_tokens():
+    seq, lengths, mask = rlhf.sequence_batch([[5, 6, 7], [5]], [[8, 9], [8, 9, 10]], pad_id=0, context=16)
+    assert seq.tolist() == [[5, 6, 7, 8, 9], [5, 8, 9, 10, 0]]
+    assert lengths.tolist() == [5, 4]
+    # action position t predicts token t + 1: reply tokens are 3, 4 of row 0 and 1, 2, 3 of row 1
+    assert mask.tolist() == [[0, 0, 1, 1], [1, 1, 1, 0]]
+
+
+def _fake_frontier():
+    bon = {"n": [1, 2, 4], "kl": [0.0, 0.19, 0.64], "proxy": [5.0, 5.5, 5.9], "gold": [0.7, 0.72, 0.71],
+           "showcase": [["a", "b"], ["c", "d"], ["e", "f"]]}
+    point = lambda kl, g: {"kl": kl, "proxy": 5 + kl, "gold": g, "showcase": ["x", "y"]}  # noqa: E731
+    return {"seed": 0, "showcase_prompts": ["p1", "p2"], "best_of_n": bon,
+            "ppo": [{"kl_coef": 0.0, **point(9.0, 0.3)}, {"kl_coef": 0.05, **point(2.0, 0.7)}],
+            "dpo": [{"beta": 0.1, **point(1.0, 0.75)}]}
+
+
+def test_frontier_widget_draws_every_policy():
+    from hypothesis import given, settings
+    from widget_driver import draw_and_check, values_strategy
+
+    widget = rlhf.frontier_widget(_fake_frontier())
+    assert list(widget.controls["policy"].options) == rlhf.frontier_options(_fake_frontier())
+
+    @settings(max_examples=12, deadline=None)
+    @given(values_strategy(widget))
+    def run(values):
+        draw_and_check(widget, values)
+
+    run()
+    with pytest.raises(ValueError, match="policy"):
+        rlhf.frontier_widget(_fake_frontier(), policy="PPO kl_coef=7")
+
+
+def test_policy_gradient_baseline_shrinks_the_spread():
+    arms = [5.0, 5.5, 5.2, 6.0]
+    assert rlhf.policy_gradient_spread(arms, baseline=True) < rlhf.policy_gradient_spread(arms, baseline=False) / 5
+    # with rewards centred at 0 a baseline buys little
+    centred = [-0.5, 0.0, -0.3, 0.5]
+    ratio = rlhf.policy_gradient_spread(centred, False) / rlhf.policy_gradient_spread(centred, True)
+    assert 0.5 < ratio < 2
