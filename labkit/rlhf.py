@@ -384,14 +384,10 @@ def reward_scores(reward_model: TinyGPT, tokenizer, prompts: Sequence[str], repl
         raise ValueError("reward_model must have a scalar head (GPTConfig(scalar_head=True))")
     if len(prompts) != len(replies):
         raise ValueError(f"prompts and replies must have the same length, got {len(prompts)} and {len(replies)}")
+    if not prompts:
+        return np.zeros(0)
     p_ids, r_ids = _encode_pairs(tokenizer, list(prompts), list(replies))
-    dev = reward_model.wte.weight.device
-    out = []
-    for s in range(0, len(p_ids), batch_size):
-        seq, lengths, _ = sequence_batch(p_ids[s:s + batch_size], r_ids[s:s + batch_size], tokenizer.pad_id,
-                                         reward_model.cfg.context)
-        out.append(sequence_scores(reward_model, seq.to(dev), lengths.to(dev)).cpu())
-    return torch.cat(out).numpy() if out else np.zeros(0)
+    return _scores_of(reward_model, tokenizer, p_ids, r_ids, batch_size)
 
 
 def train_reward_model(sft_model: TinyGPT, tokenizer, pairs: Sequence[PreferencePair],
@@ -745,7 +741,9 @@ def sampled_point(policy: TinyGPT, reference: TinyGPT, reward_model: TinyGPT, to
     g = torch.Generator().manual_seed(seed)
     with cpu_threads(RLHF_THREADS):
         responses = sample_responses(policy, tokenizer, prompt_ids, max_new_tokens, g)
-        seq, lengths, mask = sequence_batch(prompt_ids, responses, tokenizer.pad_id, policy.cfg.context)
+        dev = policy.wte.weight.device
+        seq, lengths, mask = (x.to(dev) for x in sequence_batch(prompt_ids, responses, tokenizer.pad_id,
+                                                                policy.cfg.context))
         kl = ((token_logprobs(policy, seq)[0] - token_logprobs(reference, seq)[0]) * mask).sum(1)
         proxy = sequence_scores(reward_model, seq, lengths)
     replies = [tokenizer.decode(r, skip_special=True).strip() for r in responses]
@@ -785,12 +783,14 @@ def best_of_n_points(sft_model: TinyGPT, reward_model: TinyGPT, tokenizer, world
     return out
 
 
+@torch.no_grad()
 def _scores_of(reward_model, tokenizer, prompt_ids, responses, batch_size: int = 256) -> np.ndarray:
-    out = []
+    """Scores of token-id replies to token-id prompts, in batches."""
+    dev, out = reward_model.wte.weight.device, []
     for s in range(0, len(prompt_ids), batch_size):
         seq, lengths, _ = sequence_batch(prompt_ids[s:s + batch_size], responses[s:s + batch_size], tokenizer.pad_id,
                                          reward_model.cfg.context)
-        out.append(sequence_scores(reward_model, seq, lengths))
+        out.append(sequence_scores(reward_model, seq.to(dev), lengths.to(dev)).cpu())
     return torch.cat(out).numpy()
 
 
@@ -1082,3 +1082,96 @@ def get_safe_rlhf(rebuild: bool = False) -> dict:
 
 register_course_model(CourseModel("rlhf-safe", lambda rebuild: get_safe_rlhf(rebuild=rebuild),
                                   lambda: cache_path("rlhf-safe", _key("safe", SAFE_RLHF_CONFIG, RewardConfig()))))
+
+
+# ---------------------------------------------------------------- real text: HH-RLHF with n-gram features
+HH_SPLIT = (0.6, 0.2, 0.2)  # train, validation, test shares of the 2,312 harmless-base test pairs
+HH_C_GRID = (0.01, 0.1, 1.0, 10.0)
+
+
+def last_assistant_turn(dialogue: str) -> str:
+    """The text after the last ``Assistant:`` tag of an HH-RLHF dialogue (where chosen and rejected differ)."""
+    if not isinstance(dialogue, str):
+        raise TypeError(f"dialogue must be a str, got {type(dialogue).__name__}")
+    head, tag, tail = dialogue.rpartition("\n\nAssistant:")
+    return tail.strip() if tag else dialogue.strip()
+
+
+def text_bradley_terry(chosen: Sequence[str], rejected: Sequence[str], seed: int = 0, c_grid=HH_C_GRID) -> dict:
+    """A linear Bradley-Terry reward over word 1- and 2-gram TF-IDF features, on a seeded split of the pairs.
+
+    ``P(chosen > rejected) = sigmoid(w . (x_chosen - x_rejected))``: logistic
+    regression without intercept on the feature differences, each pair
+    entered in both orders. The pairs are shuffled with ``seed`` and split
+    :data:`HH_SPLIT` into train, validation and test; the vocabulary is
+    learned on the training replies only; the regularisation ``C`` is the
+    one of ``c_grid`` with the best validation accuracy. Returns the test
+    accuracy with its Wilson interval, the validation accuracies, and the
+    heaviest n-grams each way.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    if len(chosen) != len(rejected) or len(chosen) < 10:
+        raise ValueError("chosen and rejected must be equally long, with at least 10 pairs")
+    order = np.random.default_rng(ensure_int("seed", seed, low=0)).permutation(len(chosen))
+    n_train, n_val = int(HH_SPLIT[0] * len(order)), int(HH_SPLIT[1] * len(order))
+    parts = {"train": order[:n_train], "validation": order[n_train:n_train + n_val], "test": order[n_train + n_val:]}
+    c_texts, r_texts = [last_assistant_turn(t) for t in chosen], [last_assistant_turn(t) for t in rejected]
+    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    vec.fit([c_texts[i] for i in parts["train"]] + [r_texts[i] for i in parts["train"]])
+
+    def diffs(split):
+        idx = parts[split]
+        return vec.transform([c_texts[i] for i in idx]) - vec.transform([r_texts[i] for i in idx])
+
+    d_train = diffs("train")
+    x = _vstack(d_train, -d_train)
+    y = np.r_[np.ones(d_train.shape[0]), np.zeros(d_train.shape[0])]
+    val_acc, models = {}, {}
+    for c in c_grid:
+        models[c] = LogisticRegression(C=c, fit_intercept=False, max_iter=2000).fit(x, y)
+        val_acc[c] = float((models[c].decision_function(diffs("validation")) > 0).mean())
+    best = max(c_grid, key=lambda c: (val_acc[c], -c))  # ties: the stronger regularisation
+    wins = models[best].decision_function(diffs("test")) > 0
+    low, high = wilson_interval(int(wins.sum()), len(wins))
+    weights, names = models[best].coef_[0], vec.get_feature_names_out()
+    top = np.argsort(weights)
+    return {"n": {k: len(v) for k, v in parts.items()}, "validation_accuracy": val_acc, "C": best,
+            "test_accuracy": float(wins.mean()), "ci_low": low, "ci_high": high,
+            "chosen_ngrams": [str(names[i]) for i in top[::-1][:10]],
+            "rejected_ngrams": [str(names[i]) for i in top[:10]]}
+
+
+def _vstack(a, b):
+    from scipy.sparse import vstack
+
+    return vstack([a, b]).tocsr()
+
+
+def hh_rlhf_study(seed: int = 0, rebuild: bool = False) -> dict:
+    """:func:`text_bradley_terry` on HH-RLHF harmless-base (``labkit.datasets``' ``hh_rlhf_harmless``), cached.
+
+    Call it only when ``datasets.require("hh_rlhf_harmless")`` is true.
+    """
+    from labkit import datasets
+
+    seed = ensure_int("seed", seed, low=0)
+    key = _key(f"hh-{seed}-{HH_SPLIT}-{HH_C_GRID}-{datasets.REGISTRY['hh_rlhf_harmless'].sha256}")
+
+    def build() -> dict:
+        pairs = datasets.load("hh_rlhf_harmless")
+        return text_bradley_terry(pairs.chosen.tolist(), pairs.rejected.tolist(), seed)
+
+    return cached("rlhf-hh-ngram", key, build, lambda r: {"json": json.dumps(r)},
+                  lambda payload: json.loads(payload["json"]), rebuild=rebuild)
+
+
+__all__ = ["dpo_loss", "gae", "ppo_policy_loss", "kl_penalized_rewards", "masked_mean", "whiten", "last_response_index",
+           "sequence_batch", "token_logprobs", "sequence_scores", "held_out_pairs", "RewardConfig", "reward_scores",
+           "train_reward_model", "reward_model_report", "DPOConfig", "train_dpo", "PPOConfig", "sample_responses",
+           "train_ppo", "FixedReplies", "gold_score", "sampled_point", "best_of_n_points", "Trained", "get_reward_model",
+           "get_dpo_policy", "get_ppo_policy", "BEST_OF_N", "FRONTIER_KL_COEFS", "FRONTIER_BETAS", "showcase_prompts",
+           "compute_frontier", "get_frontier", "frontier_options", "plot_frontier", "frontier_widget",
+           "policy_gradient_spread", "SAFE_RLHF_CONFIG", "safe_rlhf_pairs", "compute_safe_rlhf", "get_safe_rlhf",
+           "last_assistant_turn", "text_bradley_terry", "hh_rlhf_study", "RLHF_THREADS", "CODE_VERSION"]

@@ -64,10 +64,11 @@ tok, world = assistant.tokenizer, assistant.world
 #
 # **Defect 1: the hinge gives no probabilities and stops learning.** Fit a
 # linear reward model both ways on lesson 05's simulated preferences (pairs
-# labelled by a Bradley-Terry annotator, one in ten labels flipped). Once a
-# pair clears the margin its hinge gradient is exactly zero, so the hinge
-# model stops moving, and `sigmoid(score gap)` is not a probability of
-# preference: compare the calibration errors.
+# labelled by a Bradley-Terry annotator, one in ten labels flipped), the
+# hinge with three margins. Once a pair clears the margin its hinge gradient
+# is exactly zero: that pair no longer teaches anything. And the scale of
+# the scores is set by the margin, an arbitrary constant, so
+# `sigmoid(score gap)` is a probability of preference only by luck.
 
 # %%
 def fit_linear_reward(data, loss_name, steps=300, margin=1.0, lr=0.05):
@@ -86,21 +87,24 @@ def fit_linear_reward(data, loss_name, steps=300, margin=1.0, lr=0.05):
 
 train_pairs = reward.simulate_preferences(2000, label_noise=0.1, seed=0)
 test_pairs = reward.simulate_preferences(2000, label_noise=0.1, seed=1)
-for loss_name in ("hinge", "bradley-terry"):
-    w, active = fit_linear_reward(train_pairs, loss_name)
+for loss_name, margin in (("hinge", 0.2), ("hinge", 1.0), ("hinge", 5.0), ("bradley-terry", 0.0)):
+    w, active = fit_linear_reward(train_pairs, loss_name, margin=margin)
     report = reward.held_out_report(w, test_pairs)
-    hinge_note = f", pairs still giving a gradient {active:.2f}" if loss_name == "hinge" else ""
-    print(f"{loss_name:>13}: held-out accuracy {report['accuracy_vs_labels']:.3f}, "
+    name = f"hinge, margin {margin:g}" if loss_name == "hinge" else loss_name
+    hinge_note = f", training pairs with zero gradient {1 - active:.2f}" if loss_name == "hinge" else ""
+    print(f"{name:>16}: held-out accuracy {report['accuracy_vs_labels']:.3f}, "
           f"ECE of sigmoid(gap) {report['ece']:.3f}{hinge_note}")
 
 # %% [markdown]
-# Both rank pairs about equally well; only Bradley-Terry's `sigmoid(gap)` is
-# a calibrated probability, which is what the KL-regularised objective below
-# and the DPO derivation assume (Rafailov et al. 2023, eq. 1).
+# Compare the rows: the margin leaves the ranking (accuracy) where it is
+# and moves the calibration error, because it only rescales the scores.
+# Bradley-Terry's `sigmoid(gap)` is fitted *as* a probability, which is what
+# the KL-regularised objective below and the DPO derivation assume (Rafailov
+# et al. 2023, eq. 1).
 #
-# **Defect 2: a per-reply scalar with no baseline.** Every reward of the
-# assistant's reward model is positive (its scores on SFT replies are around
-# the value printed below), so "reward times log-probability" raises the
+# **Defect 2: a per-reply scalar with no baseline.** The assistant's reward
+# model scores typical replies well above zero (section 3 prints the mean
+# over the SFT model's replies), so "reward times log-probability" raises the
 # probability of *every* sampled reply, good or bad, and only the small
 # differences between rewards carry signal. On a four-armed bandit whose
 # rewards share such an offset, the spread of the gradient estimate across
@@ -147,7 +151,37 @@ sft_scores = rlhf.reward_scores(reward_model, tok, [e.prompt for e in world.test
 print(f"mean reward-model score of the SFT model's greedy test replies: {sft_scores.mean():.2f}")
 
 # %% [markdown]
-# The pairs differ in kind (refusal against compliance, a made-up city
+# ### The same model class on real preferences
+#
+# Anthropic's HH-RLHF harmless pairs (Bai et al. 2022) are real dialogues
+# in which crowdworkers chose the less harmful of two assistant replies. Our
+# mirror holds its 2,312-pair test split only, so we split it ourselves:
+# shuffled with seed 0, 60 % train, 20 % validation (to choose the
+# regularisation), 20 % test. The reward model is linear Bradley-Terry over
+# word 1- and 2-gram TF-IDF features of the last assistant reply.
+
+# %%
+from labkit import datasets
+
+if datasets.require("hh_rlhf_harmless"):
+    hh = rlhf.hh_rlhf_study(seed=0)
+    print(f"pairs: {hh['n']}; validation accuracy by C: "
+          + ", ".join(f"{c}: {a:.3f}" for c, a in hh["validation_accuracy"].items()) + f"; chosen C = {hh['C']}")
+    print(f"test pairwise accuracy {hh['test_accuracy']:.3f} [{hh['ci_low']:.3f}, {hh['ci_high']:.3f}] "
+          f"(chance 0.5) on {hh['n']['test']} pairs")
+    print("n-grams pulling towards 'chosen':  ", ", ".join(hh["chosen_ngrams"]))
+    print("n-grams pulling towards 'rejected':", ", ".join(hh["rejected_ngrams"]))
+
+# %% [markdown]
+# A linear model over n-grams can learn *style* that correlates with the
+# annotators' choices (apologies and questions back are preferred,
+# instructions and specifics are not, when the lesson's run prints them
+# that way), but not *meaning*: it cannot tell a refusal that helps from
+# one that lectures, read the earlier turns, or notice that the same words
+# are harmful in one dialogue and harmless in another. Its accuracy, whatever
+# the cell above prints, is a floor for what a real reward model must beat.
+#
+# The world's pairs differ in kind (refusal against compliance, a made-up city
 # against "I don't know"), so ranking them is easy. What the pairs never
 # contrast is a *right* answer with a *wrong* one: nothing tells the reward
 # model that "2 plus 3 is 6" is worse than "2 plus 3 is 5". Keep that in
