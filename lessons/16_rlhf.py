@@ -146,8 +146,9 @@ for split in ("validation", "test"):
     r = rlhf.reward_model_report(reward_model, tok, rlhf.held_out_pairs(world, split))
     print(f"{split:>10}: pairwise accuracy {r['accuracy']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] on {r['n']} pairs, "
           f"ECE {r['ece']:.3f}, mean score gap {r['mean_gap']:.1f}")
-sft_scores = rlhf.reward_scores(reward_model, tok, [e.prompt for e in world.test],
-                                harness.ModelResponder(assistant.sft, tok).respond([e.prompt for e in world.test]))
+test_prompts = [e.prompt for e in world.test]
+sft_replies = harness.ModelResponder(assistant.sft, tok).respond(test_prompts)
+sft_scores = rlhf.reward_scores(reward_model, tok, test_prompts, sft_replies)
 print(f"mean reward-model score of the SFT model's greedy test replies: {sft_scores.mean():.2f}")
 
 # %% [markdown]
@@ -325,8 +326,9 @@ print(f"rollout throughput with the KV cache: {np.median(h['rollout_tokens_per_s
 # sampled reply per test prompt.
 
 # %%
-tables = {name: harness.evaluate_assistant(harness.ModelResponder(model, tok), world, per_category=False)
-          for name, model in (("SFT", assistant.sft), ("DPO", dpo.model), ("PPO", ppo.model))}
+responders = {"SFT": rlhf.FixedReplies(test_prompts, sft_replies),  # the greedy replies of section 3
+              "DPO": harness.ModelResponder(dpo.model, tok), "PPO": harness.ModelResponder(ppo.model, tok)}
+tables = {name: harness.evaluate_assistant(responder, world, per_category=False) for name, responder in responders.items()}
 print(harness.compare(tables).to_string())
 kl_of = {"SFT": 0.0,
          "DPO": next(p["kl"] for p in frontier["dpo"] if p["beta"] == rlhf.DPOConfig().beta),
@@ -339,6 +341,13 @@ for name, t in tables.items():
     print(f"{name}: KL to SFT {kl_of[name]:.2f} nats; " + ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in bars.items()))
 
 # %% [markdown]
+# The lines under the table say which bars each policy meets on this run;
+# a bar that is not met is reported, not tuned away (every setting was
+# chosen on the validation prompts). Where PPO's helpfulness falls, recall
+# what the reward model was never shown: a right answer against a wrong
+# one. A policy that drifts from a correct answer to a fluent wrong one
+# loses nothing on the proxy.
+#
 # ## 7. Gold against proxy: the reward-KL frontier
 #
 # Gao et al. (2022) optimised policies against a learned reward model and
@@ -369,7 +378,7 @@ print(f"training seed of every PPO and DPO run: {frontier['seed']}")
 # gold beside the default run, and its replies to four fixed test prompts:
 
 # %%
-hacked = frontier["ppo"][0]
+hacked = next(p for p in frontier["ppo"] if p["kl_coef"] == 0)
 anchored = next(p for p in frontier["ppo"] if p["kl_coef"] == rlhf.PPOConfig().kl_coef)
 for name, p in (("kl_coef = 0", hacked), (f"kl_coef = {anchored['kl_coef']:g}", anchored)):
     print(f"{name}: KL {p['kl']:.2f}, proxy {p['proxy']:.2f}, gold {p['gold']:.3f}")
