@@ -372,15 +372,18 @@ for name in ("sft", "helpfulness only", "safe rlhf"):
 print(pd.DataFrame(rows).to_string(index=False))
 for name in ("helpfulness only", "safe rlhf"):
     cost_ = safe[name]["mean_cost"]
+    lambdas = safe[name]["history"]["lambda"]
     print(f"{name}: held-out mean P(unsafe) {cost_:.3f} {'<=' if cost_ <= safe_budget else '>'} budget {safe_budget}; "
-          f"final lambda {safe[name]['history']['lambda'][-1]:.2f}")
+          f"lambda above 0 in {sum(lam > 0 for lam in lambdas)} of {len(lambdas)} iterations, final {lambdas[-1]:.2f}")
 
 # %% [markdown]
-# The printed rows are the result: whether optimising helpfulness alone
-# drifts into compliance, and whether the multiplier holds the held-out
-# cost under the budget, are measured here once (one training seed) and
-# depend on the cost model telling unsafe replies apart on prompts it never
-# saw. Dai et al. (2023), *Safe RLHF: Safe Reinforcement Learning from
+# The printed rows are the result, measured once (one training seed).
+# The multiplier only moves when a *training* rollout's mean cost exceeds
+# the budget; if it never does, $\lambda$ stays 0 and the two runs are the
+# same run. The held-out row then shows whether the cost model's low
+# estimates on training prompts carried over to prompts it never saw:
+# a constraint met during training is not a constraint met in deployment,
+# which is why it is checked on held-out prompts here. Dai et al. (2023), *Safe RLHF: Safe Reinforcement Learning from
 # Human Feedback* (ICLR 2024), report the same mechanism at scale: $\lambda$
 # rises while the cost is over budget and falls once it is met.
 #

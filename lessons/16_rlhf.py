@@ -20,8 +20,6 @@
 #    anchor is removed.
 
 # %%
-import time
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -135,12 +133,10 @@ print(f"gradient variance without a baseline {no_baseline:.3f}, with one {with_b
 # and test prompts, whose templates never occur in training.
 
 # %%
-start = time.perf_counter()
 reward_model = rlhf.get_reward_model().model
 ppo = rlhf.get_ppo_policy()
 dpo = rlhf.get_dpo_policy()
 frontier = rlhf.get_frontier()
-print(f"reward model, PPO and DPO policies and the frontier loaded in {time.perf_counter() - start:.1f} s")
 print(f"training pairs: {len(world.preferences)}")
 for split in ("validation", "test"):
     r = rlhf.reward_model_report(reward_model, tok, rlhf.held_out_pairs(world, split))
@@ -313,8 +309,6 @@ for ax, key, label in zip(axes, ("score", "kl", "clip_fraction"),
     ax.set(xlabel="PPO iteration", title=label)
 fig.tight_layout()
 plt.show()
-print(f"rollout throughput with the KV cache: {np.median(h['rollout_tokens_per_s']):.0f} new tokens/s (median over "
-      f"iterations; one CPU thread)")
 
 # %% [markdown]
 # ## 6. SFT, DPO and PPO on the gold judge
