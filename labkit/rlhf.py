@@ -362,7 +362,7 @@ def held_out_pairs(world: World, split: str = "validation", seed: int = 0) -> li
 # ---------------------------------------------------------------- the reward model
 @dataclass(frozen=True)
 class RewardConfig:
-    """Training of the reward model (defaults chosen on the validation pairs)."""
+    """Training of the reward model: 60 steps already rank every validation pair correctly (120 did too)."""
 
     steps: int = 60
     batch_size: int = 32
@@ -472,7 +472,13 @@ def reward_model_report(reward_model: TinyGPT, tokenizer, pairs: Sequence[Prefer
 # ---------------------------------------------------------------- DPO
 @dataclass(frozen=True)
 class DPOConfig:
-    """Training of a DPO policy (defaults chosen on the validation prompts)."""
+    """Training of a DPO policy (defaults chosen on the validation prompts).
+
+    Validation, beta 0.1, 60 steps, seed 0 (gold score of one sampled reply
+    per prompt; SFT 0.767): learning rate 3e-4 collapsed the policy (KL 43
+    nats, gold 0.44), 3e-5 gave KL 1.09 and gold 0.763, 1e-5 KL 0.20 and gold
+    0.765, the highest, so 1e-5.
+    """
 
     beta: float = 0.1
     steps: int = 60
@@ -548,7 +554,11 @@ def train_dpo(sft_model: TinyGPT, tokenizer, pairs: Sequence[PreferencePair],
 # ---------------------------------------------------------------- PPO
 @dataclass(frozen=True)
 class PPOConfig:
-    """Training of a PPO policy (defaults chosen on the validation prompts).
+    """Training of a PPO policy.
+
+    Only a few settings were tried, on the validation prompts (a search was
+    out of the time budget): learning rate 1e-4 barely moved the policy in
+    20 iterations (KL about 0.15 nats), 5e-4 moved it (KL about 3).
 
     ``kl_coef`` weighs the per-token KL penalty to the SFT model;
     ``iterations`` rollout batches of ``rollout_size`` prompts each, each

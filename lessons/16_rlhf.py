@@ -394,7 +394,7 @@ rlhf.frontier_widget(frontier)
 # * Fit reward models with the Bradley-Terry likelihood: a hinge ranks but gives no probability and stops learning once its margin holds.
 # * A learned reward is a proxy. Optimise it with an anchor (a KL penalty, DPO's beta, or a small n), and score the result with a judge it was not trained on.
 # * PPO's value head, GAE and whitened advantages are a per-token baseline; without one, a positive reward pushes up every sampled reply.
-# * DPO needs no reward model and no sampling, but it optimises the same KL-regularised objective and can over-optimise the same way.
+# * DPO needs no reward model and no sampling; it optimises the same KL-regularised objective, and its beta and learning rate decide how far it moves (compare its KL with PPO's above).
 # * Preference data only teaches what its pairs contrast: pairs that never contrast right with wrong answers give a reward model that cannot tell them apart.
 #
 # ## Further reading
