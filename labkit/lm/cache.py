@@ -347,6 +347,7 @@ PREBUILD_IMPORTS: tuple[str, ...] = (
     "labkit.continual",
     "labkit.moderation",
     "labkit.chatbot",
+    "labkit.rlhf",
     "labkit.redteam",
     "labkit.privacy",
     "labkit.capstone",  # last: it evaluates the others' models
