@@ -99,6 +99,24 @@ def roc(scores, is_member) -> tuple[np.ndarray, np.ndarray, float]:
     return fpr, tpr, auc
 
 
+def loss_threshold_roc(losses, is_member) -> tuple[np.ndarray, np.ndarray, float]:
+    """The ROC of Yeom et al. (2018)'s loss-threshold attack: "member when loss <= t", for every t.
+
+    :func:`roc` of the negative losses (a lower loss is more member-like).
+
+    Parameters
+    ----------
+    losses : array-like (n,)
+        Each example's loss under the target model.
+    is_member : array-like of bool (n,)
+
+    Returns
+    -------
+    fpr, tpr, auc : as for :func:`roc`
+    """
+    return roc(-ensure_array("losses", losses, ndim=1, min_len=2), is_member)
+
+
 def tpr_at_fpr(scores, is_member, fpr: float) -> float:
     """The highest true-positive rate of any threshold whose false-positive rate is at most ``fpr``.
 
@@ -1171,7 +1189,7 @@ def _register_course_models() -> None:
 _register_course_models()
 
 
-__all__ = ["roc", "tpr_at_fpr", "exposure", "model_logits", "per_example_loss", "logit_confidence",
+__all__ = ["roc", "loss_threshold_roc", "tpr_at_fpr", "exposure", "model_logits", "per_example_loss", "logit_confidence",
            "loss_attack_scores", "lira_scores", "shadow_attack_scores", "Recipe", "RECIPES", "membership_masks",
            "train_member_model", "Population", "digits_population", "ATTACKS", "attack_target", "attack_table",
            "CANARY_PREFIX", "CANARY_REPEATS", "random_code", "random_phone", "the_canary", "secret_nll", "secret_exposure",

@@ -91,13 +91,58 @@ def _softmax_row_max(logits, temperature=1.0):
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def _roc_point_per_example(losses, is_member):
+    """Ignores ties: one ROC point per example, so tied losses are split in index order."""
+    s, m = -np.asarray(losses, dtype=float), np.asarray(is_member, dtype=bool)
+    if m.all() or not m.any() or len(s) != len(m):
+        raise ValueError("is_member must hold both classes, one per loss")
+    order = np.argsort(-s, kind="stable")
+    tpr = np.r_[0.0, np.cumsum(m[order]) / m.sum()]
+    fpr = np.r_[0.0, np.cumsum(~m[order]) / (~m).sum()]
+    return fpr, tpr, float(np.trapezoid(tpr, fpr))
+
+
+def _roc_scores_not_negated(losses, is_member):
+    """Treats a high loss as member-like."""
+    from labkit.leakage import roc
+
+    return roc(np.asarray(losses, dtype=float), is_member)
+
+
+def _exposure_ties_for_the_canary(canary_loss, reference_losses):
+    ref = np.asarray(reference_losses, dtype=float)
+    if ref.size == 0:
+        raise ValueError("reference_losses must not be empty")
+    return float(np.log2(len(ref) + 1) - np.log2(1 + np.count_nonzero(ref < canary_loss)))
+
+
+def _exposure_without_the_canary_in_R(canary_loss, reference_losses):
+    ref = np.asarray(reference_losses, dtype=float)
+    if ref.size == 0:
+        raise ValueError("reference_losses must not be empty")
+    return float(np.log2(len(ref)) - np.log2(1 + np.count_nonzero(ref <= canary_loss)))
+
+
+def _exposure_numpy_rank(canary_loss, reference_losses):
+    """Right, written another way: the canary's rank among all candidates, ties against it."""
+    ref = np.asarray(reference_losses, dtype=float)
+    if ref.size == 0:
+        raise ValueError("reference_losses must not be empty")
+    everything = np.sort(np.r_[ref, canary_loss])
+    rank = int(np.searchsorted(everything, canary_loss, side="right"))
+    return float(np.log2(everything.size / rank))
+
+
 # Plausible wrong answers each check must catch, beyond the generic perturbation above.
 PLAUSIBLE_WRONG = {
+    "21.loss_threshold_roc": [_roc_point_per_example, _roc_scores_not_negated],
+    "21.exposure": [_exposure_ties_for_the_canary, _exposure_without_the_canary_in_R],
     "00.softmax": [_softmax_global_max],
     "03.expected_calibration_error": [_ece_left_closed_bins],
     "05.expected_calibration_error": [_ece_left_closed_bins],
 }
 PLAUSIBLE_RIGHT = {
+    "21.exposure": [_exposure_numpy_rank],
     "00.softmax": [_softmax_row_max],
     "03.expected_calibration_error": [_ece_right_closed_bins],
     "05.expected_calibration_error": [_ece_right_closed_bins],

@@ -449,7 +449,12 @@ if __name__ == "__main__":
         from labkit import numerics
 
         numerics.reexec_pinned("labkit.lm.cache", sys.argv[1:])
-    sys.exit(main())
+    # Run main() of the imported module, not of this __main__ copy: lesson
+    # modules (PREBUILD_IMPORTS) register their models in labkit.lm.cache's
+    # COURSE_MODELS, which is not this copy's.
+    from labkit.lm import cache as _cache
+
+    sys.exit(_cache.main())
 
 
 __all__ = ["CODE_VERSION", "CheckpointMismatch", "models_dir", "cache_path", "save_checkpoint", "load_checkpoint",
