@@ -180,13 +180,26 @@ def test_get_assistant_loads_the_shipped_default_without_training(cache_dir, mon
 
 def test_prebuild_cli_is_quiet_without_progress_and_names_the_source(cache_dir):
     env = {**os.environ, "LABKIT_PROGRESS": "0", "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-m", "labkit.lm.cache", "prebuild"], cwd=ROOT, env=env, capture_output=True,
-                         text=True, check=True, timeout=600)
+    # Only the assistant: every registered course model (lessons 16 to 21) would take many minutes.
+    out = subprocess.run([sys.executable, "-m", "labkit.lm.cache", "prebuild", "--model", "assistant-default"], cwd=ROOT,
+                         env=env, capture_output=True, text=True, check=True, timeout=600)
     assert "assistant-default: ready" in out.stdout and "the shipped checkpoint" in out.stdout
     assert "it/s" not in out.stderr  # no progress bar
     bad = subprocess.run([sys.executable, "-m", "labkit.lm.cache", "prebuild", "--model", "nope"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=600)
     assert bad.returncode != 0 and "unknown course models" in bad.stderr
+
+
+def test_cli_sees_the_models_that_lesson_modules_register(cache_dir):
+    """``python -m`` runs cache.py as __main__; the lesson modules register in labkit.lm.cache, which the CLI must read."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-m", "labkit.lm.cache", "path"], cwd=ROOT, env=env, capture_output=True,
+                         text=True, check=True, timeout=600)
+    names = {line.split(":")[0] for line in out.stdout.splitlines()}
+    assert {"assistant-default", *cache.COURSE_MODELS} <= names
+    for module in cache.PREBUILD_IMPORTS:
+        __import__(module)
+    assert set(cache.COURSE_MODELS) <= names and len(names) > 1
 
 
 @pytest.mark.skipif(numerics.mode() != "exact", reason="numerics are tolerant on this CPU (see labkit.numerics): "
