@@ -159,8 +159,9 @@ plt.show()
 
 # %% [markdown]
 # Read the table and the curves at the left edge. On the overfit model the
-# loss attack and the likelihood-ratio attack have AUCs close together, but
-# at 1 % FPR the likelihood-ratio attack finds several times more members:
+# AUCs are modest, closer to a coin flip than to a working attack; but at 1 % FPR the
+# likelihood-ratio attack finds several times more members than the loss
+# attack, and several times more than chance (TPR = FPR = 0.01):
 
 # %%
 row = table.set_index(["model", "attack"])
@@ -172,8 +173,8 @@ for name in populations:
 
 # %% [markdown]
 # That is the miniature of Carlini et al.'s (2022) argument: the average
-# (AUC) says two attacks are alike; the low-FPR corner says one of them
-# identifies members reliably. Regularisation and DP-SGD both lower what the
+# (AUC) says the attacks barely work; the low-FPR corner says one of them
+# singles out some members with few false alarms. Regularisation and DP-SGD both lower what the
 # attacks find, and both cost test accuracy here (the table's `test acc`).
 # Only DP comes with a *guarantee*: for any attack, at any threshold,
 # TPR <= e^epsilon * FPR + delta (Kairouz et al. 2015's hypothesis-testing
