@@ -180,7 +180,7 @@ def test_get_assistant_loads_the_shipped_default_without_training(cache_dir, mon
 
 def test_prebuild_cli_is_quiet_without_progress_and_names_the_source(cache_dir):
     env = {**os.environ, "LABKIT_PROGRESS": "0", "PYTHONPATH": str(ROOT)}
-    # Only the assistant: every registered course model (lessons 16 to 21) would take many minutes.
+    # Only the assistant: the later lessons' course models (PREBUILD_IMPORTS) train for minutes in an empty cache.
     out = subprocess.run([sys.executable, "-m", "labkit.lm.cache", "prebuild", "--model", "assistant-default"], cwd=ROOT,
                          env=env, capture_output=True, text=True, check=True, timeout=600)
     assert "assistant-default: ready" in out.stdout and "the shipped checkpoint" in out.stdout

@@ -133,19 +133,75 @@ def _exposure_numpy_rank(canary_loss, reference_losses):
     return float(np.log2(everything.size / rank))
 
 
+def _clip_per_layer(per_example_grads, max_grad_norm, noise_multiplier, expected_batch_size, generator=None):
+    """Clips each layer to C on its own (so an example can move the sum by C * sqrt(layers))."""
+    out = {}
+    for name, g in per_example_grads.items():
+        norms = g.reshape(g.shape[0], -1).norm(dim=1)
+        factors = (max_grad_norm / (norms + 1e-6)).clamp(max=1.0)
+        total = torch.einsum("b,b...->...", factors, g)
+        if noise_multiplier > 0:
+            total = total + torch.randn(total.shape, generator=generator, dtype=g.dtype) * noise_multiplier * max_grad_norm
+        out[name] = total / expected_batch_size
+    return out
+
+
+def _clip_realised_batch(per_example_grads, max_grad_norm, noise_multiplier, expected_batch_size, generator=None):
+    """Divides by the realised batch size (which leaks it) instead of the expected one."""
+    from labkit import privacy
+    batch = next(iter(per_example_grads.values())).shape[0]
+    return privacy.clip_and_noise(per_example_grads, max_grad_norm, noise_multiplier, float(max(batch, 1)), generator)
+
+
+def _mironov_conversion(rdp, orders, delta):
+    """Mironov 2017's eps = rdp + log(1/delta) / (alpha - 1): valid, but looser than Balle et al.'s."""
+    r, a = np.asarray(rdp, dtype=float), np.asarray(orders, dtype=float)
+    if r.shape != a.shape or (a <= 1).any() or not 0 < delta < 1:
+        raise ValueError("bad input")
+    eps = r + np.log(1 / delta) / (a - 1)
+    return float(eps.min()), float(a[eps.argmin()])
+
+
+def _fedavg_equal_weights(client_states, client_sizes):
+    """The seed's plain mean, whatever each client's data size."""
+    if len(client_sizes) != len(client_states) or min(client_sizes) < 0:
+        raise ValueError("bad sizes")
+    return {k: torch.stack([s[k] for s in client_states]).mean(0) for k in client_states[0]}
+
+
+def _clip_one_example_at_a_time(per_example_grads, max_grad_norm, noise_multiplier, expected_batch_size, generator=None):
+    """A student's loop version: right, and so it must pass."""
+    if max_grad_norm <= 0 or noise_multiplier < 0 or expected_batch_size <= 0:
+        raise ValueError("bad argument")
+    names = list(per_example_grads)
+    total = {n: torch.zeros_like(per_example_grads[n][0]) for n in names}
+    for i in range(per_example_grads[names[0]].shape[0]):
+        norm = sum(float(per_example_grads[n][i].pow(2).sum()) for n in names) ** 0.5
+        for n in names:
+            total[n] += per_example_grads[n][i] * min(1.0, max_grad_norm / (norm + 1e-6))
+    for n in names:
+        if noise_multiplier > 0:
+            total[n] += noise_multiplier * max_grad_norm * torch.randn(total[n].shape, generator=generator, dtype=total[n].dtype)
+    return {n: t / expected_batch_size for n, t in total.items()}
+
+
 # Plausible wrong answers each check must catch, beyond the generic perturbation above.
 PLAUSIBLE_WRONG = {
-    "21.loss_threshold_roc": [_roc_point_per_example, _roc_scores_not_negated],
-    "21.exposure": [_exposure_ties_for_the_canary, _exposure_without_the_canary_in_R],
     "00.softmax": [_softmax_global_max],
     "03.expected_calibration_error": [_ece_left_closed_bins],
     "05.expected_calibration_error": [_ece_left_closed_bins],
+    "20.clip_and_noise": [_clip_per_layer, _clip_realised_batch],
+    "20.rdp_to_epsilon": [_mironov_conversion],
+    "20.fedavg": [_fedavg_equal_weights],
+    "21.loss_threshold_roc": [_roc_point_per_example, _roc_scores_not_negated],
+    "21.exposure": [_exposure_ties_for_the_canary, _exposure_without_the_canary_in_R],
 }
 PLAUSIBLE_RIGHT = {
-    "21.exposure": [_exposure_numpy_rank],
     "00.softmax": [_softmax_row_max],
     "03.expected_calibration_error": [_ece_right_closed_bins],
     "05.expected_calibration_error": [_ece_right_closed_bins],
+    "20.clip_and_noise": [_clip_one_example_at_a_time],
+    "21.exposure": [_exposure_numpy_rank],
 }
 
 

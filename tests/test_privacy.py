@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
 from scipy.special import gammaln, logsumexp
 from torch import nn
+from widget_driver import draw_and_check, values_strategy
 
 from labkit import privacy
 from labkit.classifiers import accuracy, load_digits, make_mlp
@@ -124,6 +126,8 @@ def test_noise_has_mean_zero_and_standard_deviation_sigma_c_over_expected_batch_
     (dict(per_example_grads={}), TypeError), (dict(per_example_grads={"w": torch.zeros(2, 3), "b": torch.zeros(3)}), ValueError),
     (dict(max_grad_norm=0.0), ValueError), (dict(noise_multiplier=-1.0), ValueError),
     (dict(expected_batch_size=0), ValueError), (dict(generator=0), TypeError),
+    (dict(per_example_grads={"w": torch.tensor([[float("nan"), 0.0, 0.0], [0.0, 1.0, 0.0]])}), ValueError),
+    (dict(per_example_grads={"w": torch.tensor([[0.0, float("inf"), 0.0], [0.0, 1.0, 0.0]])}), ValueError),
 ])
 def test_clip_and_noise_rejects_bad_arguments(bad, error):
     args = dict(per_example_grads={"w": torch.zeros(2, 3)}, max_grad_norm=1.0, noise_multiplier=1.0, expected_batch_size=2.0)
@@ -262,7 +266,7 @@ def test_federated_training_learns_and_client_dp_reports_its_epsilon():
     model = make_mlp(seed=0)
     result = privacy.federated_training(model, clients, rounds=8, local_epochs=2, lr=0.1,
                                         evaluate=lambda m: accuracy(m, digits.x_test, digits.y_test))
-    assert result.metric[-1] > 0.5 and math.isnan(result.epsilon) and result.clients_per_round == [10] * 8
+    assert result.metric[-1] > max(0.3, result.metric[0]) and math.isnan(result.epsilon) and result.clients_per_round == [10] * 8
     assert all(d > 0 for d in result.drift)
     dp = privacy.federated_training(make_mlp(seed=0), clients, rounds=3, client_fraction=0.5,
                                     client_dp=privacy.ClientDP(noise_multiplier=1.0, clip_norm=0.5))
@@ -271,3 +275,25 @@ def test_federated_training_learns_and_client_dp_reports_its_epsilon():
         privacy.ClientDP(noise_multiplier=-1.0)
     with pytest.raises(TypeError):
         privacy.federated_training(make_mlp(seed=0), [digits.x_train], rounds=1)
+
+
+# ------------------------------------------------------------------ the widget
+def test_clipping_tradeoff_clipping_only_biases_direction_and_noise_grows_with_c():
+    curve = privacy.clipping_tradeoff([1e-3, 1e3], noise_multiplier=1.0)
+    assert curve["clipped"][0] == 1.0 and curve["clipped"][1] == 0.0
+    assert curve["cos_clipped"][1] == pytest.approx(1.0)  # nothing clipped: the true direction
+    assert curve["cos_clipped"][0] < 0.999                # everything clipped to C: a biased direction
+    assert curve["cos_noisy"][1] < curve["cos_noisy"][0]  # a huge C drowns the signal in noise
+    quiet = privacy.clipping_tradeoff([1e-3, 1e3], noise_multiplier=0.0)
+    np.testing.assert_allclose(quiet["cos_noisy"], quiet["cos_clipped"])
+    with pytest.raises(ValueError):
+        privacy.clipping_tradeoff([0.0], 1.0)
+
+
+WIDGET = privacy.clipping_tradeoff_widget()
+
+
+@settings(max_examples=6, deadline=None)
+@given(values_strategy(WIDGET))
+def test_clipping_tradeoff_widget_full_range(values):
+    draw_and_check(WIDGET, values)

@@ -1,7 +1,7 @@
-"""Benchmarks for the closing notes: notebooks, attacks, attributions, moderation, TinyGPT.
+"""Benchmarks for the closing notes: notebooks, attacks, attributions, moderation, TinyGPT, DP-SGD.
 
     make bench                      # everything
-    python tools/benchmark.py notebooks pgd ig moderation tinygpt
+    python tools/benchmark.py notebooks pgd ig moderation tinygpt dpsgd
 
 Optional comparisons (torchattacks, Captum) are imported from
 ``.cache/bench-extras``, where ``make bench`` installs them with ``--no-deps``
@@ -218,7 +218,56 @@ def bench_tinygpt() -> None:
     print(f"replies of up to 64 new tokens to 32 prompts, one batch (KV cache): {time.perf_counter() - t0:.2f} s")
 
 
-SECTIONS = {"notebooks": bench_notebooks, "pgd": bench_pgd, "ig": bench_ig, "moderation": bench_moderation, "tinygpt": bench_tinygpt}
+def bench_dpsgd() -> None:
+    import torch
+    import torch.nn.functional as F
+
+    from labkit import privacy
+    from labkit.classifiers import load_digits, make_mlp
+
+    batch = 256
+    print(f"\n## DP-SGD step, digits MLP 64-64-10, batch {batch}, C=1, sigma=1 (median of 20)\n")
+    digits = load_digits(seed=0)
+    x, y = digits.x_train[:batch], digits.y_train[:batch]
+    model = make_mlp(seed=0)
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+    params = dict(model.named_parameters())
+    generator = torch.Generator().manual_seed(0)
+
+    def ours() -> None:
+        grads = privacy.per_example_gradients(model, F.cross_entropy, x, y)
+        for name, g in privacy.clip_and_noise(grads, 1.0, 1.0, batch, generator).items():
+            params[name].grad = g
+        sgd.step()
+
+    labkit_s = _timeit(ours, repeat=20, warmup=3)
+    print(f"labkit (vmap of grad, clip, noise, step): {labkit_s * 1000:.2f} ms")
+    start = time.perf_counter()
+    privacy.rdp_epsilon(0.5, 0.1, 10_000, 1e-5)
+    print(f"labkit accountant, epsilon after 10,000 steps (sigma 0.5, q 0.1): {(time.perf_counter() - start) * 1000:.1f} ms")
+    try:
+        import opacus
+        from opacus import GradSampleModule
+        from opacus.optimizers import DPOptimizer
+    except ImportError:
+        print("opacus: not installed (it is in the test extra)")
+        return
+    wrapped = GradSampleModule(make_mlp(seed=0))
+    optimiser = DPOptimizer(torch.optim.SGD(wrapped.parameters(), lr=0.1), noise_multiplier=1.0, max_grad_norm=1.0,
+                            expected_batch_size=batch)
+
+    def theirs() -> None:
+        optimiser.zero_grad(set_to_none=True)
+        F.cross_entropy(wrapped(x), y).backward()
+        optimiser.step()
+
+    opacus_s = _timeit(theirs, repeat=20, warmup=3)
+    print(f"opacus {opacus.__version__} GradSampleModule + DPOptimizer: {opacus_s * 1000:.2f} ms  "
+          f"(labkit / opacus = {labkit_s / opacus_s:.2f})")
+
+
+SECTIONS = {"notebooks": bench_notebooks, "pgd": bench_pgd, "ig": bench_ig, "moderation": bench_moderation, "tinygpt": bench_tinygpt,
+            "dpsgd": bench_dpsgd}
 
 
 def main() -> int:
