@@ -260,6 +260,27 @@ print(f"exposure without the canary in the text: {k0.loc[0]:.2f} bits; inserted 
 # the better measure, and the table shows when sampling starts writing the
 # secret verbatim.
 #
+# ### With and without differential privacy
+#
+# Lesson 20 fine-tuned the assistant on text holding another canary (ten
+# insertions), once plainly and once with DP-SGD at epsilon = 8, and kept the
+# canary's loss and the losses of 9,999 random codes (`privacy.canary_experiment`,
+# cached). Their exposure:
+
+# %%
+from labkit import privacy
+
+dp_canary = privacy.canary_experiment()
+for run in dp_canary["runs"]:
+    bits = leakage.exposure(run["canary_loss"], run["reference_losses"])
+    print(f"{run['name']:<28} exposure {bits:5.2f} bits (maximum {math.log2(len(run['reference_losses']) + 1):.2f})")
+
+# %% [markdown]
+# Plain fine-tuning puts the canary at the top of the ranking; DP-SGD's
+# clipping and noise keep it near where the model before fine-tuning had it: one
+# example's ten copies cannot move a model whose every update is bounded and
+# blurred.
+#
 # ### The realistic case: fake personal data
 #
 # The world's pretraining text already contains about 150 fake people ("You
