@@ -174,8 +174,13 @@ for name in populations:
 # %% [markdown]
 # That is the miniature of Carlini et al.'s (2022) argument: the average
 # (AUC) says the attacks barely work; the low-FPR corner says one of them
-# singles out some members with few false alarms. Regularisation and DP-SGD both lower what the
-# attacks find, and both cost test accuracy here (the table's `test acc`).
+# singles out some members with few false alarms.
+#
+# Down the table, regularisation and then DP-SGD lower what the shadow-model
+# and likelihood-ratio attacks find, and each costs test accuracy (the
+# table's `test acc`). The loss attack cannot show this: it is at chance on
+# all three models, because a model that generalises well gives members and
+# non-members similar losses *on average*.
 # Only DP comes with a *guarantee*: for any attack, at any threshold,
 # TPR <= e^epsilon * FPR + delta (Kairouz et al. 2015's hypothesis-testing
 # view). At epsilon = 8 that bound is loose (e^8 is about 3,000); the measured
