@@ -190,6 +190,18 @@ def test_prebuild_cli_is_quiet_without_progress_and_names_the_source(cache_dir):
     assert bad.returncode != 0 and "unknown course models" in bad.stderr
 
 
+def test_cli_sees_the_models_that_lesson_modules_register(cache_dir):
+    """``python -m`` runs cache.py as __main__; the lesson modules register in labkit.lm.cache, which the CLI must read."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-m", "labkit.lm.cache", "path"], cwd=ROOT, env=env, capture_output=True,
+                         text=True, check=True, timeout=600)
+    names = {line.split(":")[0] for line in out.stdout.splitlines()}
+    assert {"assistant-default", *cache.COURSE_MODELS} <= names
+    for module in cache.PREBUILD_IMPORTS:
+        __import__(module)
+    assert set(cache.COURSE_MODELS) <= names and len(names) > 1
+
+
 @pytest.mark.skipif(numerics.mode() != "exact", reason="numerics are tolerant on this CPU (see labkit.numerics): "
                                                        "retraining cannot reproduce the recorded sha256 bit for bit")
 @pytest.mark.time_limit(1800)

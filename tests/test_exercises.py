@@ -167,6 +167,48 @@ def _maxent_short_horizon(*args, **kwargs):
 def _maxent_no_prior(*args, **kwargs):
     """Ignores the l2 term of the gradient."""
     return _maxent_ascent(*args, **kwargs, use_l2=False)
+def _roc_point_per_example(losses, is_member):
+    """Ignores ties: one ROC point per example, so tied losses are split in index order."""
+    s, m = -np.asarray(losses, dtype=float), np.asarray(is_member, dtype=bool)
+    if m.all() or not m.any() or len(s) != len(m):
+        raise ValueError("is_member must hold both classes, one per loss")
+    order = np.argsort(-s, kind="stable")
+    tpr = np.r_[0.0, np.cumsum(m[order]) / m.sum()]
+    fpr = np.r_[0.0, np.cumsum(~m[order]) / (~m).sum()]
+    return fpr, tpr, float(np.trapezoid(tpr, fpr))
+
+
+def _roc_scores_not_negated(losses, is_member):
+    """Treats a high loss as member-like."""
+    from labkit.leakage import roc
+
+    return roc(np.asarray(losses, dtype=float), is_member)
+
+
+def _exposure_ties_for_the_canary(canary_loss, reference_losses):
+    ref = np.asarray(reference_losses, dtype=float)
+    if ref.size == 0:
+        raise ValueError("reference_losses must not be empty")
+    return float(np.log2(len(ref) + 1) - np.log2(1 + np.count_nonzero(ref < canary_loss)))
+
+
+def _exposure_without_the_canary_in_R(canary_loss, reference_losses):
+    ref = np.asarray(reference_losses, dtype=float)
+    if ref.size == 0:
+        raise ValueError("reference_losses must not be empty")
+    return float(np.log2(len(ref)) - np.log2(1 + np.count_nonzero(ref <= canary_loss)))
+
+
+def _exposure_numpy_rank(canary_loss, reference_losses):
+    """Right, written another way: the canary's rank among all candidates, ties against it."""
+    ref = np.asarray(reference_losses, dtype=float)
+    if ref.size == 0:
+        raise ValueError("reference_losses must not be empty")
+    everything = np.sort(np.r_[ref, canary_loss])
+    rank = int(np.searchsorted(everything, canary_loss, side="right"))
+    return float(np.log2(everything.size / rank))
+
+
 def _clip_per_layer(per_example_grads, max_grad_norm, noise_multiplier, expected_batch_size, generator=None):
     """Clips each layer to C on its own (so an example can move the sum by C * sqrt(layers))."""
     out = {}
@@ -285,6 +327,8 @@ PLAUSIBLE_WRONG = {
     "16.dpo_loss": [_dpo_without_reference],
     "16.gae": [_gae_ignoring_episode_ends],
     "16.ppo_policy_loss": [_ppo_mean_over_all_tokens, _ppo_min_instead_of_max],
+    "21.loss_threshold_roc": [_roc_point_per_example, _roc_scores_not_negated],
+    "21.exposure": [_exposure_ties_for_the_canary, _exposure_without_the_canary_in_R],
 }
 PLAUSIBLE_RIGHT = {
     "00.softmax": [_softmax_row_max],
@@ -297,6 +341,7 @@ PLAUSIBLE_RIGHT = {
     ],
     "20.clip_and_noise": [_clip_one_example_at_a_time],
     "18.gcg_candidates": [_gcg_candidates_with(-1)],
+    "21.exposure": [_exposure_numpy_rank],
 }
 
 

@@ -350,6 +350,7 @@ PREBUILD_IMPORTS: tuple[str, ...] = (
     "labkit.rlhf",
     "labkit.redteam",
     "labkit.privacy",
+    "labkit.leakage",
     "labkit.capstone",  # last: it evaluates the others' models
 )
 
