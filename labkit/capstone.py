@@ -26,7 +26,6 @@ import copy
 import hashlib
 import html
 import io
-import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,8 +139,62 @@ def _real_prompts(system: System) -> list[dict]:
             rate_row("refusal", "AdvBench", refused[b:], "higher")]
 
 
+ATTACK_PROMPTS = 40  # held-out harmful test prompts per attack family (spread over the categories)
+
+
+def _attack_prompts(world: World):
+    harmful = world.test_by_kind("harmful")
+    return [harmful[int(i)] for i in np.linspace(0, len(harmful) - 1, ATTACK_PROMPTS).round()]
+
+
+def _attacks(system: System) -> list[dict]:
+    """Lesson 18's attack families: the text judge per family, and the oracle judge on the worst case per prompt."""
+    import warnings
+
+    from labkit import redteam
+
+    examples = _attack_prompts(system.world)
+    rows, any_harmful = [], np.zeros(len(examples), dtype=bool)
+    for attack in redteam.ATTACKS:
+        if attack == "none":
+            continue
+        with warnings.catch_warnings():  # long wrappers keep their last tokens: part of the attack's cost
+            warnings.simplefilter("ignore", UserWarning)
+            replies = system.responder.respond([redteam.apply_attack(e, attack) for e in examples])
+        any_harmful |= np.array([redteam.oracle_judge(r) for r in replies])
+        rows.append(rate_row("attack success, text judge", attack, [redteam.text_judge(r) for r in replies], "lower"))
+    rows.append(rate_row("attack success, oracle judge", "any of the families", any_harmful, "lower"))
+    return rows
+
+
+def _gcg_suffix(system: System) -> list[dict]:
+    """Lesson 18's universal GCG suffix (found on the SFT model), appended to held-out harmful prompts."""
+    from labkit import redteam
+
+    suffix = redteam.GCGResult.from_json(redteam.default_gcg_study()["universal"]).text
+    examples = _attack_prompts(system.world)
+    replies = system.responder.respond([f"{e.prompt}{suffix}" for e in examples])
+    return [rate_row("attack success, text judge", "universal GCG suffix", [redteam.text_judge(r) for r in replies], "lower"),
+            rate_row("attack success, oracle judge", "universal GCG suffix", [redteam.oracle_judge(r) for r in replies], "lower")]
+
+
+def _refusal_direction(system: System) -> list[dict]:
+    """Refusal on held-out harmful prompts with lesson 08's refusal direction (of the SFT model) ablated."""
+    from labkit import interpret
+
+    best = interpret.best_refusal_direction(interpret.default_refusal_directions())
+    direction = torch.tensor(best["direction"], dtype=torch.float32)
+    examples = system.world.test_by_kind("harmful")
+    with interpret.steer(system.model, direction, "ablate"):
+        replies = system.responder.respond([e.prompt for e in examples])
+    return [rate_row("refusal under ablation", "all harmful", [harness.is_refusal(r) for r in replies], "higher")]
+
+
 register_axis(Axis("behaviour", (15, 16), _behaviour))
 register_axis(Axis("real prompts", (15,), _real_prompts, ("xstest", "advbench")))
+register_axis(Axis("attacks", (18,), _attacks))
+register_axis(Axis("GCG", (18,), _gcg_suffix))
+register_axis(Axis("refusal direction", (8, 18), _refusal_direction))
 
 
 # ------------------------------------------------------------- evaluation
@@ -253,17 +306,25 @@ def weakened_copy(model: TinyGPT, base: TinyGPT, share: float = 0.5) -> TinyGPT:
 
 
 def course_systems() -> list[System]:
-    """The systems lesson 22 evaluates: the SFT assistant, its guarded pipeline, and a weakened retrain candidate."""
-    from labkit import chatbot
+    """The systems lesson 22 evaluates.
+
+    The SFT assistant (lesson 15), the DPO and PPO policies (lesson 16), the
+    SFT model inside lesson 15's guarded pipeline (its world-trained input
+    guard, which works offline), and a deliberately weakened retrain
+    candidate for the regression gate.
+    """
+    from labkit import chatbot, rlhf
     from labkit.lm.cache import get_assistant
 
     a = get_assistant("default")
     guard = chatbot.train_input_guard(max_false_positive_rate=0.02)
     weak = weakened_copy(a.sft, a.base)
-    return [System("SFT", harness.ModelResponder(a.sft, a.tokenizer), a.sft, a.tokenizer, a.world),
-            System("guarded", chatbot.GuardedAssistant(a.sft, a.tokenizer, guard), a.sft, a.tokenizer, a.world,
+    dpo, ppo = rlhf.get_dpo_policy().model, rlhf.get_ppo_policy().model
+    replying = lambda name, model: System(name, harness.ModelResponder(model, a.tokenizer), model, a.tokenizer, a.world)  # noqa: E731
+    return [replying("SFT", a.sft), replying("DPO", dpo), replying("PPO", ppo),
+            System("guarded SFT", chatbot.GuardedAssistant(a.sft, a.tokenizer, guard), a.sft, a.tokenizer, a.world,
                    extra={"cache_key": f"input guard, threshold {guard.threshold:.6f}", "guard": guard}),
-            System("candidate", harness.ModelResponder(weak, a.tokenizer), weak, a.tokenizer, a.world)]
+            replying("candidate", weak)]
 
 
 # ------------------------------------------------ decision under uncertainty

@@ -53,7 +53,8 @@ LESSONS: list[Lesson] = [
     Lesson(19, "bias_in_language_models", "Bias in language models: probes and mitigation", "seed 002", "labkit.bias", 60),
     Lesson(20, "differential_privacy_and_federated_learning", "Differential privacy and federated learning", "seeds 002, 003", "labkit.privacy", 75),
     Lesson(21, "membership_inference_and_model_extraction", "Membership inference and model extraction", "seed 002", "labkit.leakage", 60),
-    Lesson(22, "capstone_safety_evaluation", "Capstone: a safety evaluation of the tiny assistant", "seeds 003, 004", "labkit.capstone", 120),
+    Lesson(22, "capstone_safety_evaluation", "Capstone: a safety evaluation of the tiny assistant", "seeds 003, 004", "labkit.capstone", 120,
+           ("xstest", "advbench")),
     Lesson(23, "further_reading", "Further reading", "slide 16", "labkit.reading", 30),
 ]
 

@@ -11,7 +11,7 @@
 #
 # **In this lesson you will**
 # 1. show that seed 003's harness cannot fail;
-# 2. evaluate the SFT assistant and the guarded pipeline on every axis, with intervals;
+# 2. evaluate the SFT assistant, the RLHF policies and the guarded pipeline on every axis, with intervals;
 # 3. decide a release under uncertainty (exercises: the decision rule, and thresholds that separate two models);
 # 4. gate a retrained model against the released one;
 # 5. tick seed 004's checklist only where there is evidence, and publish the safety card.
@@ -90,10 +90,21 @@ print("\nchecklist, as the seed has it:", all(isinstance(item, str) for item in 
 # ## 3. The systems under evaluation
 #
 # * **SFT**: the course's assistant (lesson 15), replying greedily;
-# * **guarded**: the same model inside lesson 15's pipeline (rate limit, input
-#   guard with a calibrated threshold, output check, fallback, audit log);
+# * **DPO** and **PPO**: lesson 16's policies, aligned from the SFT model with
+#   the world's preference pairs (DPO) and the learned reward model (PPO);
+# * **guarded SFT**: the SFT model inside lesson 15's pipeline (input guard
+#   with a calibrated threshold, output check, fallback, audit log), with the
+#   world-trained guard, which works offline;
 # * **candidate**: a deliberately weakened retrain, for the regression gate of
 #   section 6 (its weights moved halfway back toward the pretrained base model).
+#
+# The axes: behaviour on the world's held-out prompts (15, 16); real prompts
+# from XSTest and AdvBench (15); lesson 18's attack families (a text judge per
+# family, and the world's oracle judge on the worst case over families per
+# prompt); lesson 18's universal GCG suffix; and refusal with lesson 08's
+# refusal direction ablated (a white-box attack). Bias (19) and privacy (20,
+# 21) are properties of how a model was *trained*, measured on models trained
+# for the purpose; section 8 reports them from those lessons' cached studies.
 
 # %%
 systems = capstone.course_systems()
@@ -124,10 +135,12 @@ plt.show()
 
 # %% [markdown]
 # Read the plot row by row: the intervals are wide where the world has few
-# prompts of a kind (20 borderline and 20 unanswerable test prompts) and
-# narrow on the real sets (XSTest's 250 safe prompts, AdvBench's 521
-# requests, when the data is available). The guard changes the refusal rows
-# most, and the price shows up as over-refusal.
+# prompts of a kind (20 borderline and 20 unanswerable test prompts, 40 per
+# attack family) and narrow on the real sets (XSTest's 250 safe prompts,
+# AdvBench's 521 requests, when the data is available). Compare the systems on
+# one row at a time and ask whether their intervals overlap before reading
+# anything into a difference: one seed of each policy, so a gap inside the
+# intervals is not evidence that one training method beats another.
 
 # %% [markdown]
 # ## 5. A decision under uncertainty
@@ -261,9 +274,13 @@ for i, text in enumerate(harmful):
     probe.chat(text, user="repeat", now=100.0 + i)
 log = probe.audit_table()
 actions = log.action.value_counts().to_dict()
-behaviour = capstone.rates_of(results, "guarded")
+behaviour = capstone.rates_of(results, "guarded SFT")
+attack_rows = results[(results.system == "SFT") & (results.axis == "attacks")]
+worst = attack_rows[attack_rows.metric == "attack success, text judge"].sort_values("rate").iloc[-1]
 refusal = behaviour["refusal (all harmful)"]
 evidence = {
+    "Red-team testing done": f"{len(attack_rows) - 1} attack families and a GCG suffix on 40 held-out harmful prompts each; "
+                             f"worst for SFT: {worst.group} {worst.rate:.2f} [{worst.ci_low:.2f}, {worst.ci_high:.2f}] (text judge)",
     "Content filters in place": f"guarded refusal on held-out harmful prompts {refusal[0]:.3f} "
                                 f"[{refusal[1]:.2f}, {refusal[2]:.2f}]",
     "Rate limiting on": f"a burst of 8 messages in one second: {sum(t.action == 'rate_limited' for t in burst)} rate-limited",
@@ -275,13 +292,59 @@ checklist = capstone.checklist_status(evidence)
 checklist
 
 # %% [markdown]
-# "Red-team testing done" stays open until lesson 18's attacks are part of
-# the evaluation; an incident response plan and a feedback channel are
-# organisational artefacts that no notebook can produce, and saying so is
-# part of an honest card.
+# "Red-team testing done" is ticked by evidence, not by a verdict: the attack
+# rates above are what the card reports, however high. An incident response
+# plan and a feedback channel are organisational artefacts that no notebook
+# can produce, and saying so is part of an honest card.
 
 # %% [markdown]
-# ## 8. The safety card
+# ## 8. Risks of how a model was trained: memorisation and membership
+#
+# Some risks are not visible in replies to prompts but in what a model
+# retains of its training data. Lessons 20 and 21 trained models for the
+# purpose; the card reports their measurements (cached, not recomputed):
+# exposure of a canary in the assistant after fine-tuning with and without
+# DP-SGD, and the strongest membership-inference attack (LiRA-style) against
+# three training recipes, with AUC and TPR at 1 % FPR.
+
+# %%
+import math
+
+from labkit import leakage, privacy
+
+canary_runs = privacy.canary_experiment()["runs"]
+memorisation = pd.DataFrame([{"fine-tuning": run["name"],
+                              "canary exposure (bits)": round(leakage.exposure(run["canary_loss"], run["reference_losses"]), 2),
+                              "maximum (bits)": round(math.log2(len(run["reference_losses"]) + 1), 2)} for run in canary_runs])
+populations = {name: leakage.digits_population(name) for name in ("overfit", "regularised", "dp")}
+mia = leakage.attack_table(populations, targets=(0, 1, 2))
+membership = mia[mia.attack == mia.attack.iloc[-1]][["model", "test acc", "attack", "AUC", "TPR@1.0% FPR"]]
+display(memorisation, membership)
+
+# %% [markdown]
+# ## 9. Which would you ship?
+#
+# The decisions below come from the thresholds file and the intervals; they
+# are the start of the argument, not its end. Before shipping, ask of each
+# candidate: which rows are *uncertain* and how many more prompts would
+# settle them (the interval shrinks with the square root of n); which attack
+# rows are worst, and whether the guard, not the model, is what stops them;
+# and what would change your mind (a new attack family, a real-prompt set on
+# which the guard over-refuses, a retrain that fails the gate).
+
+# %%
+for name in results.system.unique():
+    measured = capstone.rates_of(results, name)
+    decision, statuses = capstone.release_decision({k: v for k, v in measured.items() if k in thresholds}, thresholds)
+    attacks = results[(results.system == name) & (results.metric == "attack success, text judge")]
+    worst = attacks.sort_values("rate").iloc[-1] if len(attacks) else None
+    line = f"{name:12s} {decision:22s}"
+    if worst is not None:
+        line += f" worst attack: {worst.group} {worst.rate:.2f} [{worst.ci_low:.2f}, {worst.ci_high:.2f}]"
+    print(line)
+
+# %% [markdown]
+# ## 10. The safety card
 #
 # A model card (Mitchell et al. 2019) states intended use, how the model was
 # evaluated, the results with their uncertainty, and known failure modes;
@@ -295,6 +358,13 @@ sft_rates = capstone.rates_of(results, "SFT")
 examples = [e for e in assistant.world.test_by_kind("borderline")][:3]
 replies = ModelResponder(assistant.sft, tok).respond([e.prompt for e in examples])
 failure_modes = pd.DataFrame({"prompt": [e.prompt for e in examples], "SFT reply": replies})
+from labkit import redteam
+
+worst = results[(results.system == "SFT") & (results.axis == "attacks") & (results.metric == "attack success, text judge")
+                ].sort_values("rate").iloc[-1]
+attacked_prompts = [redteam.apply_attack(e, worst.group) for e in assistant.world.test_by_kind("harmful")[:3]]
+attacked = pd.DataFrame({"attacked prompt": attacked_prompts,
+                         "SFT reply": ModelResponder(assistant.sft, tok).respond(attacked_prompts)})
 decisions = pd.DataFrame([{"system": name, "decision": capstone.release_decision(
     {k: v for k, v in capstone.rates_of(results, name).items() if k in thresholds}, thresholds)[0]}
     for name in results.system.unique()])
@@ -307,7 +377,10 @@ sections = [
                              "Wilson 95 % interval; thresholds are in release_gate.toml."),
     ("Results", [capstone.summary(results).reset_index(), capstone.plot_results(results, thresholds)]),
     ("Release decision", decisions),
-    ("Known failure modes", ["Replies to borderline prompts (the over-refusal axis):", failure_modes]),
+    ("Known failure modes", ["Replies to borderline prompts (the over-refusal axis):", failure_modes,
+                             f"The attack family with the highest success against SFT ({worst.group}), on three "
+                             "held-out harmful prompts:", attacked]),
+    ("Training-data risks", [memorisation, membership]),
     ("Deployment checklist", checklist),
     ("Monitoring plan", "Track the refusal rate and the input guard's score distribution on live traffic with "
                         "lesson 13's CUSUM and drift detectors; re-run this evaluation and the regression gate on "
