@@ -341,7 +341,7 @@ register_course_model(CourseModel("assistant-default", lambda rebuild: get_assis
                                   lambda: checkpoint_path(get_config("default"))))
 # Modules that register course models of later lessons; prebuild imports them
 # first. (This substrate cannot import lesson modules itself: see labkit's layers.)
-PREBUILD_IMPORTS: tuple[str, ...] = ()
+PREBUILD_IMPORTS: tuple[str, ...] = ("labkit.bias", "labkit.constitutional")
 
 
 def _selected(names) -> list[CourseModel]:
@@ -449,7 +449,12 @@ if __name__ == "__main__":
         from labkit import numerics
 
         numerics.reexec_pinned("labkit.lm.cache", sys.argv[1:])
-    sys.exit(main())
+    # Run the imported module's main, not this __main__ copy's: lesson modules
+    # register their course models in labkit.lm.cache.COURSE_MODELS, which is
+    # a different dict from __main__.COURSE_MODELS.
+    from labkit.lm import cache as _cache
+
+    sys.exit(_cache.main())
 
 
 __all__ = ["CODE_VERSION", "CheckpointMismatch", "models_dir", "cache_path", "save_checkpoint", "load_checkpoint",
