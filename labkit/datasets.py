@@ -103,6 +103,98 @@ REGISTRY: dict[str, Dataset] = {d.name: d for d in [
         "Microsoft Presidio research, synthetic PII dataset v2.",
         "1,500 synthetic sentences with labelled PII spans",
     ),
+    Dataset(
+        "harmbench_val", "harmbench/harmbench_behaviors_text_val.csv",
+        "https://raw.githubusercontent.com/centerforaisafety/HarmBench/8e1604d1171fe8a48d8febecd22f600e462bdcdd/data/behavior_datasets/harmbench_behaviors_text_val.csv",
+        "7bfaaa5e2b9b95002c89e2d33c019f58e9e8496e2fc65d368f1eeb8179e69534", "MIT",
+        "Mazeika et al. (2024), HarmBench: A Standardized Evaluation Framework for Automated Red Teaming and Robust Refusal. ICML.",
+        "80 harmful behaviours, HarmBench's validation split (Behavior, FunctionalCategory, SemanticCategory, ...)",
+    ),
+    Dataset(
+        "harmbench_test", "harmbench/harmbench_behaviors_text_test.csv",
+        "https://raw.githubusercontent.com/centerforaisafety/HarmBench/8e1604d1171fe8a48d8febecd22f600e462bdcdd/data/behavior_datasets/harmbench_behaviors_text_test.csv",
+        "75d257b3e7428c52eb7b0154318f455af3e01b09a3794b5e2f3d36054f3c0e29", "MIT",
+        "Mazeika et al. (2024), HarmBench: A Standardized Evaluation Framework for Automated Red Teaming and Robust Refusal. ICML.",
+        "320 harmful behaviours, HarmBench's test split (same columns)",
+    ),
+    Dataset(
+        "do_not_answer", "do_not_answer/do_not_answer_data.csv",
+        "https://raw.githubusercontent.com/promptfoo/promptfoo/2ef5c7760266dd26c1795d64e3b3e3763d0171cc/examples/donotanswer/dataset/do_not_answer_data.csv",
+        "410449674780aa7304512043706f7981f666a79528d11546da34ebdd9595681c", "Apache-2.0",
+        "Wang et al. (2024), Do-Not-Answer: Evaluating Safeguards in LLMs. Findings of EACL.",
+        "939 prompts a responsible model should not answer, risk taxonomy, six models' responses with human harm labels",
+    ),
+    Dataset(
+        "clinc_oos", "clinc_oos/data_full.json",
+        "https://raw.githubusercontent.com/clinc/oos-eval/828f8093932c8fe6ca7936c3d2e52903b1c523de/data/data_full.json",
+        "36923c3705a59e08fe9c3883d8bc2dd966ef93e22cb78ac41171782a698d56e0", "CC BY 3.0",
+        "Larson et al. (2019), An Evaluation Dataset for Intent Classification and Out-of-Scope Prediction. EMNLP.",
+        "23,700 short requests to a task assistant, [text, intent] pairs in train / val / test / oos splits",
+    ),
+    Dataset(
+        "nq_open", "nq_open/NQ-open.dev.jsonl",
+        "https://raw.githubusercontent.com/google-research-datasets/natural-questions/fb26a3073b1fe636c97302890a27b491d6530130/nq_open/NQ-open.dev.jsonl",
+        "f15567f38099f3615f5b8a685c0aef449c11ad90d3da3735e8d1b98115b40616", "CC BY-SA 3.0",
+        "Kwiatkowski et al. (2019), Natural Questions (TACL); Lee et al. (2019), NQ-Open (ACL).",
+        "3,610 real search questions (dev split)",
+    ),
+    Dataset(
+        "gsm8k", "gsm8k/test.jsonl",
+        "https://raw.githubusercontent.com/openai/grade-school-math/3101c7d5072418e28b9008a6636bde82a006892c/grade_school_math/data/test.jsonl",
+        "3730d312f6e3440559ace48831e51066acaca737f6eabec99bccb9e4b3c39d14", "MIT",
+        "Cobbe et al. (2021), Training Verifiers to Solve Math Word Problems. arXiv:2110.14168.",
+        "1,319 grade-school maths word problems (test split)",
+    ),
+    Dataset(
+        "mt_bench", "mt_bench/question.jsonl",
+        "https://raw.githubusercontent.com/lm-sys/FastChat/b494d0c6b4e7935f1764f8439e75da3e66beccc7/fastchat/llm_judge/data/mt_bench/question.jsonl",
+        "119565adbab82227089cefdb44c8d7e2cf04dc0a0ec233634c82e7d4e2a944f7", "Apache-2.0",
+        "Zheng et al. (2023), Judging LLM-as-a-Judge with MT-Bench and Chatbot Arena. NeurIPS.",
+        "80 two-turn questions in 8 categories",
+    ),
+    Dataset(
+        "vicuna_bench", "vicuna_bench/question.jsonl",
+        "https://raw.githubusercontent.com/lm-sys/FastChat/b494d0c6b4e7935f1764f8439e75da3e66beccc7/fastchat/llm_judge/data/vicuna_bench/question.jsonl",
+        "c248c5c98ba45bb0c2aadae2f270e643bd32679c6c306a3b2a503ac4254cdaa5", "Apache-2.0",
+        "Chiang et al. (2023), Vicuna: An Open-Source Chatbot Impressing GPT-4 with 90% ChatGPT Quality (LMSYS blog).",
+        "80 one-turn questions in 9 categories",
+    ),
+    Dataset(
+        "arena_hard", "arena_hard/question.jsonl",
+        "https://raw.githubusercontent.com/lm-sys/arena-hard-auto/d989e6fd910d521dc8e9d12893c405e335fde51a/data/arena-hard-v0.1/question.jsonl",
+        "4daad38811161c3ba5c248f26b90c3cef89634f4c772002ed9138c1e13f63e9f", "Apache-2.0",
+        "Li et al. (2024), From Crowdsourced Data to High-Quality Benchmarks: Arena-Hard and BenchBuilder. arXiv:2406.11939.",
+        "500 hard real user prompts from Chatbot Arena (v0.1)",
+    ),
+    Dataset(
+        "truthfulqa", "truthfulqa/TruthfulQA.csv",
+        "https://raw.githubusercontent.com/sylinrl/TruthfulQA/d71c110897f5d31c5d7f309e7bc316c152f6f031/TruthfulQA.csv",
+        "b8d8ef1e12f98b4f2a9f47abc9765da0640b182b6c5d9b92f0c1a1f2f1e02e5c", "Apache-2.0",
+        "Lin, Hilton and Evans (2022), TruthfulQA: Measuring How Models Mimic Human Falsehoods. ACL.",
+        "790 questions that invite misconceptions (January 2025 revision)",
+    ),
+    Dataset(
+        "hh_rlhf_helpful", "hh_rlhf_helpful/test.jsonl.gz",
+        "https://media.githubusercontent.com/media/anthropics/hh-rlhf/354e5c3cb8960630860dd5774a6ac2a58313bf4d/helpful-base/test.jsonl.gz",
+        "8be3fc1a13b27901631696f2be6f184c799f1baeaf145f53ac5db24960adc37b", "MIT",
+        "Bai et al. (2022), Training a Helpful and Harmless Assistant with RLHF. arXiv:2204.05862.",
+        "2,354 chosen / rejected dialogue pairs (helpful-base test split)",
+    ),
+    Dataset(
+        "coconot_contrast", "coconot_contrast/coconot_contrast_eval.jsonl",
+        "https://raw.githubusercontent.com/allenai/noncompliance/939b3631f376b68b55b980876f31fdd9a7aa7a6d/data/coconot_contrast_eval.jsonl",
+        "76dccec176743ed656279f2969c51abb68bda94e5fda8397e34ff5638e021d86", "MIT",
+        "Brahman et al. (2024), The Art of Saying No: Contextual Noncompliance in Language Models (CoCoNot). NeurIPS.",
+        "379 benign requests that look as if they should be refused (contrast set)",
+    ),
+    Dataset(
+        "koala_test_set", "koala_test_set/koala_test_set.jsonl",
+        "https://raw.githubusercontent.com/arnav-gudibande/koala-test-set/2d4396aee3cff495382e9b0ad2521d70b177763b/koala_test_set.jsonl",
+        "c8cda5c53810dc30aad34fabbb828fe3eba0957119e00916650c971905d19886", "Apache-2.0",
+        "Geng et al. (2023), Koala: A Dialogue Model for Academic Research (BAIR blog). For academic evaluation; "
+        "the authors ask that it not be trained on.",
+        "180 user-written prompts (evaluation only)",
+    ),
 ]}
 
 
@@ -235,7 +327,7 @@ def fetch(name: str, download: bool = True) -> Path:
         reason = "LABKIT_OFFLINE=1 forbids downloads"
     elif not download:
         reason = "not downloaded (an earlier download failed: the network looks unreachable)"
-    elif ds.url.startswith("https://raw."):
+    elif ds.url.startswith(("https://raw.", "https://media.githubusercontent.com/")):
         try:
             _install(None, ds.url, dest, ds.sha256)
             return dest
@@ -250,15 +342,26 @@ def fetch(name: str, download: bool = True) -> Path:
 
 
 def load(name: str) -> pd.DataFrame:
-    """Load dataset ``name`` as a DataFrame (one row per example)."""
+    """Load dataset ``name`` as a DataFrame (one row per example).
+
+    A JSON file of named splits of different lengths (CLINC150's
+    ``{"train": [...], "val": [...]}``) becomes columns ``split`` and ``row``.
+    """
     path = fetch(name)
     if path.suffix == ".csv":
         return pd.read_csv(path)
     if path.name.endswith(".jsonl.gz"):
         with gzip.open(path, "rt", encoding="utf-8") as f:
             return pd.DataFrame([json.loads(line) for line in f if line.strip()])
+    if path.suffix == ".jsonl":
+        with open(path, encoding="utf-8") as f:
+            return pd.DataFrame([json.loads(line) for line in f if line.strip()])
     if path.suffix == ".json":
-        return pd.DataFrame(json.loads(path.read_text(encoding="utf-8")))
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and all(isinstance(v, list) for v in data.values()) \
+                and len({len(v) for v in data.values()}) > 1:  # named splits of different sizes (CLINC150)
+            return pd.DataFrame([{"split": k, "row": row} for k, rows in data.items() for row in rows])
+        return pd.DataFrame(data)
     raise ValueError(f"unknown file type for {path}")
 
 

@@ -24,6 +24,8 @@ PII spans) come from :mod:`labkit.datasets` and are never trained on.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import re
 import sys
 import unicodedata
@@ -648,7 +650,7 @@ class Moderator:
 
     A calibrated binary :class:`TextClassifier` decides harmful or not; for
     flagged messages a multinomial logistic regression on the same TF-IDF
-    features names the category (one of :data:`CATEGORIES`). Messages longer
+    features names the category (one of ``categories``). Messages longer
     than ``max_chars`` are sent to human review without scoring (fail closed:
     an attacker cannot hide a message by making it huge), but still redacted.
 
@@ -658,30 +660,54 @@ class Moderator:
         Inverse regularisation of both logistic regressions.
     max_chars : int >= 1
         Longest message scored automatically.
+    categories : sequence of str, at least two
+        The harmful categories (default :data:`CATEGORIES` of the generated
+        messages; ``("hate", "offensive")`` for the Davidson tweets).
+    benign : str
+        The label of harmless messages (``"neither"`` for the Davidson tweets).
+    balance_categories : bool
+        Weight the categories inversely to their frequency in the category
+        head (Davidson's hate tweets are 7 % of the harmful ones).
     """
 
-    def __init__(self, C: float = 4.0, max_chars: int = 100_000) -> None:
+    def __init__(self, C: float = 4.0, max_chars: int = 100_000, categories: Sequence[str] = CATEGORIES,
+                 benign: str = "benign", balance_categories: bool = False) -> None:
         self.classifier = TextClassifier(C=C)
         self.max_chars = ensure_int("max_chars", max_chars, low=1)
+        if isinstance(categories, str) or len(set(categories)) < 2 or not all(isinstance(c, str) for c in categories):
+            raise ValueError(f"categories must name at least two distinct harmful categories, got {categories!r}")
+        if not isinstance(benign, str) or benign in categories:
+            raise ValueError(f"benign must be a str that is not one of the categories, got {benign!r}")
+        self.categories, self.benign = tuple(categories), benign
+        if not isinstance(balance_categories, bool):
+            raise TypeError(f"balance_categories must be True or False, got {type(balance_categories).__name__}")
+        self.balance_categories = balance_categories
         self.category_head: LogisticRegression | None = None
 
-    def fit(self, texts: Sequence[str], categories: Sequence[str]) -> "Moderator":
-        """Fit on ``texts`` labelled with a category or ``"benign"``."""
-        texts = _as_texts("texts", texts)
-        cats = [ensure_choice("categories", c, CATEGORIES + ("benign",)) for c in categories]
+    def _check_categories(self, texts: list[str], categories: Sequence[str]) -> list[str]:
+        cats = [ensure_choice("categories", c, self.categories + (self.benign,)) for c in categories]
         if len(cats) != len(texts):
             raise ValueError(f"categories must have one entry per text ({len(texts)}), got {len(cats)}")
-        harmful = np.array([c != "benign" for c in cats])
+        return cats
+
+    def fit(self, texts: Sequence[str], categories: Sequence[str]) -> "Moderator":
+        """Fit on ``texts`` labelled with a category or the benign label."""
+        texts = _as_texts("texts", texts)
+        cats = self._check_categories(texts, categories)
+        harmful = np.array([c != self.benign for c in cats])
         self.classifier.fit(texts, harmful)
         harmful_texts = [t for t, h in zip(texts, harmful) if h]
         features = self.classifier.pipeline[:-1].transform([normalize(t) for t in harmful_texts])
-        self.category_head = LogisticRegression(C=self.classifier.C, max_iter=2000).fit(
-            features, [c for c in cats if c != "benign"])
+        self.category_head = LogisticRegression(C=self.classifier.C, max_iter=2000,
+                                                class_weight="balanced" if self.balance_categories else None).fit(
+            features, [c for c in cats if c != self.benign])
         return self
 
     def calibrate(self, texts: Sequence[str], categories: Sequence[str], max_false_positive_rate: float = 0.05) -> float:
         """Calibrate the harmful threshold on held-out labelled texts; return it."""
-        return self.classifier.calibrate_threshold(texts, [c != "benign" for c in categories], max_false_positive_rate)
+        texts = _as_texts("texts", texts)
+        cats = self._check_categories(texts, categories)
+        return self.classifier.calibrate_threshold(texts, [c != self.benign for c in cats], max_false_positive_rate)
 
     def _scores(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Harmful probability (n,) and category probabilities (n, k) of the highest-scoring window."""
@@ -695,13 +721,13 @@ class Moderator:
         return harm, self.category_head.predict_proba(features[best])
 
     def predict(self, texts: Sequence[str]) -> list[str]:
-        """For each text, ``"benign"`` or the category of a flagged message."""
+        """For each text, the benign label or the category of a flagged message."""
         texts = _as_texts("texts", texts)
         if not texts:
             return []
         harm, cat_p = self._scores(texts)
         names = self.category_head.classes_
-        return [str(names[int(np.argmax(cp))]) if h >= self.classifier.threshold else "benign"
+        return [str(names[int(np.argmax(cp))]) if h >= self.classifier.threshold else self.benign
                 for h, cp in zip(harm, cat_p)]
 
     def moderate(self, text: str) -> dict:
@@ -733,6 +759,232 @@ def train_moderator(n_train: int = 3000, n_calibration: int = 1500, seed: int = 
     moderator = Moderator().fit(texts, cats)
     moderator.calibrate(cal_texts, cal_cats, max_false_positive_rate)
     return moderator
+
+
+# ----------------------------------------------------------------------------
+# 4b. A moderator trained on real tweets (Davidson et al. 2017)
+# ----------------------------------------------------------------------------
+
+DAVIDSON_CLASSES: tuple[str, ...] = ("hate", "offensive", "neither")  # the `class` column's 0, 1, 2
+DAVIDSON_C_GRID: tuple[float, ...] = (1.0, 4.0, 16.0)  # chosen among on validation ROC AUC
+DAVIDSON_MAX_FPR = 0.05  # the threshold flags at most 5 % of the validation split's "neither" tweets
+_DAVIDSON_VERSION = "1"  # bump when training changes: it is part of the cache key
+
+
+@dataclass(frozen=True)
+class TextSplits:
+    """A seeded, stratified train / validation / test split of labelled texts."""
+
+    train_texts: list[str]
+    train_labels: list[str]
+    val_texts: list[str]
+    val_labels: list[str]
+    test_texts: list[str]
+    test_labels: list[str]
+
+
+def davidson_splits(seed: int = 0, val_fraction: float = 0.15, test_fraction: float = 0.15) -> TextSplits:
+    """The Davidson et al. (2017) tweets split train / validation / test, stratified by class.
+
+    Labels are :data:`DAVIDSON_CLASSES` names. The split is scikit-learn's
+    ``train_test_split`` twice (test first, then validation from the rest),
+    stratified, with ``random_state=seed``. Needs the ``davidson_offensive``
+    dataset (:mod:`labkit.datasets`).
+
+    Returns
+    -------
+    TextSplits
+    """
+    from sklearn.model_selection import train_test_split
+
+    from labkit import datasets
+
+    seed = ensure_int("seed", seed, low=0)
+    val_fraction = ensure_float("val_fraction", val_fraction, 0.0, 0.5, low_open=True)
+    test_fraction = ensure_float("test_fraction", test_fraction, 0.0, 0.5, low_open=True)
+    table = datasets.load("davidson_offensive")
+    texts = table.tweet.astype(str).tolist()
+    labels = [DAVIDSON_CLASSES[int(c)] for c in table["class"]]
+    rest_t, test_t, rest_y, test_y = train_test_split(texts, labels, test_size=test_fraction, random_state=seed,
+                                                      stratify=labels)
+    train_t, val_t, train_y, val_y = train_test_split(rest_t, rest_y, test_size=val_fraction / (1 - test_fraction),
+                                                      random_state=seed, stratify=rest_y)
+    return TextSplits(train_t, train_y, val_t, val_y, test_t, test_y)
+
+
+def train_davidson_moderator(splits: TextSplits, C: float | None = None, extra_texts: Sequence[str] = (),
+                             extra_labels: Sequence[str] = ()) -> Moderator:
+    """Fit a :class:`Moderator` (harmful = hate or offensive; categories hate / offensive) on ``splits``.
+
+    ``C`` is chosen from :data:`DAVIDSON_C_GRID` by ROC AUC of the binary
+    score on the validation split when None; the threshold is calibrated on
+    the validation split for at most :data:`DAVIDSON_MAX_FPR` of its
+    "neither" tweets flagged. The test split is not read.
+
+    Parameters
+    ----------
+    splits : TextSplits
+        E.g. :func:`davidson_splits`.
+    C : float > 0 or None
+    extra_texts, extra_labels : sequences of equal length
+        Added to the training split only (e.g. identity-term augmentation,
+        lesson 19); labels are :data:`DAVIDSON_CLASSES` names.
+
+    Returns
+    -------
+    Moderator
+        ``categories=("hate", "offensive")``, ``benign="neither"``;
+        ``moderator.classifier`` is the binary hateful-or-offensive classifier.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    if not isinstance(splits, TextSplits):
+        raise TypeError(f"splits must be a TextSplits, got {type(splits).__name__}")
+    extra_texts = _as_texts("extra_texts", extra_texts)
+    extra_labels = [ensure_choice("extra_labels", c, DAVIDSON_CLASSES) for c in extra_labels]
+    if len(extra_labels) != len(extra_texts):
+        raise ValueError(f"extra_labels must have one entry per extra text ({len(extra_texts)}), got {len(extra_labels)}")
+    texts, labels = splits.train_texts + extra_texts, splits.train_labels + extra_labels
+    val_y = np.array([c != "neither" for c in splits.val_labels])
+    if C is None:
+        y = np.array([c != "neither" for c in labels])
+        aucs = {c: roc_auc_score(val_y, TextClassifier(C=c).fit(texts, y).predict_proba(splits.val_texts))
+                for c in DAVIDSON_C_GRID}
+        C = max(aucs, key=aucs.get)
+    moderator = Moderator(C=ensure_float("C", C, low=0.0, low_open=True), categories=DAVIDSON_CLASSES[:2],
+                          benign="neither", balance_categories=True).fit(texts, labels)
+    moderator.calibrate(splits.val_texts, splits.val_labels, DAVIDSON_MAX_FPR)
+    return moderator
+
+
+def _logreg_payload(prefix: str, model: LogisticRegression) -> dict:
+    import torch
+
+    return {f"{prefix}_coef": torch.from_numpy(model.coef_.copy()),
+            f"{prefix}_intercept": torch.from_numpy(model.intercept_.copy()),
+            f"{prefix}_classes": json.dumps([c.item() if hasattr(c, "item") else c for c in model.classes_])}
+
+
+def _logreg_from_payload(prefix: str, payload: dict, C: float) -> LogisticRegression:
+    model = LogisticRegression(C=C, max_iter=2000)
+    model.coef_ = payload[f"{prefix}_coef"].numpy()
+    model.intercept_ = payload[f"{prefix}_intercept"].numpy()
+    model.classes_ = np.asarray(json.loads(payload[f"{prefix}_classes"]))
+    model.n_features_in_ = model.coef_.shape[1]
+    return model
+
+
+def classifier_payload(classifier: TextClassifier) -> dict:
+    """A fitted :class:`TextClassifier` as tensors, strings and numbers (for :func:`labkit.lm.cache.cached`)."""
+    import torch
+
+    pipe = classifier._check_fitted()
+    vocabulary = pipe["counts"].vocabulary_
+    ngrams = [""] * len(vocabulary)
+    for gram, index in vocabulary.items():
+        ngrams[index] = gram
+    return {"C": classifier.C, "max_chars": classifier.max_chars, "threshold": float(classifier.threshold),
+            "ngrams": json.dumps(ngrams), "idf": torch.from_numpy(pipe["tfidf"].idf_.copy()),
+            **_logreg_payload("logreg", pipe["logreg"])}
+
+
+def classifier_from_payload(payload: dict) -> TextClassifier:
+    """The inverse of :func:`classifier_payload`: the same scores, bit for bit."""
+    classifier = TextClassifier(C=float(payload["C"]), max_chars=int(payload["max_chars"]))
+    pipe = classifier._pipeline()
+    counts = pipe["counts"]
+    counts.vocabulary_ = {gram: i for i, gram in enumerate(json.loads(payload["ngrams"]))}
+    counts._cache = {}
+    pipe["tfidf"].idf_ = payload["idf"].numpy()
+    pipe.steps[-1] = ("logreg", _logreg_from_payload("logreg", payload, classifier.C))
+    classifier.pipeline = pipe
+    classifier.threshold = float(payload["threshold"])
+    return classifier
+
+
+def moderator_payload(moderator: Moderator) -> dict:
+    """A fitted :class:`Moderator` as tensors, strings and numbers (for :func:`labkit.lm.cache.cached`)."""
+    if moderator.category_head is None:
+        raise RuntimeError("this Moderator is not fitted yet: call fit(texts, categories) first")
+    return {**classifier_payload(moderator.classifier), "moderator_max_chars": moderator.max_chars,
+            "categories": json.dumps(list(moderator.categories)), "benign": moderator.benign,
+            "balance_categories": int(moderator.balance_categories), **_logreg_payload("head", moderator.category_head)}
+
+
+def moderator_from_payload(payload: dict) -> Moderator:
+    """The inverse of :func:`moderator_payload`."""
+    moderator = Moderator(C=float(payload["C"]), max_chars=int(payload["moderator_max_chars"]),
+                          categories=json.loads(payload["categories"]), benign=payload["benign"],
+                          balance_categories=bool(payload["balance_categories"]))
+    moderator.classifier = classifier_from_payload(payload)
+    moderator.category_head = _logreg_from_payload("head", payload, moderator.classifier.C)
+    return moderator
+
+
+def _davidson_key(seed: int) -> str:
+    from labkit import datasets
+
+    blob = json.dumps({"seed": seed, "grid": DAVIDSON_C_GRID, "fpr": DAVIDSON_MAX_FPR, "version": _DAVIDSON_VERSION,
+                       "data": datasets.REGISTRY["davidson_offensive"].sha256}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=4)
+def _davidson_moderator(seed: int, rebuild: bool) -> Moderator:
+    from labkit.lm.cache import cached
+
+    return cached(f"davidson-moderator-s{seed}", _davidson_key(seed),
+                  lambda: train_davidson_moderator(davidson_splits(seed)), moderator_payload, moderator_from_payload,
+                  rebuild=rebuild)
+
+
+def davidson_moderator(seed: int = 0, rebuild: bool = False) -> Moderator:
+    """The :class:`Moderator` trained on the Davidson tweets' train split (:func:`train_davidson_moderator`).
+
+    Trained once (about ten seconds), then loaded from labkit's model cache
+    (:func:`labkit.lm.cache.cached`) and kept in memory for the session.
+    Needs the ``davidson_offensive`` dataset.
+
+    Parameters
+    ----------
+    seed : int >= 0
+        Seed of :func:`davidson_splits`.
+    rebuild : bool
+        Train again even when cached.
+    """
+    seed = ensure_int("seed", seed, low=0)
+    if not isinstance(rebuild, bool):
+        raise TypeError(f"rebuild must be True or False, got {type(rebuild).__name__}")
+    if rebuild:
+        _davidson_moderator.cache_clear()
+    return _davidson_moderator(seed, rebuild)
+
+
+def davidson_classifier(seed: int = 0) -> TextClassifier:
+    """The binary hateful-or-offensive classifier of :func:`davidson_moderator` (its threshold calibrated).
+
+    ``davidson_classifier().predict_proba(texts)`` scores texts in [0, 1];
+    ``.predict(texts)`` applies the validation-calibrated threshold.
+    """
+    return davidson_moderator(seed).classifier
+
+
+def _build_davidson_for_prebuild(rebuild: bool) -> Moderator | None:
+    from labkit import datasets
+
+    if not datasets.require("davidson_offensive"):
+        return None  # offline with no mirror: prebuild says so in one line and goes on
+    return davidson_moderator(0, rebuild=rebuild)
+
+
+def _register_course_models() -> None:
+    from labkit.lm.cache import CourseModel, cache_path, register_course_model
+
+    register_course_model(CourseModel("davidson-moderator-s0", _build_davidson_for_prebuild,
+                                      lambda: cache_path("davidson-moderator-s0", _davidson_key(0))))
+
+
+_register_course_models()
 
 
 # ----------------------------------------------------------------------------
@@ -771,6 +1023,43 @@ def category_report(true_categories: Sequence[str], predicted: Sequence[str],
             raise TypeError(f"{name} must be a sequence of category names, not a single string")
     t, p = np.asarray(list(true_categories)), np.asarray(list(predicted))
     return {c: precision_recall_f1(t == c, p == c) for c in categories}
+
+
+def rates_by_group(groups: Sequence[str], hits) -> "pd.DataFrame":
+    """Per group: n, the share of ``hits`` that are True and its 95 % Wilson interval.
+
+    Parameters
+    ----------
+    groups : sequence of str
+        The group of each item (e.g. HateCheck's functionality).
+    hits : array-like of bool, one per item
+        E.g. "the classifier got this case right".
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``group, n, rate, ci_low, ci_high``, one row per group in
+        sorted order.
+    """
+    import pandas as pd
+
+    from labkit.intervals import wilson_interval
+
+    if isinstance(groups, (str, bytes)):
+        raise TypeError("groups must be a sequence of group names, not a single string")
+    groups = [str(g) for g in groups]
+    h = ensure_array("hits", hits, ndim=1)
+    if len(h) != len(groups) or not len(groups):
+        raise ValueError(f"hits must have one entry per group label ({len(groups)}), got {len(h)}")
+    if not np.isin(h, (0.0, 1.0)).all():
+        raise ValueError("hits must hold booleans (or 0/1)")
+    rows = []
+    for g in sorted(set(groups)):
+        mask = np.array([x == g for x in groups])
+        k, n = int(h[mask].sum()), int(mask.sum())
+        low, high = wilson_interval(k, n)
+        rows.append({"group": g, "n": n, "rate": k / n, "ci_low": low, "ci_high": high})
+    return pd.DataFrame(rows)
 
 
 def pii_span_recall(texts: Sequence[str], gold: Sequence[Sequence[tuple[int, int, str]]],
@@ -815,7 +1104,7 @@ def plot_moderation(moderator: Moderator, text: str) -> plt.Figure:
     ax1.axhline(result["threshold"], color="k", lw=1.5, label="threshold")
     ax1.set(ylim=(0, 1), ylabel="probability")
     ax1.legend(loc="upper right", fontsize=8)
-    cats = result["category_scores"] or {c: 0.0 for c in CATEGORIES}
+    cats = result["category_scores"] or {c: 0.0 for c in moderator.categories}
     ax2.barh(list(cats), list(cats.values()), color="tab:gray")
     ax2.set(xlim=(0, 1), xlabel="category probability (if flagged)")
 
@@ -853,5 +1142,7 @@ __all__ = [
     "normalize", "PIISpan", "find_pii", "redact_pii", "luhn_valid", "iban_valid", "PII_KINDS",
     "CATEGORIES", "generate_messages", "ATTACKS", "obfuscate", "TextClassifier", "Moderator",
     "train_moderator", "threshold_for_fpr", "CharNgramCounts", "precision_recall_f1", "category_report", "pii_span_recall", "plot_moderation",
-    "moderation_widget",
+    "moderation_widget", "DAVIDSON_CLASSES", "DAVIDSON_C_GRID", "DAVIDSON_MAX_FPR", "TextSplits", "davidson_splits",
+    "train_davidson_moderator", "classifier_payload", "classifier_from_payload", "moderator_payload", "moderator_from_payload", "davidson_moderator",
+    "davidson_classifier", "rates_by_group",
 ]

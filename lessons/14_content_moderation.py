@@ -11,7 +11,9 @@
 # 2. undo obfuscation (Unicode tricks, homoglyphs, leetspeak, spaced letters) with a linear-time normaliser;
 # 3. find and redact personal data (e-mails, phones, cards with the Luhn check, IBANs...) with regexes that stay linear on hostile input;
 # 4. train a character n-gram classifier on synthetic messages and calibrate its threshold for a target false-positive rate;
-# 5. evaluate on HateCheck (Röttger et al. 2021), the Davidson et al. (2017) tweets and presidio's labelled PII, beside the slide's regex.
+# 5. see it fail on real tweets, retrain it on the Davidson et al. (2017) tweets (train / validation / test), and
+#    reproduce Röttger et al.'s (2021) HateCheck finding per functionality, with intervals;
+# 6. attack the normaliser with a transformation it does not invert (exercise), and measure PII detection on presidio's labelled data.
 
 # %%
 import re
@@ -19,6 +21,7 @@ import re
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import display
 from sklearn.metrics import roc_auc_score
 
 import labkit
@@ -56,13 +59,25 @@ for text, flagged in zip(probes, slide_flag(probes)):
 # 2. **Its own example passes by luck.** "I hate you and will hurt you." is flagged for
 #    *hate*; drop that word and "I will hurt you." is allowed: *hurt* is in no pattern.
 # 3. **Trivially evaded.** "k1ll", "h u r t", homoglyphs and zero-width spaces all pass
-#    (silently: nothing says a message was obfuscated). The `\b` anchors even make
-#    "h a t e" *unmatchable*.
-# 4. **Insults are invisible**: no pattern covers them, so "You are a worthless idiot." is allowed.
-# 5. **A binary answer with no score**: there is no threshold to trade false alarms for
+#    (silently: nothing says a message was obfuscated). "h a t e" is unmatchable
+#    because of its spaces, with or without the `\b` anchors.
+# 4. **`\b` misses inflections.** `\b(hate|...)\b` demands the bare word, so
+#    "hates", "hated", "threats" and "threatening" pass; drop the anchors and
+#    "whatever" (w-hate-ver) is flagged instead. A word list cannot get both right.
+# 5. **Insults are invisible**: no pattern covers them, so "You are a worthless idiot." is allowed.
+# 6. **A binary answer with no score**: there is no threshold to trade false alarms for
 #    misses, so the false-positive rate cannot be set or even measured.
-# 6. **Personal data goes through untouched**: the e-mail address is neither found nor redacted.
+# 7. **Personal data goes through untouched**: the e-mail address is neither found nor redacted.
 #
+# Defects 3 and 4, run:
+
+# %%
+for text in ["h a t e", "she hates them", "these are threats", "whatever you say"]:
+    with_b = bool(re.search(SLIDE_PATTERNS[0], text) or re.search(SLIDE_PATTERNS[1], text))
+    without_b = bool(re.search(r"(hate|offensive|abuse|violence|threat)", text))
+    print(f"{text!r:<22} with \\b: {'FLAG' if with_b else 'allow':<6} without \\b: {'FLAG' if without_b else 'allow'}")
+
+# %% [markdown]
 # ## 2. Normalise first
 #
 # `mod.normalize` folds the usual obfuscations back to plain text in one
@@ -270,88 +285,140 @@ print(f"buried threat: score {moderator.classifier.predict_proba([buried])[0]:.3
 mod.moderation_widget(moderator)
 
 # %% [markdown]
-# ## 6. Real data: HateCheck and the Davidson tweets
+# ## 6. Real data: the Davidson tweets
+#
+# **Davidson et al. (2017)** labelled 24,783 real tweets as hate speech,
+# offensive language or neither. We split them once, seeded and stratified by
+# class (`mod.davidson_splits(seed=0)`: 70 % train, 15 % validation, 15 %
+# test), and first score the **test** split with the classifier of section 4,
+# which never saw a real tweet. Harmful means hate *or* offensive.
+
+# %%
+dv = None
+if datasets.require("davidson_offensive"):
+    dv = mod.davidson_splits(seed=0)
+    dv_y = np.array([c != "neither" for c in dv.test_labels])
+    synthetic_scores = moderator.classifier.predict_proba(dv.test_texts)
+    print(f"test split: {len(dv.test_texts)} tweets, harmful share {dv_y.mean():.3f}")
+    print(f"synthetic-trained classifier: ROC AUC {roc_auc_score(dv_y, synthetic_scores):.3f}")
+    print(datasets.citation("davidson_offensive"))
+
+# %% [markdown]
+# Close to chance: Davidson's offensive tweets are mostly profanity and slurs,
+# which our mild synthetic messages deliberately leave out. A classifier trained
+# on generated data generalises only as far as its generator.
+#
+# So we train the same pipeline (normalise, character n-grams, logistic
+# regression) on the **train** split. `mod.davidson_moderator()` chooses the
+# regularisation `C` among three values by ROC AUC on the **validation** split,
+# calibrates the threshold there (at most 5 % of the validation split's
+# "neither" tweets flagged), adds a hate-versus-offensive head with balanced
+# class weights, and caches the result (about ten seconds to train, once).
+# Only then do we look at the test split.
+
+# %%
+if dv is not None:
+    dv_mod = mod.davidson_moderator(seed=0)
+    dv_scores = dv_mod.classifier.predict_proba(dv.test_texts)
+    auc = roc_auc_score(dv_y, dv_scores)
+    rng = np.random.default_rng(0)   # a percentile bootstrap of the AUC over test tweets
+    boot = [roc_auc_score(dv_y[i], dv_scores[i]) for i in (rng.integers(0, len(dv_y), len(dv_y)) for _ in range(200))]
+    print(f"Davidson-trained: C = {dv_mod.classifier.C:g}, threshold {dv_mod.classifier.threshold:.3f}")
+    print(f"test ROC AUC, hateful-or-offensive vs neither: {auc:.3f} "
+          f"[{np.percentile(boot, 2.5):.3f}, {np.percentile(boot, 97.5):.3f}] (bar: 0.90)")
+    dv_pred = dv_mod.predict(dv.test_texts)
+    report = mod.category_report(dv.test_labels, dv_pred, mod.DAVIDSON_CLASSES)
+    recall_ci = mod.rates_by_group(dv.test_labels, np.asarray(dv_pred) == np.asarray(dv.test_labels)).set_index("group")
+    display(pd.DataFrame([{"class": c, "n": int(recall_ci.n[c]), "precision": p, "recall": r,
+                           "recall 95% CI": f"[{recall_ci.ci_low[c]:.2f}, {recall_ci.ci_high[c]:.2f}]", "F1": f}
+                          for c, (p, r, f) in report.items()]).round(3))
+
+# %% [markdown]
+# Trained on real tweets, the classifier separates harmful from harmless
+# tweets well (the AUC above). The three-class table tells the rest of the
+# story, and it is the paper's: *offensive* is easy, *hate* is hard. Davidson
+# et al. found most of their errors in exactly that boundary (hate mistaken
+# for offensive language), because both are full of the same slurs and
+# profanity, and the hate class is 6 % of the data.
+#
+# ## 7. Real data: HateCheck, functionality by functionality
 #
 # **HateCheck** (Röttger et al. 2021) is a suite of 3,728 short test cases in
 # 29 *functionalities*: hateful derogation, threats, slurs and spelling
 # variations, but also non-hateful cases that fool keyword models: counter
 # speech that quotes hate, negated hate, neutral and positive statements about
-# groups. Röttger et al. found that commercial and academic classifiers of the
-# time were weak precisely on those non-hateful contrasts. We reproduce the
-# analysis in miniature: accuracy per functionality, for the slide's regex and
-# for our classifier.
+# groups, reclaimed slurs. Röttger et al. found that classifiers trained on
+# standard datasets, Davidson's among them, fail precisely those non-hateful
+# contrasts. We reproduce the analysis in miniature: accuracy per
+# functionality with a 95 % Wilson interval, for the slide's regex, the
+# synthetic-trained classifier and the Davidson-trained one (HateCheck is never
+# trained on).
 
 # %%
 if datasets.require("hatecheck"):
     hc = datasets.load("hatecheck")
     hc_y = (hc.label_gold == "hateful").to_numpy()
     hc_texts = hc.test_case.tolist()
-    hc_scores = moderator.classifier.predict_proba(hc_texts)
-    hc_model = hc_scores >= threshold
-    hc_slide = slide_flag(hc_texts)
-    per_func = pd.DataFrame({"functionality": hc.functionality, "label": hc.label_gold,
-                             "slide regex": hc_slide == hc_y, "labkit": hc_model == hc_y})
-    per_func = per_func.groupby(["functionality", "label"])[["slide regex", "labkit"]].mean().round(3).reset_index()
-    per_func = per_func.sort_values(["label", "functionality"]).reset_index(drop=True)
+    hc_groups = [f"{f} ({'H' if l == 'hateful' else 'NH'})" for f, l in zip(hc.functionality, hc.label_gold)]
+    models = {"slide regex": slide_flag(hc_texts), "synthetic-trained": moderator.classifier.predict(hc_texts)}
+    if dv is not None:
+        models["Davidson-trained"] = dv_mod.classifier.predict(hc_texts)
+    per_func = {name: mod.rates_by_group(hc_groups, pred == hc_y).set_index("group") for name, pred in models.items()}
+    hc_table = pd.DataFrame({"n": per_func["slide regex"].n}).rename_axis("functionality (label)")
+    for name, t in per_func.items():
+        hc_table[name] = [f"{r:.2f} [{lo:.2f}, {hi:.2f}]" for r, lo, hi in zip(t.rate, t.ci_low, t.ci_high)]
+    last = list(per_func)[-1]
+    display(hc_table.loc[per_func[last].rate.sort_values().index])
 
     fig, ax = plt.subplots(figsize=(8, 7))
-    ypos = np.arange(len(per_func))
-    ax.barh(ypos - 0.2, per_func["slide regex"], height=0.4, label="slide regex", color="tab:gray")
-    ax.barh(ypos + 0.2, per_func["labkit"], height=0.4, label="labkit classifier", color="tab:blue")
-    ax.set_yticks(ypos, [f"{f} ({'H' if l == 'hateful' else 'NH'})" for f, l in zip(per_func.functionality, per_func.label)], fontsize=7)
-    ax.set(xlabel="accuracy", xlim=(0, 1), title="HateCheck accuracy per functionality (H hateful, NH non-hateful)")
-    ax.legend(loc="lower right")
+    order = per_func[last].rate.sort_values().index
+    ypos = np.arange(len(order))
+    for j, (name, t) in enumerate(per_func.items()):
+        t = t.loc[order]
+        xerr = np.clip([t.rate - t.ci_low, t.ci_high - t.rate], 0, None)   # clip float round-off at 0 and 1
+        ax.errorbar(t.rate, ypos + (j - 1) * 0.25, xerr=xerr, fmt="o", ms=3, label=name)
+    ax.set_yticks(ypos, order, fontsize=7)
+    ax.set(xlabel="accuracy (95 % Wilson interval)", xlim=(0, 1), title="HateCheck accuracy per functionality")
+    ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     plt.show()
-
-    for name, pred in (("slide regex", hc_slide), ("labkit", hc_model)):
+    for name, pred in models.items():
         p, r, f = mod.precision_recall_f1(hc_y, pred)
-        print(f"HateCheck {name:<12} precision {p:.3f} recall {r:.3f} F1 {f:.3f}")
-    print(f"HateCheck labkit ROC AUC {roc_auc_score(hc_y, hc_scores):.3f}")
-    nh = per_func[per_func.label == "non-hateful"]
-    print(f"labkit mean accuracy on non-hateful functionalities: {nh['labkit'].mean():.3f}; "
-          f"on hateful ones: {per_func[per_func.label == 'hateful']['labkit'].mean():.3f}")
-    print("labkit's five weakest functionalities:")
-    print(per_func.nsmallest(5, "labkit")[["functionality", "label", "labkit"]].to_string(index=False))
+        print(f"HateCheck {name:<18} precision {p:.3f} recall {r:.3f} F1 {f:.3f}")
+    t = per_func[last]
+    for label, tag in (("hateful", "(H)"), ("non-hateful", "(NH)")):
+        print(f"{last}: mean accuracy over {label} functionalities {t.rate[t.index.str.endswith(tag)].mean():.3f}")
+    print(f"{last} flags {1 - t.rate['ident_neutral_nh (NH)']:.2f} of neutral and "
+          f"{1 - t.rate['ident_pos_nh (NH)']:.2f} of positive statements about a group")
+    print(datasets.citation("hatecheck"))
 
 # %% [markdown]
-# The slide's regex gets the non-hateful cases right only because it flags
-# almost nothing; it misses nearly every hateful case. The classifier catches
-# most hateful functionalities, spelling variations included, and reproduces
-# Röttger et al.'s finding: it is weakest on the non-hateful contrasts listed
-# above, where group words and strong words appear without hateful intent
-# (positive statements about groups, counter speech quoting hate). Two of the
-# five, abuse aimed at an individual or an object (`target_indiv_nh`,
-# `target_obj_nh`), are non-*hateful* for HateCheck but insults for a chat
-# moderator, which flags them by design: a benchmark's labels encode a policy.
-# Its ROC AUC on HateCheck is only about 0.6: a high recall bought with many
-# false alarms on exactly the cases a keyword model also gets wrong.
+# Read the table from the top: the Davidson-trained classifier's weakest
+# functionalities first. It learned what Davidson's labels mostly encode,
+# *profanity and slurs are harmful*, and HateCheck separates that from hate,
+# in both directions, the failure modes Röttger et al. describe for models
+# trained on standard datasets:
 #
-# **Davidson et al. (2017)** labelled 24,783 real tweets as hate speech,
-# offensive language or neither. We score a seeded sample of 2,000 and treat
-# hate *or* offensive as harmful.
-
-# %%
-if datasets.require("davidson_offensive"):
-    dv = datasets.load("davidson_offensive").sample(2000, random_state=0)
-    dv_y = (dv["class"] != 2).to_numpy()
-    dv_texts = dv.tweet.tolist()
-    dv_scores = moderator.classifier.predict_proba(dv_texts)
-    print(f"harmful share in the sample: {dv_y.mean():.3f}")
-    for name, pred in (("slide regex", slide_flag(dv_texts)), ("labkit", dv_scores >= threshold)):
-        p, r, f = mod.precision_recall_f1(dv_y, pred)
-        print(f"Davidson {name:<12} flags {pred.mean():.3f}  precision {p:.3f} recall {r:.3f} F1 {f:.3f}")
-    print(f"Davidson labkit ROC AUC {roc_auc_score(dv_y, dv_scores):.3f}")
-    print(datasets.citation("davidson_offensive"))
-
-# %% [markdown]
-# Read these numbers with care. 84 % of the sample is harmful, so a filter
-# that flags almost everything gets a high F1 for free; the ROC AUC, which
-# ignores the threshold, is the fair summary, and it is close to chance.
-# Davidson's offensive tweets are mostly profanity and slurs, which our mild
-# synthetic training data deliberately leaves out. A classifier trained on
-# generated data generalises only as far as its generator: evaluate on real
-# data before you trust any number from section 4.
+# * **Hate without profanity is missed**: direct threats, implicit derogation
+#   and hateful statements phrased as a negated compliment sit at the top of
+#   the table, far below the explicit profanity cases at the bottom.
+# * **Profanity without hate is flagged**: non-hateful profanity, reclaimed
+#   slurs and slur homonyms are mostly flagged. Part of that is policy:
+#   Davidson's positive class is hate *or* offensive, so flagging profanity is
+#   what it was trained to do, and HateCheck calls it an error. **A
+#   benchmark's labels encode a policy.**
+# * **Counter speech** that quotes or refers to hate is flagged about half the
+#   time: the words are there, the intent is the opposite.
+# * **Identity mentions**: the last line above gives the share of neutral and
+#   positive statements about a group that are flagged. False positives that
+#   fall on statements merely *mentioning* a group are what Dixon et al. (2018)
+#   called **unintended bias**: the model learned the group's name as a
+#   signal of abuse, and the very people a moderator should protect pay for
+#   it. Lesson 19 measures it per group, with intervals, and mitigates it.
+#
+# The synthetic-trained classifier fails differently (its training messages
+# name groups in every hateful template), and the slide's regex gets the
+# non-hateful cases right only because it flags almost nothing.
 #
 # ## Key takeaways
 # * Keyword regexes flag context-free words ("I hate Mondays") and miss trivial obfuscation; their error is silent.
@@ -364,5 +431,6 @@ if datasets.require("davidson_offensive"):
 # * P. Röttger et al. (2021), *HateCheck: Functional Tests for Hate Speech Detection Models.* ACL.
 # * T. Davidson, D. Warmsley, M. Macy, I. Weber (2017), *Automated Hate Speech Detection and the Problem of Offensive Language.* ICWSM.
 # * Unicode Technical Standard #39, *Unicode Security Mechanisms* (confusables); Unicode Standard Annex #15, *Normalization Forms*.
+# * L. Dixon, J. Li, J. Sorensen, N. Thain, L. Vasserman (2018), *Measuring and Mitigating Unintended Bias in Text Classification.* AIES.
 # * R. Cox (2007), *Regular Expression Matching Can Be Simple And Fast*: why backtracking regexes blow up.
 # * Microsoft presidio and presidio-research: PII detection and its evaluation data.

@@ -45,7 +45,10 @@ SHARED = os.environ.get("LABKIT_DATA_MIRROR")
 
 
 @pytest.mark.skipif(not SHARED or not os.path.isdir(SHARED or ""), reason="no real-data mirror here")
-@pytest.mark.parametrize("name, rows", [("xstest", 450), ("advbench", 521), ("hatecheck", 3728), ("jailbreakbench_pair", 82), ("hh_rlhf_harmless", 2312), ("presidio_synth", 1500), ("davidson_offensive", 24783)])
+@pytest.mark.parametrize("name, rows", [("xstest", 450), ("advbench", 521), ("hatecheck", 3728), ("jailbreakbench_pair", 82), ("hh_rlhf_harmless", 2312), ("presidio_synth", 1500), ("davidson_offensive", 24783),
+    ("harmbench_val", 80), ("harmbench_test", 320), ("do_not_answer", 939), ("clinc_oos", 23700), ("nq_open", 3610),
+    ("gsm8k", 1319), ("mt_bench", 80), ("vicuna_bench", 80), ("arena_hard", 500), ("truthfulqa", 790),
+    ("hh_rlhf_helpful", 2354), ("coconot_contrast", 379), ("koala_test_set", 180)])
 def test_real_sets_load_with_expected_rows(name, rows):
     frame = datasets.load(name)
     assert len(frame) == rows

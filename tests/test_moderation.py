@@ -276,3 +276,83 @@ def test_bad_inputs_are_rejected(call, error, fragment):
     import re
     with pytest.raises(error, match=re.escape(fragment)):
         call()
+
+
+# ---------------------------------------------------------------- the moderator on real tweets
+
+def test_moderator_with_named_categories_and_payload_round_trip(moderator, tmp_path, monkeypatch):
+    from labkit.lm.cache import cached
+
+    texts, _, cats = m.generate_messages(300, seed=3)
+    renamed = {"insult": "rude", "threat": "menace", "hate": "hate", "benign": "fine"}
+    custom = m.Moderator(categories=("rude", "menace", "hate"), benign="fine").fit(texts, [renamed[c] for c in cats])
+    assert set(custom.predict(texts)) <= {"rude", "menace", "hate", "fine"}
+    with pytest.raises(ValueError, match="categories must be one of"):
+        custom.fit(texts, cats)  # "benign" is not this moderator's label
+    with pytest.raises(ValueError, match="benign must be"):
+        m.Moderator(categories=("a", "b"), benign="a")
+    # through the cache's torch file and back: the same scores and decisions, bit for bit
+    monkeypatch.setenv("LABKIT_CACHE_DIR", str(tmp_path))
+    cached("mod-test", "k1", lambda: moderator, m.moderator_payload, m.moderator_from_payload)
+    loaded = cached("mod-test", "k1", lambda: pytest.fail("rebuilt instead of loaded"), m.moderator_payload,
+                    m.moderator_from_payload)
+    probe, _, _ = m.generate_messages(400, seed=9)
+    probe += ["x" * 5000, "", "I w1ll h u r t you"]
+    np.testing.assert_array_equal(loaded.classifier.predict_proba(probe), moderator.classifier.predict_proba(probe))
+    assert loaded.predict(probe) == moderator.predict(probe)
+    assert loaded.classifier.threshold == moderator.classifier.threshold
+
+
+@pytest.fixture(scope="module")
+def davidson():
+    from labkit import datasets
+
+    if not datasets.require("davidson_offensive"):
+        pytest.skip(datasets.unavailable_message(["davidson_offensive"]))
+    return m.davidson_splits(0), m.davidson_moderator(0)
+
+
+@pytest.mark.time_limit(900)
+def test_davidson_split_is_seeded_stratified_and_disjoint(davidson):
+    splits, _ = davidson
+    again = m.davidson_splits(0)
+    assert again.test_texts == splits.test_texts and again.train_labels == splits.train_labels
+    assert m.davidson_splits(1).test_texts != splits.test_texts
+    sizes = [len(splits.train_texts), len(splits.val_texts), len(splits.test_texts)]
+    assert sum(sizes) == 24_783 and abs(sizes[2] - 0.15 * 24_783) < 2
+    for labels in (splits.train_labels, splits.val_labels, splits.test_labels):  # stratified: same class shares
+        share = np.mean(np.asarray(labels) == "hate")
+        assert abs(share - 1430 / 24_783) < 0.002
+    from labkit import datasets
+
+    every = datasets.load("davidson_offensive").tweet.astype(str).tolist()  # a partition: each row exactly once
+    assert sorted(splits.train_texts + splits.val_texts + splits.test_texts) == sorted(every)
+
+
+@pytest.mark.time_limit(900)
+def test_davidson_moderator_meets_the_bar_on_its_test_split(davidson):
+    from sklearn.metrics import roc_auc_score
+
+    splits, moderator = davidson
+    y = np.array([c != "neither" for c in splits.test_labels])
+    scores = m.davidson_classifier(0).predict_proba(splits.test_texts)
+    assert roc_auc_score(y, scores) >= 0.90
+    # the threshold was calibrated on validation: its false-positive rate there is at most 5 %
+    val_neither = [t for t, c in zip(splits.val_texts, splits.val_labels) if c == "neither"]
+    assert moderator.classifier.predict(val_neither).mean() <= m.DAVIDSON_MAX_FPR
+    report = m.category_report(splits.test_labels, moderator.predict(splits.test_texts), m.DAVIDSON_CLASSES)
+    assert report["offensive"][2] > 0.85 and report["neither"][2] > 0.7 and report["hate"][2] > 0.2
+    assert m.davidson_moderator(0) is moderator  # kept in memory for the session
+
+
+def test_rates_by_group_hand_values_and_intervals():
+    from labkit.intervals import wilson_interval
+
+    table = m.rates_by_group(["b", "a", "b", "a", "a"], [True, False, False, True, True])
+    assert table.group.tolist() == ["a", "b"] and table.n.tolist() == [3, 2]
+    assert table.rate.tolist() == [2 / 3, 0.5]
+    assert (table.ci_low[0], table.ci_high[0]) == wilson_interval(2, 3)
+    with pytest.raises(ValueError, match="one entry per group"):
+        m.rates_by_group(["a"], [True, False])
+    with pytest.raises(ValueError, match="booleans"):
+        m.rates_by_group(["a", "b"], [2, 0])
