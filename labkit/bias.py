@@ -40,10 +40,10 @@ import pandas as pd
 import torch
 
 from labkit import moderation
-from labkit.intervals import wilson_interval
 from labkit.lm import harness
-from labkit.lm.cache import CourseModel, cache_path, cached, config_key, get_assistant, register_course_model
-from labkit.lm.tinygpt import GPTConfig, TinyGPT
+from labkit.lm.cache import (CourseModel, cache_path, cached, config_key, get_assistant, model_from_payload,
+                             model_payload, register_course_model)
+from labkit.lm.tinygpt import TinyGPT
 from labkit.lm.tokenizer import Tokenizer
 from labkit.lm.train import cpu_threads, get_config, pack_documents, pretrain
 from labkit.lm.wordings import PROFESSIONS, STEREOTYPE
@@ -70,10 +70,10 @@ PRONOUNS = ("he", "she")
 SKEWS = (0.1, 0.3, 0.5, 0.7, 0.9)
 SEEDS = (0, 1, 2)
 CDA_SKEWS = (0.1, 0.9)  # counterfactual augmentation at the two most skewed corpora
-# Continued pretraining from the shipped assistant: settings chosen on the
-# validation templates (150 AdamW steps at 2e-3 moved the seen-template
-# contrast of a 0.1 and a 0.9 corpus to within about a third of logit(skew)
-# while test-split-free helpfulness on validation prompts stayed within 0.01).
+# Continued pretraining from the shipped assistant. One setting was tried, and
+# fixed before any test template was read: in a trial on three corpora (skews
+# 0.1, 0.5, 0.9) and probe templates of the validation kind, 150 AdamW steps at
+# 2e-3 ordered the three correctly and left the assistant's answers intact.
 CONTINUE_STEPS = 150
 CONTINUE_LR = 2e-3
 CONTINUE_BATCH = 16
@@ -265,17 +265,6 @@ def _train_skewed(skew: float, seed: int, cda: bool) -> TinyGPT:
     return model.eval()
 
 
-def _model_payload(model: TinyGPT) -> dict:
-    return {"model_config": json.dumps(model.cfg.to_dict()),
-            "state": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-
-
-def _model_from_payload(payload: dict) -> TinyGPT:
-    model = TinyGPT(GPTConfig(**json.loads(payload["model_config"])))
-    model.load_state_dict(payload["state"])
-    return model.eval()
-
-
 def skewed_assistant(skew: float, seed: int = 0, cda: bool = False, rebuild: bool = False) -> TinyGPT:
     """The course assistant after continued pretraining on a world whose pronoun skew is ``skew`` (cached).
 
@@ -304,7 +293,7 @@ def skewed_assistant(skew: float, seed: int = 0, cda: bool = False, rebuild: boo
     if not isinstance(cda, bool):
         raise TypeError(f"cda must be a bool, got {type(cda).__name__}")
     return cached(_name(skew, seed, cda), _sweep_key(skew, seed, cda), lambda: _train_skewed(skew, seed, cda),
-                  _model_payload, _model_from_payload, rebuild=rebuild)
+                  model_payload, model_from_payload, rebuild=rebuild)
 
 
 def sweep_settings() -> list[tuple[float, int, bool]]:
@@ -382,16 +371,14 @@ def false_positive_rates(scores, labels, groups, threshold: float = 0.5) -> pd.D
     if not np.isin(labels, [0, 1]).all():
         raise ValueError("labels must be 0 or 1")
     threshold = ensure_float("threshold", threshold)
-    rows = {}
-    for group in sorted(set(groups.tolist()), key=str):
-        negative = (groups == group) & (labels == 0)
-        n = int(negative.sum())
-        if n == 0:
-            continue
-        k = int((scores[negative] >= threshold).sum())
-        low, high = wilson_interval(k, n)
-        rows[group] = {"n_negative": n, "false_positives": k, "fpr": k / n, "ci_low": low, "ci_high": high}
-    return pd.DataFrame.from_dict(rows, orient="index")
+    negative = labels == 0
+    if not negative.any():
+        return pd.DataFrame(columns=["n_negative", "false_positives", "fpr", "ci_low", "ci_high"])
+    table = moderation.rates_by_group(groups[negative].tolist(), scores[negative] >= threshold)
+    table = table.rename(columns={"n": "n_negative", "rate": "fpr"}).set_index("group")
+    table.index.name = None
+    table.insert(1, "false_positives", (table.fpr * table.n_negative).round().astype(int))
+    return table
 
 
 # HateCheck's target groups (Röttger et al. 2021), the identities Dixon et al.'s audit is about.

@@ -41,9 +41,10 @@ import torch
 from labkit import chatbot, moderation
 from labkit.intervals import wilson_interval
 from labkit.lm import harness
-from labkit.lm.cache import CourseModel, cache_path, cached, config_key, get_assistant, register_course_model
+from labkit.lm.cache import (CourseModel, cache_path, cached, config_key, get_assistant, model_from_payload,
+                             model_payload, register_course_model)
 from labkit.lm.replies import reply
-from labkit.lm.tinygpt import GPTConfig, TinyGPT
+from labkit.lm.tinygpt import TinyGPT
 from labkit.lm.train import cpu_threads, get_config, sft
 from labkit.lm.world import Example, PreferencePair, World, fact_sentences
 from labkit.ui import checkbox, interactive_figure
@@ -262,17 +263,6 @@ def best_of(constitution: Constitution, prompts: Sequence[str], candidates: Sequ
 SL_STEPS, SL_LR, SL_BATCH = 100, 1e-3, 32
 
 
-def _model_payload(model: TinyGPT) -> dict:
-    return {"model_config": json.dumps(model.cfg.to_dict()),
-            "state": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-
-
-def _model_from_payload(payload: dict) -> TinyGPT:
-    model = TinyGPT(GPTConfig(**json.loads(payload["model_config"])))
-    model.load_state_dict(payload["state"])
-    return model.eval()
-
-
 def _train_sl_cai() -> TinyGPT:
     a = get_assistant("default")
     s = samples()
@@ -286,8 +276,8 @@ def _train_sl_cai() -> TinyGPT:
 
 def sl_cai_policy(rebuild: bool = False) -> TinyGPT:
     """SL-CAI: the SFT assistant fine-tuned on its best-of-:data:`SAMPLES_PER_PROMPT` replies under the constitution (cached)."""
-    return cached("cai-sl", _key("sl", steps=SL_STEPS, lr=SL_LR, batch=SL_BATCH), _train_sl_cai, _model_payload,
-                  _model_from_payload, rebuild=rebuild)
+    return cached("cai-sl", _key("sl", steps=SL_STEPS, lr=SL_LR, batch=SL_BATCH), _train_sl_cai, model_payload,
+                  model_from_payload, rebuild=rebuild)
 
 
 @dataclass
@@ -354,7 +344,7 @@ def rlaif_policy(labels: str = "ai", rebuild: bool = False) -> TinyGPT:
         return rlhf.train_dpo(a.sft, a.tokenizer, labelled_pairs().preference_pairs(labels), config)[0]
 
     key = _key(f"dpo-{labels}", dpo={k: getattr(config, k) for k in ("beta", "steps", "batch_size", "lr", "seed")})
-    return cached(f"cai-dpo-{labels}", key, build, _model_payload, _model_from_payload, rebuild=rebuild)
+    return cached(f"cai-dpo-{labels}", key, build, model_payload, model_from_payload, rebuild=rebuild)
 
 
 def _build_all(rebuild: bool) -> None:
