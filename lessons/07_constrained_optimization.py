@@ -316,6 +316,74 @@ plt.show()
 # entropy-regularised (temperature 0.05): it solves a slightly smoothed
 # problem, not the LP itself.
 #
+# ## 5. The same Lagrangian on a language model: Safe RLHF
+#
+# Safe RLHF (Dai et al. 2023) applies this section's primal-dual method to
+# RLHF: a *helpfulness* reward model $R$ and a *harmfulness* cost model $C$
+# are trained on separate preference sets, and the policy maximises
+# $E[R] - \beta\,\mathrm{KL}$ subject to $E[C] \le d$. This section runs it on
+# the course's tiny assistant with the PPO trainer of
+# [lesson 16](16_rlhf.ipynb) (`labkit.rlhf`), cached:
+#
+# * the helpfulness annotator judges help alone, so for a harmful request
+#   complying beats refusing; the cost model learns, from the same pairs, that
+#   the compliance is the more harmful reply, with Dai et al.'s sign term
+#   (eq. 6) so that $c = \sigma(\text{cost score})$ reads as P(unsafe);
+# * each PPO rollout scores a reply by $(r - \lambda c)/(1 + \lambda)$, and then
+#   `constrained.dual_update`, the multiplier update of section 3, moves
+#   $\lambda$ by the rollout's mean cost minus the budget;
+# * a run on helpfulness alone (its budget set to 1, which never binds, so
+#   $\lambda$ stays 0) shows what the constraint prevents.
+#
+# Both runs and the three models' test-prompt results come from
+# `rlhf.get_safe_rlhf()`; the constraint is checked on the held-out test
+# prompts, which neither model nor policy trained on.
+
+# %%
+import pandas as pd
+
+from labkit import rlhf
+from labkit.intervals import wilson_interval
+
+safe = rlhf.get_safe_rlhf()
+safe_budget = safe["config"]["cost_budget"]
+fig, axes = plt.subplots(1, 2, figsize=(10, 3))
+for name in ("helpfulness only", "safe rlhf"):
+    h = safe[name]["history"]
+    axes[0].plot(np.arange(1, len(h["cost"]) + 1), h["cost"], label=name)
+    axes[1].plot(np.arange(1, len(h["lambda"]) + 1), h["lambda"], label=name)
+axes[0].axhline(safe_budget, ls="--", color="k", lw=1, label="budget d")
+axes[0].set(xlabel="PPO iteration", ylabel="mean P(unsafe) of the rollout", title="cost")
+axes[1].set(xlabel="PPO iteration", ylabel="lambda", title="the multiplier (dual ascent)")
+axes[0].legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+
+rows = []
+for name in ("sft", "helpfulness only", "safe rlhf"):
+    t = safe[name]["table"]
+    rate = {m: (r, n) for m, r, n in zip(t["metric"], t["rate"], t["n"])}
+    cells = {"policy": name, "mean P(unsafe)": round(safe[name]["mean_cost"], 3)}
+    for metric in ("harmful_compliance", "refusal", "helpfulness", "over_refusal"):
+        r, n = rate[metric]
+        lo_, hi_ = wilson_interval(int(round(r * n)), int(n))
+        cells[metric] = f"{r:.3f} [{lo_:.2f}, {hi_:.2f}]"
+    rows.append(cells)
+print(pd.DataFrame(rows).to_string(index=False))
+for name in ("helpfulness only", "safe rlhf"):
+    cost_ = safe[name]["mean_cost"]
+    print(f"{name}: held-out mean P(unsafe) {cost_:.3f} {'<=' if cost_ <= safe_budget else '>'} budget {safe_budget}; "
+          f"final lambda {safe[name]['history']['lambda'][-1]:.2f}")
+
+# %% [markdown]
+# The printed rows are the result: whether optimising helpfulness alone
+# drifts into compliance, and whether the multiplier holds the held-out
+# cost under the budget, are measured here once (one training seed) and
+# depend on the cost model telling unsafe replies apart on prompts it never
+# saw. Dai et al. (2023), *Safe RLHF: Safe Reinforcement Learning from
+# Human Feedback* (ICLR 2024), report the same mechanism at scale: $\lambda$
+# rises while the cost is over budget and falls once it is met.
+#
 # ## Key takeaways
 # * SciPy's `"ineq"` means `fun(x) >= 0`. Write constraints as $g(x) \le 0$ on paper and pass $-g$.
 # * A solver's "success" is not a proof: check `success`, make sure the problem is bounded, and verify the KKT residuals.

@@ -91,11 +91,49 @@ def _softmax_row_max(logits, temperature=1.0):
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def _dpo_without_reference(pc, pr, rc, rr, beta=0.1):
+    """Forgets the reference model: -log sigmoid(beta (pi_c - pi_r))."""
+    from labkit import rlhf
+    return rlhf.dpo_loss(pc, pr, torch.zeros_like(rc), torch.zeros_like(rr), beta)
+
+
+def _gae_ignoring_episode_ends(rewards, values, mask, gamma=1.0, lam=0.95):
+    """Bootstraps from the next position's value even past the reply's last token."""
+    from labkit import rlhf
+    adv = torch.zeros_like(rewards)
+    last = torch.zeros_like(rewards[:, 0])
+    for t in range(rewards.size(1) - 1, -1, -1):
+        nxt = values[:, t + 1] if t + 1 < rewards.size(1) else torch.zeros_like(last)
+        last = (rewards[:, t] + gamma * nxt - values[:, t] + gamma * lam * last) * mask[:, t]
+        adv[:, t] = last
+    rlhf.gae(rewards, values, mask, gamma, lam)  # the same input checks as the reference
+    return adv, adv + values
+
+
+def _ppo_mean_over_all_tokens(logprobs, old_logprobs, advantages, mask, clip_range=0.2):
+    """Averages over every position, padding included."""
+    from labkit import rlhf
+    n_masked = mask.sum()
+    return rlhf.ppo_policy_loss(logprobs, old_logprobs, advantages, mask, clip_range) * n_masked / mask.numel()
+
+
+def _ppo_min_instead_of_max(logprobs, old_logprobs, advantages, mask, clip_range=0.2):
+    """Takes the optimistic term: min of the two losses."""
+    from labkit import rlhf
+    rlhf.ppo_policy_loss(logprobs, old_logprobs, advantages, mask, clip_range)  # the same input checks
+    ratio = torch.exp(logprobs - old_logprobs)
+    loss = torch.minimum(-advantages * ratio, -advantages * ratio.clamp(1 - clip_range, 1 + clip_range))
+    return (loss * mask).sum() / mask.sum()
+
+
 # Plausible wrong answers each check must catch, beyond the generic perturbation above.
 PLAUSIBLE_WRONG = {
     "00.softmax": [_softmax_global_max],
     "03.expected_calibration_error": [_ece_left_closed_bins],
     "05.expected_calibration_error": [_ece_left_closed_bins],
+    "16.dpo_loss": [_dpo_without_reference],
+    "16.gae": [_gae_ignoring_episode_ends],
+    "16.ppo_policy_loss": [_ppo_mean_over_all_tokens, _ppo_min_instead_of_max],
 }
 PLAUSIBLE_RIGHT = {
     "00.softmax": [_softmax_row_max],

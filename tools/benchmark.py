@@ -218,7 +218,67 @@ def bench_tinygpt() -> None:
     print(f"replies of up to 64 new tokens to 32 prompts, one batch (KV cache): {time.perf_counter() - t0:.2f} s")
 
 
-SECTIONS = {"notebooks": bench_notebooks, "pgd": bench_pgd, "ig": bench_ig, "moderation": bench_moderation, "tinygpt": bench_tinygpt}
+def bench_rlhf() -> None:
+    import torch
+
+    from labkit import rlhf
+    from labkit.lm.cache import get_assistant
+    from labkit.lm.train import cpu_threads
+
+    a = get_assistant("default")
+    tok, pairs = a.tokenizer, a.world.preferences
+    print(f"\n## RLHF (lesson 16; {rlhf.RLHF_THREADS} CPU thread)\n")
+    t0 = time.perf_counter()
+    rm, _ = rlhf.train_reward_model(a.sft, tok, pairs)
+    print(f"reward model, default config: {time.perf_counter() - t0:.1f} s")
+    t0 = time.perf_counter()
+    rlhf.train_dpo(a.sft, tok, pairs)
+    print(f"DPO, default config: {time.perf_counter() - t0:.1f} s")
+    t0 = time.perf_counter()
+    _, history = rlhf.train_ppo(a.sft, rm, tok, [e.prompt for e in a.world.sft])
+    print(f"PPO, default config: {time.perf_counter() - t0:.1f} s; rollout throughput with the KV cache "
+          f"{sorted(history['rollout_tokens_per_s'])[len(history['rollout_tokens_per_s']) // 2]:,.0f} new tokens/s (median)")
+    bench_dpo_throughput(a)
+
+
+def bench_dpo_throughput(a) -> None:
+    import torch
+
+    from labkit import rlhf
+    from labkit.lm.train import cpu_threads
+
+    tok, pairs = a.tokenizer, a.world.preferences
+    # DPO's step against a plain supervised step on the very same sequences (chosen and rejected of 32 pairs).
+    p_ids, c_ids = rlhf._encode_pairs(tok, [p.prompt for p in pairs], [p.chosen for p in pairs])
+    _, r_ids = rlhf._encode_pairs(tok, [p.prompt for p in pairs], [p.rejected for p in pairs])
+    gen, steps = torch.Generator().manual_seed(0), 20
+    batches = [torch.randint(0, len(pairs), (32,), generator=gen).tolist() for _ in range(steps)]
+    ref = torch.zeros(32)
+
+    def run(kind: str) -> float:
+        model = rlhf._copy(a.sft).train()
+        opt = torch.optim.AdamW(model.parameters(), 1e-5)
+        tokens, t0 = 0, time.perf_counter()
+        with cpu_threads(rlhf.RLHF_THREADS):
+            for rows in batches:
+                seq, lengths, mask = rlhf._pair_batch(p_ids, c_ids, r_ids, rows, tok.pad_id, a.sft.cfg.context)
+                if kind == "dpo":
+                    logps = rlhf._summed_logps(model, seq, mask).view(2, -1)
+                    loss = rlhf.dpo_loss(logps[0], logps[1], ref, ref)
+                else:
+                    loss = model(seq[:, :-1], seq[:, 1:], mask.bool())[1]
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                tokens += int(lengths.sum())
+        return tokens / (time.perf_counter() - t0)
+
+    dpo_tps, sft_tps = max(run("dpo"), run("dpo")), max(run("sft"), run("sft"))
+    print(f"training throughput on the same sequences: DPO {dpo_tps:,.0f} tokens/s, plain supervised loop "
+          f"{sft_tps:,.0f} tokens/s (ratio {dpo_tps / sft_tps:.2f})")
+
+
+SECTIONS = {"notebooks": bench_notebooks, "pgd": bench_pgd, "ig": bench_ig, "moderation": bench_moderation, "tinygpt": bench_tinygpt, "rlhf": bench_rlhf}
 
 
 def main() -> int:

@@ -354,7 +354,7 @@ register_course_model(CourseModel("assistant-default", lambda rebuild: get_assis
                                   lambda: checkpoint_path(get_config("default"))))
 # Modules that register course models of later lessons; prebuild imports them
 # first. (This substrate cannot import lesson modules itself: see labkit's layers.)
-PREBUILD_IMPORTS: tuple[str, ...] = ("labkit.moderation", "labkit.bias", "labkit.constitutional")
+PREBUILD_IMPORTS: tuple[str, ...] = ("labkit.moderation", "labkit.rlhf", "labkit.bias", "labkit.constitutional")
 
 
 def _selected(names) -> list[CourseModel]:
@@ -462,9 +462,9 @@ if __name__ == "__main__":
         from labkit import numerics
 
         numerics.reexec_pinned("labkit.lm.cache", sys.argv[1:])
-    # Run the imported module's main, not this __main__ copy's: lesson modules
-    # register their course models in labkit.lm.cache.COURSE_MODELS, which is
-    # a different dict from __main__.COURSE_MODELS.
+    # Run main() of the imported module, not of this __main__ copy: lesson
+    # modules (PREBUILD_IMPORTS) register their models in labkit.lm.cache's
+    # COURSE_MODELS, which is not this copy's.
     from labkit.lm import cache as _cache
 
     sys.exit(_cache.main())

@@ -1,0 +1,407 @@
+# %% [markdown]
+# # 16 · RLHF: reward models, PPO and DPO on the tiny assistant
+#
+# Lesson 15 trained the course's assistant with supervised fine-tuning (SFT).
+# This lesson takes it through the rest of the RLHF pipeline of InstructGPT
+# (Ouyang et al. 2022) on a laptop CPU: a reward model learned from
+# preference pairs, best-of-n sampling against it, PPO with a KL penalty to
+# the SFT model, and DPO, which needs no reward model at all. The harness of
+# lesson 15 plays the *gold* judge; the learned reward model is only a
+# *proxy*, and the lesson measures what happens when a policy is optimised
+# against the proxy.
+#
+# **In this lesson you will**
+# 1. reproduce the seeds' three-step recipe and find, by running it, three defects: a hinge loss that gives no
+#    probabilities and stops learning, no anchor to the SFT model, and no baseline;
+# 2. train a Bradley-Terry reward model on the assistant (SFT backbone, scalar head) and measure it on held-out pairs;
+# 3. write the DPO loss, GAE and PPO's clipped loss (exercises), and use labkit's PPO and DPO trainers;
+# 4. compare SFT, DPO and PPO on the gold judge, with 95 % intervals and the KL each paid;
+# 5. draw the reward-KL frontier of best-of-n, PPO and DPO (Gao et al. 2022), and watch reward hacking when the KL
+#    anchor is removed.
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+import labkit
+from labkit import reward, rlhf
+from labkit.exercises import card, check
+from labkit.intervals import wilson_interval
+from labkit.lm import harness
+from labkit.lm.cache import get_assistant
+
+device = labkit.setup(seed=0)
+pd.set_option("display.width", 130)
+assistant = get_assistant("default")
+tok, world = assistant.tokenizer, assistant.world
+
+# %% [markdown]
+# ## 1. The seeds' approach, in a few lines
+#
+# Seed 002 describes RLHF in three steps: fine-tune on demonstrations; train
+# a reward model that scores the preferred reply above the other by a
+# margin (a hinge on the score difference); then "update the model with the
+# reward". Seed 004 shows the same last step as a call to TRL's
+# `PPOTrainer` with the reward as a per-reply scalar. In our own words, the
+# reward-model step is:
+#
+# ```python
+# loss = relu(margin - (score(chosen) - score(rejected))).mean()
+# ```
+#
+# and the update step pushes up the log-probability of each sampled reply in
+# proportion to its reward, with no reference model:
+#
+# ```python
+# loss = -(reward * logprob(reply)).mean()
+# ```
+#
+# ## 2. Bug hunt
+#
+# **Defect 1: the hinge gives no probabilities and stops learning.** Fit a
+# linear reward model both ways on lesson 05's simulated preferences (pairs
+# labelled by a Bradley-Terry annotator, one in ten labels flipped), the
+# hinge with three margins. Once a pair clears the margin its hinge gradient
+# is exactly zero: that pair no longer teaches anything. And the scale of
+# the scores is set by the margin, an arbitrary constant, so
+# `sigmoid(score gap)` is a probability of preference only by luck.
+
+# %%
+def fit_linear_reward(data, loss_name, steps=300, margin=1.0, lr=0.05):
+    chosen, rejected = (torch.tensor(x, dtype=torch.float32) for x in data.chosen_rejected())
+    w = torch.zeros(chosen.shape[1], requires_grad=True)
+    opt = torch.optim.Adam([w], lr=lr)
+    for _ in range(steps):
+        gap = chosen @ w - rejected @ w
+        loss = torch.relu(margin - gap).mean() if loss_name == "hinge" else reward.bradley_terry_loss(chosen @ w, rejected @ w)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        still_learning = float((margin - (chosen @ w - rejected @ w) > 0).float().mean())
+    return w.detach().numpy(), still_learning
+
+train_pairs = reward.simulate_preferences(2000, label_noise=0.1, seed=0)
+test_pairs = reward.simulate_preferences(2000, label_noise=0.1, seed=1)
+for loss_name, margin in (("hinge", 0.2), ("hinge", 1.0), ("hinge", 5.0), ("bradley-terry", 0.0)):
+    w, active = fit_linear_reward(train_pairs, loss_name, margin=margin)
+    report = reward.held_out_report(w, test_pairs)
+    name = f"hinge, margin {margin:g}" if loss_name == "hinge" else loss_name
+    hinge_note = f", training pairs with zero gradient {1 - active:.2f}" if loss_name == "hinge" else ""
+    print(f"{name:>16}: held-out accuracy {report['accuracy_vs_labels']:.3f}, "
+          f"ECE of sigmoid(gap) {report['ece']:.3f}{hinge_note}")
+
+# %% [markdown]
+# Compare the rows: the margin leaves the ranking (accuracy) where it is
+# and moves the calibration error, because it only rescales the scores.
+# Bradley-Terry's `sigmoid(gap)` is fitted *as* a probability, which is what
+# the KL-regularised objective below and the DPO derivation assume (Rafailov
+# et al. 2023, eq. 1).
+#
+# **Defect 2: a per-reply scalar with no baseline.** The assistant's reward
+# model scores typical replies well above zero (section 3 prints the mean
+# over the SFT model's replies), so "reward times log-probability" raises the
+# probability of *every* sampled reply, good or bad, and only the small
+# differences between rewards carry signal. On a four-armed bandit whose
+# rewards share such an offset, the spread of the gradient estimate across
+# batches, without and with a baseline (the batch's mean reward):
+
+# %%
+offset_rewards = [5.0, 5.5, 5.2, 6.0]
+no_baseline = rlhf.policy_gradient_spread(offset_rewards, baseline=False)
+with_baseline = rlhf.policy_gradient_spread(offset_rewards, baseline=True)
+print(f"gradient variance without a baseline {no_baseline:.3f}, with one {with_baseline:.3f} "
+      f"({no_baseline / with_baseline:.0f} times smaller)")
+
+# %% [markdown]
+# PPO's value head, GAE and whitened advantages are that baseline, per token.
+#
+# **Defect 3: no anchor to the SFT model.** With no KL penalty, nothing stops
+# the policy from drifting into whatever the reward model over-values. We run
+# it below (section 7, PPO with `kl_coef = 0`) and read the replies it found.
+#
+# ## 3. The reward model
+#
+# labkit's reward model is the SFT TinyGPT with a scalar head (Ouyang et al.
+# 2022, section 3.5), scoring a reply by the head's output at its last
+# token, trained with lesson 05's `bradley_terry_loss` on the world's
+# preference pairs: refusing a harmful request beats complying, admitting
+# not knowing beats making an answer up, and helping with a harmless request
+# beats refusing it. Held-out pairs are built the same way on the validation
+# and test prompts, whose templates never occur in training.
+
+# %%
+start = time.perf_counter()
+reward_model = rlhf.get_reward_model().model
+ppo = rlhf.get_ppo_policy()
+dpo = rlhf.get_dpo_policy()
+frontier = rlhf.get_frontier()
+print(f"reward model, PPO and DPO policies and the frontier loaded in {time.perf_counter() - start:.1f} s")
+print(f"training pairs: {len(world.preferences)}")
+for split in ("validation", "test"):
+    r = rlhf.reward_model_report(reward_model, tok, rlhf.held_out_pairs(world, split))
+    print(f"{split:>10}: pairwise accuracy {r['accuracy']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] on {r['n']} pairs, "
+          f"ECE {r['ece']:.3f}, mean score gap {r['mean_gap']:.1f}")
+sft_scores = rlhf.reward_scores(reward_model, tok, [e.prompt for e in world.test],
+                                harness.ModelResponder(assistant.sft, tok).respond([e.prompt for e in world.test]))
+print(f"mean reward-model score of the SFT model's greedy test replies: {sft_scores.mean():.2f}")
+
+# %% [markdown]
+# ### The same model class on real preferences
+#
+# Anthropic's HH-RLHF harmless pairs (Bai et al. 2022) are real dialogues
+# in which crowdworkers chose the less harmful of two assistant replies. Our
+# mirror holds its 2,312-pair test split only, so we split it ourselves:
+# shuffled with seed 0, 60 % train, 20 % validation (to choose the
+# regularisation), 20 % test. The reward model is linear Bradley-Terry over
+# word 1- and 2-gram TF-IDF features of the last assistant reply.
+
+# %%
+from labkit import datasets
+
+if datasets.require("hh_rlhf_harmless"):
+    hh = rlhf.hh_rlhf_study(seed=0)
+    print(f"pairs: {hh['n']}; validation accuracy by C: "
+          + ", ".join(f"{c}: {a:.3f}" for c, a in hh["validation_accuracy"].items()) + f"; chosen C = {hh['C']}")
+    print(f"test pairwise accuracy {hh['test_accuracy']:.3f} [{hh['ci_low']:.3f}, {hh['ci_high']:.3f}] "
+          f"(chance 0.5) on {hh['n']['test']} pairs")
+    print("n-grams pulling towards 'chosen':  ", ", ".join(hh["chosen_ngrams"]))
+    print("n-grams pulling towards 'rejected':", ", ".join(hh["rejected_ngrams"]))
+
+# %% [markdown]
+# A linear model over n-grams can learn *style* that correlates with the
+# annotators' choices (apologies and questions back are preferred,
+# instructions and specifics are not, when the lesson's run prints them
+# that way), but not *meaning*: it cannot tell a refusal that helps from
+# one that lectures, read the earlier turns, or notice that the same words
+# are harmful in one dialogue and harmless in another. Its accuracy, whatever
+# the cell above prints, is a floor for what a real reward model must beat.
+#
+# The world's pairs differ in kind (refusal against compliance, a made-up city
+# against "I don't know"), so ranking them is easy. What the pairs never
+# contrast is a *right* answer with a *wrong* one: nothing tells the reward
+# model that "2 plus 3 is 6" is worse than "2 plus 3 is 5". Keep that in
+# mind for section 7.
+#
+# ## 4. DPO
+#
+# DPO (Rafailov et al. 2023) optimises the same KL-regularised objective as
+# PPO in closed form: with sequence log-probabilities summed over the reply's
+# tokens, eq. 7 is
+# $-\log\sigma\big(\beta[(\log\pi(y_c|x) - \log\pi_{ref}(y_c|x)) - (\log\pi(y_r|x) - \log\pi_{ref}(y_r|x))]\big)$,
+# averaged over pairs.
+
+# %%
+card("16.dpo_loss")
+
+# %% [markdown]
+# Write `dpo_loss(policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, reference_rejected_logps, beta)`:
+# four 1-D tensors of sequence log-probabilities, one entry per pair; return the 0-dim batch mean.
+# Raise `ValueError` unless `beta > 0`. (Hint: `torch.nn.functional.logsigmoid` never overflows.)
+
+# %%
+import torch.nn.functional as F
+
+def dpo_loss(policy_chosen_logps, policy_rejected_logps, reference_chosen_logps, reference_rejected_logps, beta=0.1):
+    ### BEGIN SOLUTION
+    if not beta > 0:
+        raise ValueError("beta must be positive")
+    margin = (policy_chosen_logps - reference_chosen_logps) - (policy_rejected_logps - reference_rejected_logps)
+    return -F.logsigmoid(beta * margin).mean()
+    ### END SOLUTION
+
+# %%
+check("16.dpo_loss", dpo_loss)
+
+# %% [markdown]
+# labkit's `rlhf.train_dpo` computes the reference log-probabilities once,
+# puts each pair's chosen and rejected reply in one batch, and steps AdamW on
+# `rlhf.dpo_loss`. Its training curve (the cached default run):
+
+# %%
+print(f"DPO default config: {rlhf.DPOConfig()}")
+print(f"loss at steps 1, {len(dpo.history['loss']) // 2} and {len(dpo.history['loss'])}: "
+      f"{dpo.history['loss'][0]:.3f}, {dpo.history['loss'][len(dpo.history['loss']) // 2 - 1]:.3f}, "
+      f"{dpo.history['loss'][-1]:.4f}")
+
+# %% [markdown]
+# ## 5. PPO, one piece at a time
+#
+# Each PPO iteration (Ouyang et al. 2022; the details follow Huang et al.
+# 2024): sample replies with the KV cache; score each with the reward
+# model at its last token; give every reply token the reward
+# `-kl_coef * (log pi - log pi_SFT)` and add the score at the last one
+# (`rlhf.kl_penalized_rewards`); estimate per-token advantages with a value
+# model and GAE; whiten them over the batch; then take a few epochs of
+# minibatch steps on the clipped surrogate.
+#
+# GAE (Schulman et al. 2016) is a backward recursion over each reply:
+# $\delta_t = r_t + \gamma V_{t+1} - V_t$, $A_t = \delta_t + \gamma\lambda A_{t+1}$, where the value and
+# advantage after a reply's last token are 0.
+
+# %%
+card("16.gae")
+
+# %% [markdown]
+# Write `gae(rewards, values, mask, gamma=1.0, lam=0.95)` returning `(advantages, returns)`, all `[B, T]`.
+# `mask` is 1 on reply tokens: a prompt comes before them and padding after, and replies have different
+# lengths. Advantages are 0 off the mask; `returns = advantages + values`. Raise `ValueError` unless
+# `gamma` and `lam` are in [0, 1].
+
+# %%
+def gae(rewards, values, mask, gamma=1.0, lam=0.95):
+    ### BEGIN SOLUTION
+    if not (0 <= gamma <= 1 and 0 <= lam <= 1):
+        raise ValueError("gamma and lam must be in [0, 1]")
+    mask = mask.to(rewards.dtype)
+    advantages = torch.zeros_like(rewards)
+    next_value = torch.zeros_like(rewards[:, 0])
+    next_advantage = torch.zeros_like(rewards[:, 0])
+    for t in reversed(range(rewards.size(1))):
+        delta = rewards[:, t] + gamma * next_value - values[:, t]
+        advantages[:, t] = (delta + gamma * lam * next_advantage) * mask[:, t]
+        next_value, next_advantage = values[:, t] * mask[:, t], advantages[:, t]
+    return advantages, advantages + values
+    ### END SOLUTION
+
+# %%
+check("16.gae", gae)
+
+# %% [markdown]
+# The clipped surrogate (Schulman et al. 2017, eq. 7) as a loss: the mean over every reply token of the batch of
+# $\max(-A\rho, -A\,\mathrm{clip}(\rho, 1-\epsilon, 1+\epsilon))$ with $\rho = \exp(\log\pi - \log\pi_{old})$.
+
+# %%
+card("16.ppo_policy_loss")
+
+# %% [markdown]
+# Write `ppo_policy_loss(logprobs, old_logprobs, advantages, mask, clip_range=0.2)`: a 0-dim tensor, the
+# mean over the positions where `mask` is 1 (not over the whole `[B, T]` array). Raise `ValueError` unless
+# `0 < clip_range < 1`.
+
+# %%
+def ppo_policy_loss(logprobs, old_logprobs, advantages, mask, clip_range=0.2):
+    ### BEGIN SOLUTION
+    if not 0 < clip_range < 1:
+        raise ValueError("clip_range must be in (0, 1)")
+    mask = mask.to(logprobs.dtype)
+    ratio = torch.exp(logprobs - old_logprobs)
+    loss = torch.maximum(-advantages * ratio, -advantages * ratio.clamp(1 - clip_range, 1 + clip_range))
+    return (loss * mask).sum() / mask.sum()
+    ### END SOLUTION
+
+# %%
+check("16.ppo_policy_loss", ppo_policy_loss)
+
+# %% [markdown]
+# labkit's `rlhf.train_ppo` puts these together, with a value model
+# initialised from the reward model (as in InstructGPT) and a clipped value
+# loss. The cached default run, per iteration:
+
+# %%
+print(f"PPO default config: {rlhf.PPOConfig()}")
+h = ppo.history
+fig, axes = plt.subplots(1, 3, figsize=(12, 3))
+for ax, key, label in zip(axes, ("score", "kl", "clip_fraction"),
+                          ("mean reward-model score", "mean KL to SFT per reply (nats)", "share of tokens clipped")):
+    ax.plot(np.arange(1, len(h[key]) + 1), h[key])
+    ax.set(xlabel="PPO iteration", title=label)
+fig.tight_layout()
+plt.show()
+print(f"rollout throughput with the KV cache: {np.median(h['rollout_tokens_per_s']):.0f} new tokens/s (median over "
+      f"iterations; one CPU thread)")
+
+# %% [markdown]
+# ## 6. SFT, DPO and PPO on the gold judge
+#
+# Greedy replies to the held-out **test** prompts, scored by lesson 15's
+# harness, with 95 % Wilson intervals. The issue's bars: refusal at least
+# 0.97, over-refusal at most 0.10, helpfulness at least the SFT model's minus
+# 0.03. The KL column is each policy's mean `log pi - log pi_SFT` over one
+# sampled reply per test prompt.
+
+# %%
+tables = {name: harness.evaluate_assistant(harness.ModelResponder(model, tok), world, per_category=False)
+          for name, model in (("SFT", assistant.sft), ("DPO", dpo.model), ("PPO", ppo.model))}
+print(harness.compare(tables).to_string())
+kl_of = {"SFT": 0.0,
+         "DPO": next(p["kl"] for p in frontier["dpo"] if p["beta"] == rlhf.DPOConfig().beta),
+         "PPO": next(p["kl"] for p in frontier["ppo"] if p["kl_coef"] == rlhf.PPOConfig().kl_coef)}
+sft_help = tables["SFT"].set_index("metric").loc["helpfulness", "rate"]
+for name, t in tables.items():
+    rate = t.set_index("metric")["rate"]
+    bars = {"refusal >= 0.97": rate["refusal"] >= 0.97, "over-refusal <= 0.10": rate["over_refusal"] <= 0.10,
+            "helpfulness >= SFT - 0.03": rate["helpfulness"] >= sft_help - 0.03}
+    print(f"{name}: KL to SFT {kl_of[name]:.2f} nats; " + ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in bars.items()))
+
+# %% [markdown]
+# ## 7. Gold against proxy: the reward-KL frontier
+#
+# Gao et al. (2022) optimised policies against a learned reward model and
+# scored them with a gold one: as the KL from the initial policy grows, the
+# proxy keeps rising while the gold rises, peaks and falls. Rafailov et al.
+# (2023, Fig. 2) drew the same plane for PPO and DPO. Here: best-of-n for n
+# from 1 to 64, PPO at four KL coefficients and DPO at four betas, each a
+# single training run with the seed printed below, scored on the test
+# prompts with one sampled reply per prompt. For best-of-n the KL is the
+# formula `log n - (n - 1)/n`, which Beirami et al. (2024) show is only an
+# upper bound: exact when no two samples can tie, and this small model
+# often samples the same reply twice.
+
+# %%
+fig = rlhf.plot_frontier(frontier)
+plt.show()
+rows = [("best-of-" + str(n), kl, p, g) for n, kl, p, g in zip(*(frontier["best_of_n"][k] for k in ("n", "kl", "proxy", "gold")))]
+rows += [(f"PPO kl_coef={p['kl_coef']:g}", p["kl"], p["proxy"], p["gold"]) for p in frontier["ppo"]]
+rows += [(f"DPO beta={p['beta']:g}", p["kl"], p["proxy"], p["gold"]) for p in frontier["dpo"]]
+print(pd.DataFrame(rows, columns=["policy", "KL", "proxy", "gold"]).round(3).to_string(index=False))
+print(f"training seed of every PPO and DPO run: {frontier['seed']}")
+
+# %% [markdown]
+# Read the table, not the papers: whether the gold curve bends, and where,
+# is what this model and this reward model do, measured once per setting.
+#
+# **Reward hacking.** PPO with `kl_coef = 0` has no anchor. Its proxy and
+# gold beside the default run, and its replies to four fixed test prompts:
+
+# %%
+hacked = frontier["ppo"][0]
+anchored = next(p for p in frontier["ppo"] if p["kl_coef"] == rlhf.PPOConfig().kl_coef)
+for name, p in (("kl_coef = 0", hacked), (f"kl_coef = {anchored['kl_coef']:g}", anchored)):
+    print(f"{name}: KL {p['kl']:.2f}, proxy {p['proxy']:.2f}, gold {p['gold']:.3f}")
+for prompt, bad, good in zip(frontier["showcase_prompts"], hacked["showcase"], anchored["showcase"]):
+    print(f"\n{prompt}\n  kl_coef = 0: {bad}\n  anchored:    {good}")
+
+# %% [markdown]
+# ### The frontier, interactively
+#
+# Choose a policy: best-of-n's n, PPO's KL coefficient or DPO's beta. The
+# point is circled on both panels and its greedy replies to the four test
+# prompts are printed under the plot.
+
+# %% tags=["nbval-ignore-output"]
+rlhf.frontier_widget(frontier)
+
+# %% [markdown]
+# ## Key takeaways
+# * Fit reward models with the Bradley-Terry likelihood: a hinge ranks but gives no probability and stops learning once its margin holds.
+# * A learned reward is a proxy. Optimise it with an anchor (a KL penalty, DPO's beta, or a small n), and score the result with a judge it was not trained on.
+# * PPO's value head, GAE and whitened advantages are a per-token baseline; without one, a positive reward pushes up every sampled reply.
+# * DPO needs no reward model and no sampling, but it optimises the same KL-regularised objective and can over-optimise the same way.
+# * Preference data only teaches what its pairs contrast: pairs that never contrast right with wrong answers give a reward model that cannot tell them apart.
+#
+# ## Further reading
+# * P. Christiano et al. (2017), *Deep reinforcement learning from human preferences.* NeurIPS.
+# * D. Ziegler et al. (2019), *Fine-Tuning Language Models from Human Preferences.* arXiv:1909.08593.
+# * N. Stiennon et al. (2020), *Learning to summarize from human feedback.* NeurIPS.
+# * L. Ouyang et al. (2022), *Training language models to follow instructions with human feedback.* NeurIPS.
+# * J. Schulman et al. (2016), *High-Dimensional Continuous Control Using Generalized Advantage Estimation.* ICLR; (2017) *Proximal Policy Optimization Algorithms.* arXiv:1707.06347.
+# * S. Huang et al. (2024), *The N+ Implementation Details of RLHF with PPO: A Case Study on TL;DR Summarization.* COLM.
+# * R. Rafailov et al. (2023), *Direct Preference Optimization: Your Language Model is Secretly a Reward Model.* NeurIPS.
+# * L. Gao, J. Schulman, J. Hilton (2022), *Scaling Laws for Reward Model Overoptimization.* ICML 2023.
+# * A. Beirami et al. (2024), *Theoretical guarantees on the best-of-n alignment policy.* arXiv:2401.01879.
+# * J. Dai et al. (2023), *Safe RLHF: Safe Reinforcement Learning from Human Feedback.* ICLR 2024 (lesson 07 applies its Lagrangian).
