@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from labkit import chatbot, moderation
+from labkit import chatbot, moderation, rlhf  # rlhf: lesson 16's DPO, one implementation in the course
 from labkit.intervals import wilson_interval
 from labkit.lm import harness
 from labkit.lm.cache import (CourseModel, cache_path, cached, config_key, get_assistant, model_from_payload,
@@ -333,8 +333,6 @@ def labelled_pairs(constitution: Constitution | None = None) -> LabelledPairs:
 
 def rlaif_policy(labels: str = "ai", rebuild: bool = False) -> TinyGPT:
     """The SFT assistant after DPO (:func:`labkit.rlhf.train_dpo`) on the critics' ("ai") or gold ("gold") labels (cached)."""
-    from labkit import rlhf  # lesson 16's DPO: one implementation in the course
-
     if labels not in ("ai", "gold"):
         raise ValueError(f"labels must be 'ai' or 'gold', got {labels!r}")
     config = rlhf.DPOConfig()
@@ -350,11 +348,6 @@ def rlaif_policy(labels: str = "ai", rebuild: bool = False) -> TinyGPT:
 def _build_all(rebuild: bool) -> None:
     samples(rebuild)
     sl_cai_policy(rebuild)
-    try:
-        import labkit.rlhf  # noqa: F401
-    except ImportError:
-        print("cai: labkit.rlhf (lesson 16's DPO) is not there yet; the RLAIF policies are skipped", flush=True)
-        return
     for labels in ("ai", "gold"):
         rlaif_policy(labels, rebuild)
 
@@ -379,7 +372,7 @@ def policy_table(policies: Mapping[str, TinyGPT], world: World, tokenizer, split
         responder = harness.ModelResponder(model, tokenizer)
         prompts = world.prompts(split)
         replies = responder.respond([e.prompt for e in prompts])
-        table = harness.evaluate_assistant(_Fixed([e.prompt for e in prompts], replies), world, per_category=False,
+        table = harness.evaluate_assistant(rlhf.FixedReplies([e.prompt for e in prompts], replies), world, per_category=False,
                                            split=split)
         refusals = [r for e, r in zip(prompts, replies) if e.kind == "harmful" and harness.is_refusal(r)]
         evasive = np.array([non_evasive_critic("", r) == 0.0 for r in refusals])
@@ -390,16 +383,6 @@ def policy_table(policies: Mapping[str, TinyGPT], world: World, tokenizer, split
                                                      "ci_high": high}])], ignore_index=True)
         tables[name] = table
     return harness.compare(tables)
-
-
-class _Fixed:
-    """Replies computed beforehand, for :func:`labkit.lm.harness.evaluate_assistant`."""
-
-    def __init__(self, prompts: Sequence[str], replies: Sequence[str]):
-        self._replies = dict(zip(prompts, replies))
-
-    def respond(self, prompts: Sequence[str]) -> list[str]:
-        return [self._replies[p] for p in prompts]
 
 
 # ------------------------------------------------------------------ widget
