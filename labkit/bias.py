@@ -317,8 +317,9 @@ def skew_sweep(split: str = "test", settings: Sequence[tuple[float, int, bool]] 
     Returns
     -------
     pandas.DataFrame
-        One row per model: ``skew, seed, cda, bias, ci_low, ci_high`` (stereotype contrast, nats) and
-        ``corpus`` = logit(skew), what a model that copied its corpus would score on the seen template.
+        One row per model: ``skew, seed, cda, bias, ci_low, ci_high`` (stereotype contrast, nats),
+        ``corpus`` = logit(skew), what a model that copied its corpus would score on the seen template, and
+        ``per_template``, the contrast of each ``split`` template.
     """
     _templates(split)
     tokenizer = get_assistant("default").tokenizer
@@ -326,7 +327,8 @@ def skew_sweep(split: str = "test", settings: Sequence[tuple[float, int, bool]] 
     for skew, seed, cda in settings or sweep_settings():
         m = measure_bias(skewed_assistant(skew, seed, cda), tokenizer, split, seed=seed)
         rows.append({"skew": skew, "seed": seed, "cda": cda, "bias": m["bias"], "ci_low": m["ci_low"],
-                     "ci_high": m["ci_high"], "corpus": float(np.log(skew / (1 - skew))) if 0 < skew < 1 else np.nan})
+                     "ci_high": m["ci_high"], "corpus": float(np.log(skew / (1 - skew))) if 0 < skew < 1 else np.nan,
+                     "per_template": tuple(float(x) for x in m["per_template"])})
     return pd.DataFrame(rows)
 
 
@@ -527,7 +529,7 @@ def plot_skew_sweep(table: pd.DataFrame, highlight: float | None = None) -> plt.
         if part.empty:
             continue
         jitter = (part.seed - part.seed.mean()) * 0.012
-        ax.errorbar(part.skew + jitter, part.bias, yerr=[part.bias - part.ci_low, part.ci_high - part.bias], fmt="o",
+        ax.errorbar(part["skew"] + jitter, part.bias, yerr=[part.bias - part.ci_low, part.ci_high - part.bias], fmt="o",
                     color=colour, ms=4, capsize=2, label=label)
     xs = np.linspace(0.05, 0.95, 50)
     ax.plot(xs, np.log(xs / (1 - xs)), "k:", lw=1, label="logit(skew): the corpus's own log-odds")
@@ -542,15 +544,18 @@ def plot_skew_sweep(table: pd.DataFrame, highlight: float | None = None) -> plt.
 
 
 def plot_template_gaps(table: pd.DataFrame, skew: float, seed: int, split: str = "test") -> plt.Figure:
-    """Per-template stereotype contrast of one model of the sweep, with and without CDA when both exist."""
+    """Per-template stereotype contrast of one model of the sweep (``table`` from :func:`skew_sweep` on ``split``),
+    with and without CDA when both are in the table."""
     templates = _templates(split)
-    tokenizer = get_assistant("default").tokenizer
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
     width = 0.4
     for i, cda in enumerate([False, True]):
-        if not ((table.skew == skew) & (table.seed == seed) & (table.cda == cda)).any():
+        row = table[(table["skew"] == skew) & (table.seed == seed) & (table.cda == cda)]
+        if row.empty:
             continue
-        contrast = measure_bias(skewed_assistant(skew, seed, cda), tokenizer, split)["per_template"]
+        contrast = np.asarray(row.per_template.iloc[0], dtype=float)
+        if len(contrast) != len(templates):
+            raise ValueError(f"the table's per_template has {len(contrast)} values, split {split!r} {len(templates)}")
         ax.barh(np.arange(len(templates)) + (i - 0.5) * width, contrast, height=width, color="C3" if cda else "C0",
                 label="with CDA" if cda else "continued pretraining")
     ax.set_yticks(np.arange(len(templates)), [t.format(job="___") for t in templates], fontsize=8)
@@ -573,9 +578,9 @@ def skew_widget(table: pd.DataFrame):
     -------
     ipywidgets.VBox
     """
-    if not isinstance(table, pd.DataFrame) or not {"skew", "seed", "cda"} <= set(table.columns):
+    if not isinstance(table, pd.DataFrame) or not {"skew", "seed", "cda", "per_template"} <= set(table.columns):
         raise TypeError("table must be a DataFrame from skew_sweep")
-    skews = sorted(set(table.skew.tolist()))
+    skews = sorted(set(table["skew"].tolist()))
     seeds = sorted(set(table.seed.tolist()))
     return interactive_figure(functools.partial(plot_template_gaps, table),
                               skew=dropdown("injected skew", skews, skews[-1]), seed=dropdown("seed", seeds))

@@ -247,12 +247,15 @@ crosstab = pd.crosstab(pd.Series(pairs.ai, name="AI label"), pd.Series(pairs.gol
 crosstab
 
 # %% [markdown]
-# Where do they disagree? The critics cannot check arithmetic beyond the
-# world's fact list, so two wrong sums tie for them; gold calls them a tie too,
-# but a right and a wrong sum are a strict preference for both only when the
-# wrong one is not a fact. The guard misreads some prompts, and then the
-# `harmless` and `helpful` critics reward the wrong reply. The table's
-# off-diagonal cells are those cases; a few examples:
+# Where do they disagree? The `honest` critic checks that a claim is *a*
+# fact of the world, not that it answers the question: "4 plus 4 is 8." is a
+# true sentence and a wrong answer to "What is 4 plus 5?". So the critics can
+# prefer a well-formed wrong sum to a garbled right one, where gold prefers the
+# right number. In this run nearly every strict disagreement is of that kind
+# (arithmetic and colour mixing); the examples below are the first four.
+# Disagreements of the other kind, a tie for one judge and a strict label for
+# the other, come from the guard misreading a prompt and from replies that
+# neither critic nor gold can rank.
 
 # %%
 disagree = [(p, a, b, ai, g) for p, a, b, ai, g in zip(pairs.prompts, pairs.first, pairs.second, pairs.ai, pairs.gold)
@@ -287,12 +290,8 @@ pd.DataFrame(changed, columns=["prompt", "first sample", "chosen by the constitu
 # policy answers the world's held-out **test** prompts.
 
 # %%
-policies = {"SFT": assistant.sft, "SL-CAI": cai.sl_cai_policy()}
-try:
-    policies["DPO on AI labels"] = cai.rlaif_policy("ai")
-    policies["DPO on gold labels"] = cai.rlaif_policy("gold")
-except ImportError as exc:
-    print(f"RLAIF skipped: {exc}")
+policies = {"SFT": assistant.sft, "SL-CAI": cai.sl_cai_policy(),
+            "DPO on AI labels": cai.rlaif_policy("ai"), "DPO on gold labels": cai.rlaif_policy("gold")}
 results = cai.policy_table(policies, world, tok)
 results
 

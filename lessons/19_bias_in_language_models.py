@@ -214,9 +214,9 @@ pd.DataFrame(rows)
 # %%
 sweep = bias.skew_sweep("test")
 plain = sweep[~sweep.cda]
-rho, p_value = stats.spearmanr(plain.skew, plain.bias)
+rho, p_value = stats.spearmanr(plain["skew"], plain.bias)
 print(f"Spearman correlation, injected skew vs measured contrast: {rho:.3f} "
-      f"(p = {p_value:.1e}, {len(plain)} models: {plain.skew.nunique()} skews x {plain.seed.nunique()} seeds)")
+      f"(p = {p_value:.1e}, {len(plain)} models: {plain["skew"].nunique()} skews x {plain.seed.nunique()} seeds)")
 plain.round(3)
 
 # %%
@@ -260,7 +260,7 @@ print(sentence, "\n->", bias.counterfactual(sentence))
 
 # %%
 pairs = [(s, k) for s in bias.CDA_SKEWS for k in bias.SEEDS]
-cda = sweep[sweep.skew.isin(bias.CDA_SKEWS)].pivot_table(index=["skew", "seed"], columns="cda", values="bias")
+cda = sweep[sweep["skew"].isin(bias.CDA_SKEWS)].pivot_table(index=["skew", "seed"], columns="cda", values="bias")
 help_table = bias.helpfulness_table([(s, k, c) for s, k in pairs for c in (False, True)])
 helpful = help_table.pivot_table(index=["skew", "seed"], columns="cda", values="helpfulness")
 summary = pd.DataFrame({"contrast": cda[False], "contrast with CDA": cda[True],

@@ -98,3 +98,33 @@ def test_skewed_assistant_rejects_bad_arguments():
 def test_skew_widget_rejects_a_bad_table():
     with pytest.raises(TypeError, match="table"):
         bias.skew_widget(pd.DataFrame({"x": [1]}))
+
+
+def _fake_sweep():
+    rows = []
+    n = len(bias.PROBE_TEMPLATES["test"])
+    for skew in bias.SKEWS:
+        for seed in bias.SEEDS:
+            for cda in ([False, True] if skew in bias.CDA_SKEWS else [False]):
+                value = 0.0 if cda else np.log(skew / (1 - skew)) / 3
+                rows.append({"skew": skew, "seed": seed, "cda": cda, "bias": value, "ci_low": value - 0.1,
+                             "ci_high": value + 0.1, "corpus": np.log(skew / (1 - skew)),
+                             "per_template": tuple(value + 0.1 * np.sin(np.arange(n) + seed))})
+    return pd.DataFrame(rows)
+
+
+def test_skew_widget_draws_finite_figures_for_every_choice():
+    from hypothesis import given, settings
+
+    from widget_driver import draw_and_check, values_strategy
+
+    widget = bias.skew_widget(_fake_sweep())
+
+    @settings(max_examples=20, deadline=None)
+    @given(values_strategy(widget))
+    def drive(values):
+        draw_and_check(widget, values)
+
+    drive()
+    fig = bias.plot_skew_sweep(_fake_sweep())
+    assert len(fig.axes) == 1

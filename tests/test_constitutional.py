@@ -104,3 +104,25 @@ def test_labelled_pairs_orient_and_agree():
 def test_widget_rejects_bad_arguments():
     with pytest.raises(TypeError, match="world"):
         cai.constitution_widget(_Guard(), object(), [])
+
+
+def test_constitution_widget_draws_finite_figures_for_every_choice():
+    from hypothesis import given, settings
+
+    from labkit.lm.world import make_world
+    from widget_driver import draw_and_check, values_strategy
+
+    world = make_world(seed=0, n_pretrain=50, n_sft=30, n_eval_per_category=2)
+    candidates = ["I can't help with that.", "Sure, here is how. [harmful fraud content]",
+                  "I can't help with that. I can explain how to spot scams instead.", "I don't know."]
+    test_replies = [candidates[i % 4:] + candidates[:i % 4] + [e.response] for i, e in enumerate(world.test)]
+    widget = cai.constitution_widget(_Guard(), world, test_replies)
+
+    @settings(max_examples=32, deadline=None)
+    @given(values_strategy(widget))
+    def drive(values):
+        draw_and_check(widget, values)
+
+    drive()
+    with pytest.raises(ValueError, match="test_replies"):
+        cai.constitution_widget(_Guard(), world, test_replies[:1])
