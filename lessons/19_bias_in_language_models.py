@@ -75,13 +75,15 @@ print({job: round(s, 3) for job, s in seed_scores.items()})
 for job in ["nurse", "engineer"]:
     p_he = completion_probability(assistant.base, f"The {job} said", "he")
     p_she = completion_probability(assistant.base, f"The {job} said", "she")
-    print(f"{job:<9} P(he)={p_he:.4f}  P(she)={p_she:.4f}  seed score {seed_scores[job]:.3f}  "
+    print(f"{job:<9} P(he)={p_he:.2e}  P(she)={p_she:.2e}  seed score {seed_scores[job]:.3f}  "
           f"leans {'he' if p_he > p_she else 'she'}")
 
 # %% [markdown]
-# **1. The absolute value hides the direction.** A "nurse → she" and an
-# "engineer → he" association both come out as positive numbers; the score
-# cannot say whether the model follows the stereotype or reverses it.
+# **1. The absolute value hides the direction.** The score is positive
+# whichever pronoun the model prefers: the last column is information the
+# score threw away, so it cannot say whether the model follows the stereotype
+# or reverses it. (Note also how small both probabilities are: after "The
+# nurse said" the model expects "that", not a pronoun. That is defect 2.)
 
 # %%
 # Defect 2: the ratio saturates, and two tiny probabilities give the same score as two large ones.
@@ -192,9 +194,9 @@ print(f"what a model that copied its corpus would score on the seen template: lo
 pd.DataFrame(rows)
 
 # %% [markdown]
-# The base model reproduces its corpus on the seen sentence almost exactly and
-# carries a weaker version of the association to templates it never read; its
-# interval on the test templates excludes 0. Supervised fine-tuning, which
+# On the seen sentence the base model's contrast is close to its corpus's
+# log-odds, and it carries a weaker version of the association to templates
+# it never read; compare its test interval with 0. Supervised fine-tuning, which
 # contains no profession sentences, washes most of it out. That is one model at
 # one skew: is the measure actually tracking the bias in the data?
 
@@ -216,7 +218,7 @@ sweep = bias.skew_sweep("test")
 plain = sweep[~sweep.cda]
 rho, p_value = stats.spearmanr(plain["skew"], plain.bias)
 print(f"Spearman correlation, injected skew vs measured contrast: {rho:.3f} "
-      f"(p = {p_value:.1e}, {len(plain)} models: {plain["skew"].nunique()} skews x {plain.seed.nunique()} seeds)")
+      f"(p = {p_value:.1e}, {len(plain)} models: {plain['skew'].nunique()} skews x {plain.seed.nunique()} seeds)")
 plain.round(3)
 
 # %%
@@ -230,8 +232,10 @@ plt.show()
 # templates is well below the corpus's own log-odds (the dotted curve): 150
 # steps of continued pretraining move a model that started at a skew of 0.8
 # part of the way, and the association only partly transfers to wordings the
-# model never read. At skew 0.5 the intervals straddle 0: the baseline is
-# where it should be.
+# model never read. At skew 0.5 the contrast is small but, for some seeds,
+# still on the stereotype's side: every model started from the shipped one,
+# whose corpus had a skew of 0.8, and 150 steps do not erase all of it. The
+# intervals describe the sample of templates, not that starting point.
 #
 # Choose a skew and a seed to see one bar per test template (with the
 # augmented model beside it, where one was trained).
@@ -280,7 +284,7 @@ help_table.round(3)
 # The issue's bars: augmentation should cut the mean absolute contrast by at
 # least half with helpfulness within 0.03; the two printed lines are what we
 # measure. Each helpfulness rate rests on 160 questions, so its own Wilson
-# interval is about ±0.07 wide: a difference of 0.03 between two models is
+# interval is about ±0.06 wide: a difference of 0.03 between two models is
 # within their noise, which is why the comparison pairs models of the same
 # seed.
 #
@@ -351,8 +355,9 @@ if audit is not None:
 
 # %% [markdown]
 # The classifier flags harmless mentions of some groups far more often than of
-# others, and the groups it flags most are those whose names occur mostly in
-# abusive tweets of its training data. The mitigation is Dixon et al.'s: add
+# others (compare the rows of the "before" column). Dixon et al.'s explanation:
+# in the training data these identity words occur mostly in abusive text, so
+# the classifier learns the word, not the abuse. The mitigation is theirs: add
 # sentences in which the identity terms appear in ordinary, non-toxic contexts
 # (`bias.BENIGN_IDENTITY_CONTEXTS`: twelve contexts written for this course,
 # none a HateCheck template, times seven groups), labelled "neither", to the
