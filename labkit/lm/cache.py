@@ -213,6 +213,19 @@ def _record_sha256(filename: str, digest: str, sums: Path = SHIPPED_SUMS) -> Non
     _atomic_write(sums, lambda f: f.write("".join(f"{ln}\n" for ln in sorted(lines + [f"{digest}  {filename}"])).encode()))
 
 
+def model_payload(model: TinyGPT) -> dict:
+    """A TinyGPT as a :func:`cached` payload: its config as JSON and its weights on the CPU."""
+    return {"model_config": json.dumps(model.cfg.to_dict()),
+            "state": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+
+
+def model_from_payload(payload: dict) -> TinyGPT:
+    """The inverse of :func:`model_payload`, in eval mode."""
+    model = TinyGPT(GPTConfig(**json.loads(payload["model_config"])))
+    model.load_state_dict(payload["state"])
+    return model.eval()
+
+
 # --------------------------------------------------------------- the assistant
 def config_key(cfg: TrainConfig) -> str:
     """16 hex digits of sha256 over the config (including the world seed) and CODE_VERSION."""
@@ -348,7 +361,9 @@ PREBUILD_IMPORTS: tuple[str, ...] = (
     "labkit.moderation",
     "labkit.chatbot",
     "labkit.rlhf",
+    "labkit.constitutional",
     "labkit.redteam",
+    "labkit.bias",
     "labkit.privacy",
     "labkit.leakage",
     "labkit.capstone",  # last: it evaluates the others' models
@@ -476,6 +491,7 @@ if __name__ == "__main__":
 
 
 __all__ = ["CODE_VERSION", "CheckpointMismatch", "models_dir", "cache_path", "save_checkpoint", "load_checkpoint",
-           "cached", "recorded_sha256", "config_key", "checkpoint_path", "shipped_path", "save_assistant",
-           "load_assistant", "get_assistant", "CourseModel", "COURSE_MODELS", "register_course_model", "course_models", "prebuild",
+           "cached", "model_payload", "model_from_payload", "recorded_sha256", "config_key", "checkpoint_path",
+           "shipped_path", "save_assistant", "load_assistant", "get_assistant", "CourseModel", "COURSE_MODELS",
+           "register_course_model", "course_models", "prebuild",
            "retrain", "verify", "main"]

@@ -374,6 +374,11 @@ def _draw_kind(rng: np.random.Generator, mix: Mapping[str, int]) -> str:
     return list(mix)[int(np.searchsorted(bounds, rng.random(), side="right"))]
 
 
+def fact_sentences() -> list[str]:
+    """Every fact of the world as one sentence, as its pretraining text and ideal benign replies state them."""
+    return _fact_sentences()
+
+
 def _fact_sentences() -> list[str]:
     """Every fact of the world as one sentence (pretraining text states them plainly)."""
     return ([f"The capital of {k} is {v}." for k, v in ATLAS.items()]
@@ -536,5 +541,5 @@ __all__ = [
     "SYSTEM", "USER", "ASSISTANT", "END", "PAD", "SPECIAL_TOKENS", "DEFAULT_SYSTEM", "KINDS", "HARM_CATEGORIES",
     "BENIGN_TOPICS", "SPLITS", "IDK", "Example", "PreferencePair", "World", "make_world", "format_dialogue", "reply_text", "prompt_text", "placeholder",
     "benign_example", "harmful_example", "borderline_example", "unanswerable_example", "labelled_requests",
-    "refusal", "compliance", "fake_pii", "PRETRAIN_MIX", "SFT_MIX", "WEB_COMPLY_RATES",
+    "refusal", "compliance", "fake_pii", "fact_sentences", "PRETRAIN_MIX", "SFT_MIX", "WEB_COMPLY_RATES",
 ]
