@@ -51,7 +51,7 @@ bench: setup
 
 # The `labkit` command (labkit/cli.py) does the work; these targets only call it.
 prebuild: setup
-	$(BIN)/labkit prebuild $(if $(CONFIG),--config $(CONFIG)) $(if $(DEVICE),--device $(DEVICE))
+	$(BIN)/labkit prebuild --jobs $(JOBS) $(if $(CONFIG),--config $(CONFIG)) $(if $(DEVICE),--device $(DEVICE))
 
 doctor: setup
 	$(BIN)/labkit doctor

@@ -159,7 +159,7 @@ def cmd_prebuild(args: argparse.Namespace) -> int:
         # (only from the command line: a caller's process must not be replaced).
         numerics.reexec_pinned("labkit.cli", sys.argv[1:])
     if args.config is None:
-        return cache.main(["prebuild", *[f"--model={m}" for m in args.model or []]])
+        return cache.main(["prebuild", f"--jobs={args.jobs}", *[f"--model={m}" for m in args.model or []]])
     from labkit.core import get_device
 
     device = get_device(args.device) if args.device else None
@@ -210,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="build the tiny assistant under this config instead (large is meant for a GPU)")
     p.add_argument("--device", help="where to train with --config large: cpu, cuda, cuda:1, mps")
     p.add_argument("--model", action="append", help="one registered course model (repeatable; default: all)")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes, one per core you can spare (default 1)")
     p.set_defaults(run=cmd_prebuild)
 
     p = sub.add_parser("data", help="the registered real evaluation sets: list, fetch",

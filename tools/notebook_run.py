@@ -22,6 +22,7 @@ in a fresh kernel, after a cell timeout, a dead kernel or lost output.
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -73,10 +74,14 @@ class KernelManager(AsyncKernelManager):
     client_factory = Type(KernelClient)
 
 
+# Worker processes for the course models' prebuild: one per core (each trains on one thread).
+PREBUILD_JOBS = max(1, min(4, os.cpu_count() or 1))
+
+
 def train_course_models(root: Path) -> None:
     """Train and cache the models the lessons load, so that no cell trains one
     (minutes, not seconds) under :data:`CELL_TIMEOUT`."""
-    subprocess.run([sys.executable, "-m", "labkit.lm.cache", "prebuild"], cwd=root, check=True)
+    subprocess.run([sys.executable, "-m", "labkit.lm.cache", "prebuild", f"--jobs={PREBUILD_JOBS}"], cwd=root, check=True)
 
 
 def execute(nb: nbformat.NotebookNode, cwd: Path, name: str = "notebook", attempts: int = 2,

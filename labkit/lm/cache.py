@@ -38,6 +38,7 @@ import json
 import os
 import pickle
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -52,6 +53,7 @@ from labkit.core import progress
 from labkit.datasets import sha256_file
 from labkit.lm.tinygpt import GPTConfig, TinyGPT
 from labkit.lm.tokenizer import Tokenizer
+from labkit.validation import ensure_int
 from labkit.lm.train import Assistant, History, TrainConfig, build_world, get_config, train_assistant
 
 CODE_VERSION = "5"
@@ -353,6 +355,8 @@ def register_course_model(model: CourseModel) -> CourseModel:
 
 register_course_model(CourseModel("assistant-default", lambda rebuild: get_assistant("default", rebuild=rebuild),
                                   lambda: checkpoint_path(get_config("default"))))
+# Course models that evaluate other course models: a parallel prebuild builds them last.
+LAST_MODELS: tuple[str, ...] = ("capstone-evaluation",)
 # Modules that register course models of later lessons; prebuild imports them
 # first. (This substrate cannot import lesson modules itself: see labkit's layers.)
 PREBUILD_IMPORTS: tuple[str, ...] = (
@@ -387,14 +391,28 @@ def course_models(names=None) -> list[CourseModel]:
     return _selected(names)
 
 
-def prebuild(names=None, rebuild: bool = False) -> list[Path]:
+def prebuild(names=None, rebuild: bool = False, jobs: int = 1) -> list[Path]:
     """Build every registered course model (or those named), with a progress bar; return their cache paths.
 
     A model whose shipped checkpoint matches is loaded, not trained (and has
-    no cache file), unless ``rebuild``.
+    no cache file), unless ``rebuild``. With ``jobs > 1`` the models are
+    shared round-robin between that many worker processes (each training on
+    one thread), and the course models that evaluate the others
+    (:data:`LAST_MODELS`) are built after them, in this process.
     """
+    jobs = ensure_int("jobs", jobs, low=1)
+    selected = _selected(names)
+    if jobs > 1 and len(selected) > 1:
+        first = [m for m in selected if m.name not in LAST_MODELS]
+        shards = [first[i::jobs] for i in range(jobs)]
+        workers = [subprocess.Popen([sys.executable, "-m", "labkit.lm.cache", "prebuild", *(["--rebuild"] if rebuild else []),
+                                     *[f"--model={m.name}" for m in shard]]) for shard in shards if shard]
+        if any(w.wait() for w in workers):
+            raise RuntimeError("a prebuild worker failed (its output above says which model)")
+        selected = [m for m in selected if m.name in LAST_MODELS]
+        rebuild = False if not selected else rebuild
     paths = []
-    for model in progress(_selected(names), desc="course models"):
+    for model in progress(selected, desc="course models"):
         start = time.perf_counter()
         if model.build(rebuild) is None:  # a model trained on real data, offline: its build said why in one line
             print(f"{model.name}: skipped", flush=True)
@@ -456,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m labkit.lm.cache", description="labkit's course models")
     parser.add_argument("command", choices=["prebuild", "retrain", "verify", "path"])
     parser.add_argument("--model", action="append", help="a registered course model (repeatable; default: all)")
+    parser.add_argument("--jobs", type=int, default=1, help="prebuild: worker processes (default 1)")
+    parser.add_argument("--rebuild", action="store_true", help="prebuild: train again even when cached")
     parser.add_argument("--check", action="store_true", help="retrain: exit 1 unless every sha256 matches the record")
     parser.add_argument("--ship", action="store_true", help="retrain: copy the results into the package, record sha256")
     args = parser.parse_args(argv)
@@ -466,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "verify":
         return 1 if verify() else 0
     if args.command == "prebuild":
-        prebuild(args.model)
+        prebuild(args.model, rebuild=args.rebuild, jobs=args.jobs)
         return 0
     differing = retrain(args.model, check=args.check, ship=args.ship)
     return 1 if args.check and differing else 0
