@@ -44,6 +44,9 @@ def place(module: str) -> tuple[str, object]:
             return "substrate", substrate
     if module in LESSON_OF:
         return "lesson", LESSON_OF[module]
+    package = next((m for m in LESSON_OF if module.startswith(m + ".")), None)
+    if package:  # a module inside a lesson's package (labkit.rlhf.ppo) belongs to that lesson
+        return "lesson", LESSON_OF[package]
     if module.startswith("labkit.exercises.lesson"):  # a lesson's exercises belong to that lesson
         return "lesson", int(module.removeprefix("labkit.exercises.lesson"))
     raise LookupError(module)
@@ -103,6 +106,8 @@ def test_imports_point_down_the_layers():
     ("labkit.chatbot", "labkit.moderation", True),         # lesson 15 uses lesson 14
     ("labkit.moderation", "labkit.chatbot", False),        # but not the other way
     ("labkit.exercises.lesson15", "labkit.chatbot", True),  # a lesson's exercises use its module
+    ("labkit.privacy.experiments", "labkit.privacy.dp_sgd", True),  # inside a lesson's package
+    ("labkit.moderation", "labkit.privacy.accountant", False),  # nor does an earlier lesson use its package
     ("labkit.core", "labkit.lm.cache", False),             # infrastructure knows no substrate
     ("labkit.cli", "labkit.lm.cache", True),               # the command uses every layer
     ("labkit.chatbot", "labkit.grading", False),           # and nothing imports it
