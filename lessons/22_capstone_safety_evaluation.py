@@ -298,11 +298,15 @@ checklist
 # can produce, and saying so is part of an honest card.
 
 # %% [markdown]
-# ## 8. Risks of how a model was trained: memorisation and membership
+# ## 8. Bias, memorisation and membership
 #
-# Some risks are not visible in replies to prompts but in what a model
-# retains of its training data. Lessons 20 and 21 trained models for the
-# purpose; the card reports their measurements (cached, not recomputed):
+# Some risks are not visible in a refusal rate. **Bias** (lesson 19): the
+# stereotype contrast of each model, the mean over held-out templates of
+# the log-probability gap log P(he) − log P(she) signed by the profession's
+# stereotype, in nats, with a bootstrap interval over templates (0: no lean).
+# **Memorisation and membership** (lessons 20, 21) concern what a model
+# retains of its training data; those lessons trained models for the
+# purpose, and the card reports their measurements (cached, not recomputed):
 # exposure of a canary in the assistant after fine-tuning with and without
 # DP-SGD, and the strongest membership-inference attack (LiRA-style) against
 # three training recipes, with AUC and TPR at 1 % FPR.
@@ -310,8 +314,12 @@ checklist
 # %%
 import math
 
-from labkit import leakage, privacy
+from labkit import bias, leakage, privacy
 
+stereotype = pd.DataFrame([{"system": s.name, **{k: round(v, 3) for k, v in bias.measure_bias(s.model, tok).items()
+                                                 if k != "per_template"}}
+                           for s in systems if s.name != "guarded SFT"])
+display(stereotype)
 canary_runs = privacy.canary_experiment()["runs"]
 memorisation = pd.DataFrame([{"fine-tuning": run["name"],
                               "canary exposure (bits)": round(leakage.exposure(run["canary_loss"], run["reference_losses"]), 2),
@@ -380,7 +388,9 @@ sections = [
     ("Known failure modes", ["Replies to borderline prompts (the over-refusal axis):", failure_modes,
                              f"The attack family with the highest success against SFT ({worst.group}), on three "
                              "held-out harmful prompts:", attacked]),
-    ("Training-data risks", [memorisation, membership]),
+    ("Bias and training-data risks", ["Stereotype contrast (nats, bootstrap 95 % interval over templates):", stereotype,
+                                      "Canary exposure and membership inference (lessons 20 and 21):", memorisation,
+                                      membership]),
     ("Deployment checklist", checklist),
     ("Monitoring plan", "Track the refusal rate and the input guard's score distribution on live traffic with "
                         "lesson 13's CUSUM and drift detectors; re-run this evaluation and the regression gate on "
