@@ -44,6 +44,9 @@ def place(module: str) -> tuple[str, object]:
             return "substrate", substrate
     if module in LESSON_OF:
         return "lesson", LESSON_OF[module]
+    package = next((m for m in LESSON_OF if module.startswith(m + ".")), None)
+    if package:  # a module inside a lesson's package (labkit.rlhf.ppo) belongs to that lesson
+        return "lesson", LESSON_OF[package]
     if module.startswith("labkit.exercises.lesson"):  # a lesson's exercises belong to that lesson
         return "lesson", int(module.removeprefix("labkit.exercises.lesson"))
     raise LookupError(module)
@@ -106,6 +109,9 @@ def test_imports_point_down_the_layers():
     ("labkit.core", "labkit.lm.cache", False),             # infrastructure knows no substrate
     ("labkit.cli", "labkit.lm.cache", True),               # the command uses every layer
     ("labkit.chatbot", "labkit.grading", False),           # and nothing imports it
+    ("labkit.rlhf.ppo", "labkit.rlhf.losses", True),       # inside a lesson's package
+    ("labkit.rlhf.losses", "labkit.chatbot", True),        # a lesson's package uses earlier lessons
+    ("labkit.chatbot", "labkit.rlhf.losses", False),       # but not the other way
 ])
 def test_the_rule_itself(source, target, ok):
     assert allowed(source, target) is ok
