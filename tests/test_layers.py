@@ -111,6 +111,9 @@ def test_imports_point_down_the_layers():
     ("labkit.core", "labkit.lm.cache", False),             # infrastructure knows no substrate
     ("labkit.cli", "labkit.lm.cache", True),               # the command uses every layer
     ("labkit.chatbot", "labkit.grading", False),           # and nothing imports it
+    ("labkit.rlhf.ppo", "labkit.rlhf.losses", True),       # inside a lesson's package
+    ("labkit.rlhf.losses", "labkit.chatbot", True),        # a lesson's package uses earlier lessons
+    ("labkit.chatbot", "labkit.rlhf.losses", False),       # but not the other way
 ])
 def test_the_rule_itself(source, target, ok):
     assert allowed(source, target) is ok
