@@ -149,3 +149,19 @@ def test_weights_hash_changes_with_any_weight():
     with torch.no_grad():
         next(model.parameters())[0, 0] += 1e-6
     assert capstone.weights_hash(model) != before
+
+
+def test_decision_widget_full_range():
+    from hypothesis import given, settings
+
+    from widget_driver import draw_and_check, values_strategy
+
+    good = _table("SFT", GOOD + [("harmful_compliance", "all harmful", _hits(0, 120), "lower")])
+    widget = capstone.decision_widget(good, "SFT")
+
+    @settings(max_examples=15, deadline=None)
+    @given(values_strategy(widget))
+    def run(values):
+        draw_and_check(widget, values)
+
+    run()
