@@ -341,7 +341,7 @@ register_course_model(CourseModel("assistant-default", lambda rebuild: get_assis
                                   lambda: checkpoint_path(get_config("default"))))
 # Modules that register course models of later lessons; prebuild imports them
 # first. (This substrate cannot import lesson modules itself: see labkit's layers.)
-PREBUILD_IMPORTS: tuple[str, ...] = ("labkit.capstone",)  # the capstone last: it evaluates the others
+PREBUILD_IMPORTS: tuple[str, ...] = ("labkit.calibration", "labkit.monitoring", "labkit.capstone")  # the capstone last: it evaluates the others
 
 
 def _selected(names) -> list[CourseModel]:
