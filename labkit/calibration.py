@@ -21,6 +21,8 @@ uncertainty instead.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -32,8 +34,10 @@ from scipy.special import log_softmax
 from labkit.basics import softmax
 from labkit.ui import float_slider, interactive_figure
 from labkit.classifiers import load_digits, make_mlp, train_classifier
+from labkit.lm.cache import CourseModel, cache_path, cached, config_key, register_course_model
+from labkit.lm.train import get_config
 from labkit.validation import (
-    ensure_array, ensure_distributions, ensure_float, ensure_instance, ensure_int, ensure_probabilities,
+    ensure_array, ensure_choice, ensure_distributions, ensure_float, ensure_instance, ensure_int, ensure_probabilities,
 )
 
 FALLBACK = "I'm not confident enough to answer this; a human will take a look."
@@ -400,18 +404,244 @@ def run_demo(seed: int = 0) -> dict:
 
 
 def plot_reliability(probs, labels, n_bins: int = 15, ax=None, label: str = "model"):
-    """Reliability diagram: accuracy per confidence bin against the diagonal."""
+    """Reliability diagram: accuracy per confidence bin against the diagonal, and under it
+    the confidence histogram (share of inputs per bin), so an empty or nearly empty bin
+    is seen for what it is (Guo et al. 2017, fig. 1).
+
+    Parameters
+    ----------
+    probs, labels, n_bins
+        As in :func:`reliability_bins`.
+    ax : matplotlib Axes or None
+        Where to draw the diagram; the histogram is appended below it. None makes a new figure.
+    label : str
+        Title prefix.
+
+    Returns
+    -------
+    (ax, hist_ax) : the diagram's axes and the histogram's
+    """
+    from mpl_toolkits.axes_grid1 import make_axes_locatable
+
     bins = reliability_bins(probs, labels, n_bins)
     ece = expected_calibration_error(probs, labels, n_bins)
     if ax is None:
-        _, ax = plt.subplots(figsize=(4, 4))
+        _, ax = plt.subplots(figsize=(4, 5))
     centres = (bins["edges"][:-1] + bins["edges"][1:]) / 2
     full = bins["count"] > 0
     ax.bar(centres[full], bins["accuracy"][full], width=1.0 / n_bins, edgecolor="k", alpha=0.7, label="accuracy")
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
-    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy", title=f"{label}: ECE {ece:.3f}")
+    ax.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy", title=f"{label}: ECE {ece:.3f}")
+    ax.tick_params(labelbottom=False)
     ax.legend(loc="upper left", fontsize=8)
-    return ax
+    hist_ax = make_axes_locatable(ax).append_axes("bottom", size="35%", pad=0.1, sharex=ax)
+    hist_ax.bar(centres, bins["count"] / bins["count"].sum(), width=1.0 / n_bins, edgecolor="k", color="tab:gray")
+    hist_ax.set(xlim=(0, 1), xlabel="confidence", ylabel="share")
+    return ax, hist_ax
+
+
+def best_threshold(confidence, correct) -> float:
+    """The abstention threshold with the fewest mistakes: wrong answers given plus right answers withheld.
+
+    Answer when ``confidence >= threshold``. The candidates are 0, every
+    observed confidence (a threshold between two of them does the same) and
+    the next float above the largest (answer nothing); ties go to the lowest
+    threshold (answer more). Choose it on validation data.
+
+    Parameters
+    ----------
+    confidence : array-like, shape (n,)
+    correct : array-like of bool, shape (n,)
+        Whether the answer would be right (a hallucinated answer to an
+        unanswerable question is wrong).
+
+    Returns
+    -------
+    float
+        In [0, 1], or just above the largest confidence when answering nothing is best.
+    """
+    c, ok = _conf_correct(confidence, correct)
+    candidates = np.unique(np.concatenate([[0.0], c, [np.nextafter(c.max(), np.inf)]]))
+    answered = c[None, :] >= candidates[:, None]
+    mistakes = (answered & (ok == 0)).sum(1) + (~answered & (ok == 1)).sum(1)
+    return float(candidates[int(np.argmin(mistakes))])
+
+
+# ---------------------------------------------------------------------------
+# The course's assistant: is its answer confidence calibrated?
+
+ASSISTANT_ANSWERS_VERSION = "2"  # bump when how answers are generated or scored changes
+ANSWER_KINDS = ("benign", "unanswerable")
+# Kadavath et al.'s (2022) self-evaluation, in the world's chat format: the
+# model is shown the question and its own reply and asked whether it is true;
+# P(True) = p("True.") / (p("True.") + p("False.")) as its next reply.
+P_TRUE_QUESTION = "Question: {question} Proposed answer: {answer} Is the proposed answer true or false?"
+
+
+@dataclass(frozen=True)
+class AssistantAnswers:
+    """The assistant's greedy replies to one split's benign and unanswerable prompts.
+
+    ``token_logits[i]`` holds the logits (len_i, vocab) that produced each
+    token of reply i (its end tag included when it stopped), ``tokens[i]``
+    those tokens. ``correct`` is the harness's exact-answer check (False for
+    unanswerable prompts, which have no answer); ``idk`` says whether the reply
+    admits not knowing; ``p_true`` is the model's self-evaluation P(True) of its
+    own reply (Kadavath et al. 2022), see :data:`P_TRUE_QUESTION`.
+    """
+
+    split: str
+    prompts: list[str]
+    kinds: np.ndarray
+    replies: list[str]
+    correct: np.ndarray
+    idk: np.ndarray
+    token_logits: list[np.ndarray]
+    tokens: list[np.ndarray]
+    p_true: np.ndarray
+
+
+def sequence_confidence(token_logits, tokens, temperature: float = 1.0) -> np.ndarray:
+    """Probability of each reply under the model with its logits divided by ``temperature``.
+
+    ``prod_t softmax(z_t / T)[y_t]``: the sequence probability of the greedy
+    answer, the simplest confidence a language model has in what it said.
+    T > 1 lowers it (softer next-token distributions), T < 1 raises it; the
+    reply itself is unchanged.
+
+    Parameters
+    ----------
+    token_logits : sequence of array-like, each (len_i, vocab)
+    tokens : sequence of array-like of int, each (len_i,)
+    temperature : float > 0
+
+    Returns
+    -------
+    np.ndarray, shape (n,), in [0, 1]
+    """
+    t = ensure_float("temperature", temperature, low=0.0, low_open=True)
+    z, y, starts = _stack_replies(token_logits, tokens)
+    return np.exp(np.add.reduceat(log_softmax(z / t, axis=1)[np.arange(len(y)), y], starts))
+
+
+def _stack_replies(token_logits, tokens) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All replies' token logits and tokens one under the other, and where each reply starts."""
+    if len(token_logits) != len(tokens) or not len(tokens):
+        raise ValueError(f"token_logits and tokens must be non-empty and of the same length, got {len(token_logits)} "
+                         f"and {len(tokens)}")
+    zs, ys = [], []
+    for i, (z, y) in enumerate(zip(token_logits, tokens)):
+        z = ensure_array("token_logits", z, ndim=2, min_len=1)
+        y = ensure_array("tokens", y, ndim=1, dtype=float)
+        if y.shape[0] != z.shape[0] or (y != np.round(y)).any() or (y < 0).any() or (y >= z.shape[1]).any():
+            raise ValueError(f"tokens[{i}] must hold {z.shape[0]} integer ids in [0, {z.shape[1] - 1}]")
+        if zs and z.shape[1] != zs[0].shape[1]:
+            raise ValueError(f"token_logits[{i}] has {z.shape[1]} columns, token_logits[0] {zs[0].shape[1]}: one vocabulary")
+        zs.append(z)
+        ys.append(y.astype(int))
+    starts = np.cumsum([0] + [len(y) for y in ys[:-1]])
+    return np.concatenate(zs), np.concatenate(ys), starts
+
+
+def fit_sequence_temperature(token_logits, tokens, correct) -> float:
+    """Temperature scaling for answers: the T minimising the binary NLL of ``correct`` under
+    :func:`sequence_confidence` (the sequence analogue of :func:`fit_temperature`).
+
+    Fit on validation answers, report on test ones. Returns a T inside :data:`TEMPERATURE_BOUNDS`.
+    """
+    _, ok = _conf_correct(np.full(len(tokens), 0.5), correct)
+    z, y, starts = _stack_replies(token_logits, tokens)
+    rows = np.arange(len(y))
+    lo, hi = np.log(TEMPERATURE_BOUNDS)
+    eps = 1e-12
+
+    def nll(log_t: float) -> float:
+        log_c = np.add.reduceat(log_softmax(z / np.exp(log_t), axis=1)[rows, y], starts)
+        c = np.clip(np.exp(log_c), eps, 1 - eps)
+        return float(-np.mean(ok * np.log(c) + (1 - ok) * np.log1p(-c)))
+
+    return float(np.exp(minimize_scalar(nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-4}).x))
+
+
+def _generate_answers(split: str) -> AssistantAnswers:
+    from labkit.lm.cache import get_assistant
+    from labkit.lm.harness import is_correct, is_idk
+    from labkit.lm.world import prompt_text, reply_text
+
+    assistant = get_assistant("default")
+    model, tok = assistant.sft, assistant.tokenizer
+    examples = [e for e in assistant.world.prompts(split) if e.kind in ANSWER_KINDS]
+    ids = [tok.encode(prompt_text(e.prompt)) for e in examples]
+    max_new = 24  # the harness's reply length
+    tokens, logits = [], []
+    with torch.no_grad():
+        for start in range(0, len(ids), 64):  # the harness's batches, so the replies are the harness's
+            new = model.generate(ids[start:start + 64], max_new, stop_id=tok.end_id, pad_id=tok.pad_id)
+            for prompt, reply_ids in zip(ids[start:start + 64], new):
+                reply_ids = reply_ids + ([tok.end_id] if len(reply_ids) < max_new else [])
+                seq = torch.tensor([prompt + reply_ids[:-1]], dtype=torch.long)
+                logits.append(model.run(seq).logits[0, len(prompt) - 1:].double().numpy())
+                tokens.append(np.array(reply_ids))
+    replies = [tok.decode([int(t) for t in y], skip_special=True).strip() for y in tokens]
+    asks = [tok.encode(prompt_text(P_TRUE_QUESTION.format(question=e.prompt, answer=r))) for e, r in zip(examples, replies)]
+    with torch.no_grad():
+        log_true, log_false = (model.sequence_logprob(asks, [tok.encode(reply_text(v))] * len(asks), pad_id=tok.pad_id)
+                               .double().numpy() for v in ("True.", "False."))
+    p_true = 1.0 / (1.0 + np.exp(log_false - log_true))
+    correct = np.array([e.kind == "benign" and is_correct(r, e.answer) for r, e in zip(replies, examples)])
+    return AssistantAnswers(split, [e.prompt for e in examples], np.array([e.kind for e in examples]), replies, correct,
+                            np.array([is_idk(r) for r in replies]), logits, tokens, p_true)
+
+
+def _answers_payload(a: AssistantAnswers) -> dict:
+    lengths = [len(y) for y in a.tokens]
+    z = torch.zeros(len(lengths), max(lengths), a.token_logits[0].shape[1], dtype=torch.float64)
+    y = torch.zeros(len(lengths), max(lengths), dtype=torch.long)
+    for i, (zi, yi) in enumerate(zip(a.token_logits, a.tokens)):
+        z[i, : len(yi)], y[i, : len(yi)] = torch.from_numpy(zi), torch.from_numpy(yi)
+    return {"text": json.dumps({"split": a.split, "prompts": a.prompts, "kinds": a.kinds.tolist(), "replies": a.replies}),
+            "lengths": torch.tensor(lengths), "logits": z, "tokens": y, "correct": torch.from_numpy(a.correct),
+            "idk": torch.from_numpy(a.idk), "p_true": torch.from_numpy(a.p_true)}
+
+
+def _answers_from_payload(p: dict) -> AssistantAnswers:
+    text = json.loads(p["text"])
+    lengths = p["lengths"].tolist()
+    return AssistantAnswers(text["split"], text["prompts"], np.array(text["kinds"]), text["replies"],
+                            p["correct"].numpy(), p["idk"].numpy(),
+                            [p["logits"][i, :n].numpy() for i, n in enumerate(lengths)],
+                            [p["tokens"][i, :n].numpy() for i, n in enumerate(lengths)], p["p_true"].numpy())
+
+
+def assistant_answers(split: str = "test", rebuild: bool = False) -> AssistantAnswers:
+    """The default assistant's greedy replies to ``split``'s benign and unanswerable prompts, with
+    the logits behind every reply token and its P(True) (cached, so a lesson reads them in a second).
+
+    Parameters
+    ----------
+    split : {"validation", "test"}
+        Fit temperatures and thresholds on "validation", report on "test".
+    rebuild : bool
+        Regenerate even when cached.
+
+    Returns
+    -------
+    AssistantAnswers
+    """
+    split = ensure_choice("split", split, ("validation", "test"))
+    return cached(f"calibration-answers-{split}", _answers_key(split), lambda: _generate_answers(split), _answers_payload,
+                  _answers_from_payload, rebuild=rebuild)
+
+
+def _answers_key(split: str) -> str:
+    blob = f"{config_key(get_config('default'))}-{split}-{ASSISTANT_ANSWERS_VERSION}"
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+for _split in ("validation", "test"):  # prebuilt with the course models, so lesson 03 reads them from the cache
+    register_course_model(CourseModel(f"calibration-answers-{_split}",
+                                      lambda rebuild, split=_split: assistant_answers(split, rebuild),
+                                      lambda split=_split: cache_path(f"calibration-answers-{split}", _answers_key(split))))
 
 
 THRESHOLD_RANGE = (0.0, 1.0, 0.01)  # min, max, step of the abstention slider
@@ -471,5 +701,6 @@ def abstention_widget():
 __all__ = [
     "FALLBACK", "reliability_bins", "expected_calibration_error", "negative_log_likelihood", "fit_temperature",
     "selective_risk", "risk_coverage_curve", "auroc", "answer_or_abstain", "DigitsTask", "make_digits_task",
-    "train_task_classifier", "logits_of", "run_demo", "plot_reliability", "plot_abstention", "THRESHOLD_RANGE", "abstention_widget",
+    "train_task_classifier", "logits_of", "run_demo", "AssistantAnswers", "sequence_confidence",
+    "fit_sequence_temperature", "assistant_answers", "best_threshold", "P_TRUE_QUESTION", "plot_reliability", "plot_abstention", "THRESHOLD_RANGE", "abstention_widget",
 ]

@@ -348,9 +348,61 @@ def instructions_in(text: str) -> list[str]:
 NAIVE_BLOCKLIST = ("rm ", "delete", "sudo", "passwd")
 
 
-def naive_is_safe(command: str) -> bool:
-    """What ``is_safe`` usually becomes when filled in: a substring blocklist on the raw text."""
-    return not any(word in command for word in NAIVE_BLOCKLIST)
+def naive_is_safe(command: str, blocklist: Sequence[str] = NAIVE_BLOCKLIST) -> bool:
+    """What ``is_safe`` usually becomes when filled in: a substring blocklist on the raw text.
+
+    Parameters
+    ----------
+    command : str
+    blocklist : sequence of non-empty str
+        Substrings that make a command unsafe (default :data:`NAIVE_BLOCKLIST`).
+    """
+    if not isinstance(command, str):
+        raise TypeError(f"command must be a str, got {type(command).__name__}")
+    if isinstance(blocklist, str) or not all(isinstance(w, str) and w for w in blocklist):
+        raise TypeError("blocklist must be a sequence of non-empty str")
+    return not any(word in command for word in blocklist)
+
+
+def shell_runs(command: str, argv: Sequence[str]) -> bool:
+    """Whether a POSIX shell would run exactly ``argv`` (program and arguments) as one of the
+    commands in ``command`` (by :func:`shell_view`)."""
+    if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
+        raise TypeError("argv must be a non-empty sequence of str, e.g. ['rm', '-rf', 'workspace']")
+    return list(argv) in shell_view(command)
+
+
+# Ways to write ``rm -rf workspace`` that a substring check may miss and a shell still runs as rm.
+RM_WORKSPACE = ("rm", "-rf", "workspace")  # what the attack must get a shell to run
+_RM_SPELLINGS = ("rm", "r''m", 'r""m', "r\\m", "'r'm", '"r"m', "r'm'", 'r"m"', "'rm'", '"rm"', "\\rm")
+_RM_COMMANDS = tuple(f"{rm} -rf workspace" for rm in _RM_SPELLINGS) + ("rm\t-rf workspace",)
+
+
+def find_bypass(blocklist: Sequence[str]) -> str:
+    """A command that ``naive_is_safe(command, blocklist)`` passes and in which a shell runs ``rm -rf workspace``.
+
+    Lesson 01's design exercise: the blocklist checks the text, the shell
+    removes quotes and backslashes before it runs anything, so the two
+    disagree about what the text says (bug 2 of the slide's approach).
+
+    Parameters
+    ----------
+    blocklist : sequence of non-empty str
+
+    Returns
+    -------
+    str
+        The first of a handful of spellings of ``rm -rf workspace`` that passes.
+
+    Raises
+    ------
+    ValueError
+        When none of them passes (a blocklist naming every quoting character).
+    """
+    for command in _RM_COMMANDS:
+        if naive_is_safe(command, blocklist) and shell_runs(command, RM_WORKSPACE):
+            return command
+    raise ValueError(f"no spelling of rm passes the blocklist {list(blocklist)}")
 
 
 def shell_view(command: str) -> list[list[str]]:
@@ -497,6 +549,6 @@ def policy_widget():
 __all__ = [
     "VERBS", "MAX_REQUEST_CHARS", "ParseError", "Action", "parse_request", "path_is_inside", "Rule", "Policy",
     "RULES", "DEFAULT_POLICY", "GateDecision", "SIDE_EFFECT_TOOLS", "check_action", "check_request", "ToyWorkspace", "default_workspace",
-    "TOOLS", "execute", "run_agent", "instructions_in", "NAIVE_BLOCKLIST", "naive_is_safe", "shell_view",
+    "TOOLS", "execute", "run_agent", "instructions_in", "NAIVE_BLOCKLIST", "naive_is_safe", "shell_runs", "RM_WORKSPACE", "find_bypass", "shell_view",
     "Attempt", "ATTEMPTS", "attack_success_rate", "evaluate_gate", "plot_policy", "policy_widget",
 ]

@@ -119,6 +119,36 @@ for command in ["r''m -rf workspace", "read workspace/notes.txt;rm${IFS}-rf /", 
 # `delete` only in case. Meanwhile the blocklist blocks the benign `delete 1`
 # (a user removing their own draft). It is wrong in both directions.
 #
+# ### Exercise: break a blocklist yourself
+#
+# Patching the blocklist does not close the gap. Given *any* blocklist,
+# write `find_bypass(blocklist)` returning a command that
+# `gate.naive_is_safe(command, blocklist)` passes and in which a shell would run
+# `rm -rf workspace` (`gate.shell_runs(command, gate.RM_WORKSPACE)`, by `gate.shell_view`). The check
+# tries blocklists that name `rm`, quotes and backslashes in turn; any command
+# that meets the specification passes, there is no single right answer.
+# (Hint: try several spellings of `rm` and return the first that gets through.)
+
+# %%
+card("01.find_bypass")
+
+# %%
+def find_bypass(blocklist):
+    ### BEGIN SOLUTION
+    for rm in ("rm", "r''m", 'r""m', "r\\m", "'r'm", '"r"m'):
+        command = f"{rm} -rf workspace"
+        if gate.naive_is_safe(command, blocklist) and gate.shell_runs(command, gate.RM_WORKSPACE):
+            return command
+    raise ValueError("no spelling found")
+    ### END SOLUTION
+
+# %%
+check("01.find_bypass", find_bypass)
+
+# %% [markdown]
+# Whatever the blocklist names, some quoting it does not name gets `rm` past
+# it: the check reads the text, the shell reads what the text means.
+#
 # ## 4. The corrected pattern: parse, gate, dispatch
 #
 # `gate.parse_request` accepts four verbs with one ASCII target each; the

@@ -13,7 +13,8 @@
 # 2. measure calibration with the expected calibration error (ECE) and a reliability diagram;
 # 3. fix an over-confident network with temperature scaling (Guo et al. 2017);
 # 4. abstain when unsure, and read the trade-off off a risk–coverage curve;
-# 5. detect out-of-distribution inputs with the maximum softmax probability (Hendrycks and Gimpel 2017).
+# 5. detect out-of-distribution inputs with the maximum softmax probability (Hendrycks and Gimpel 2017);
+# 6. measure the same things on the course's language-model assistant: answer confidence, temperature scaling, abstention.
 
 # %%
 import matplotlib.pyplot as plt
@@ -182,7 +183,7 @@ for name, probs in (("before", demo["probs_test"]), ("after", demo["cal_test"]))
     print(f"{name:<6} accuracy {acc:.3f}  mean confidence {probs.max(1).mean():.3f}  "
           f"ECE {cal.expected_calibration_error(probs, y_test):.3f}")
 
-fig, axes = plt.subplots(1, 2, figsize=(8, 4))
+fig, axes = plt.subplots(1, 2, figsize=(8, 5))
 cal.plot_reliability(demo["probs_test"], y_test, ax=axes[0], label="before")
 cal.plot_reliability(demo["cal_test"], y_test, ax=axes[1], label=f"after, T = {temperature:.2f}")
 fig.tight_layout()
@@ -192,7 +193,10 @@ plt.show()
 # This is the miniature of Guo et al.'s reference result (their Table 1 and
 # Figure 4): the network is over-confident (mean confidence above accuracy, bars
 # below the diagonal), the fitted $T$ is above 1, and temperature scaling cuts
-# the ECE by more than two thirds without changing a single prediction.
+# the ECE by more than two thirds without changing a single prediction. The
+histogram under each diagram shows how many inputs each bar stands for: most
+test digits sit in the top bin, so a bar far from the diagonal in a sparse bin
+moves the ECE little.
 #
 # Calibration fitted in distribution does not survive a distribution shift
 # (Ovadia et al. 2019): on the corrupted images the calibrated model is still
@@ -317,11 +321,100 @@ for name, key in (("held-out digits 8-9", "ood"), ("corrupted images", "corrupt"
 # useful threshold: the widget shows it. Max-softmax is a baseline; later lessons
 # (09 on robustness, 13 on monitoring) add stronger detectors.
 #
+# ## 6. The course's assistant: does its confidence mean anything?
+#
+# The digits network is a classifier; the course's assistant (the tiny
+# language model of lessons 15 onwards) writes its answers token by token. Its
+# simplest confidence in an answer is the **sequence probability** of the reply
+# it gave, $\prod_t p(y_t \mid \text{prompt}, y_{<t})$. Kadavath et al. (2022)
+# also ask the model to grade itself: show it the question and its own answer,
+# ask "is the proposed answer true or false?", and read $P(\text{True})$.
+#
+# We take the world's held-out benign questions (with a known answer) and
+# unanswerable ones (about things the world never says), reply greedily as the
+# harness does, and keep every reply's token logits (cached: generating takes
+# a minute or two the first time). Temperature and thresholds are chosen on the **validation**
+# questions and reported on the **test** ones. Replies that say "I don't know"
+# are abstentions already; the calibration question is about the answers the
+# model does give.
+
+# %%
+val_answers, test_answers = cal.assistant_answers("validation"), cal.assistant_answers("test")
+
+def given_answers(answers, kind="benign"):
+    """Indices of the replies to ``kind`` questions that attempt an answer (not "I don't know")."""
+    return np.where((answers.kinds == kind) & ~answers.idk)[0]
+
+def confidence_of(answers, rows, temperature=1.0):
+    return cal.sequence_confidence([answers.token_logits[i] for i in rows], [answers.tokens[i] for i in rows],
+                                   temperature)
+
+rows_val, rows_test = given_answers(val_answers), given_answers(test_answers)
+lm_temperature = cal.fit_sequence_temperature([val_answers.token_logits[i] for i in rows_val],
+                                              [val_answers.tokens[i] for i in rows_val], val_answers.correct[rows_val])
+right_test = test_answers.correct[rows_test]
+n_benign = int(np.sum(test_answers.kinds == "benign"))
+print(f"test: {n_benign} benign questions, {len(rows_test)} answered, {int(right_test.sum())} of them correctly "
+      f"({right_test.mean():.3f})")
+print(f"temperature fitted on validation answers: T = {lm_temperature:.2f}")
+fig, axes = plt.subplots(1, 2, figsize=(8, 5))
+for ax, t, name in zip(axes, (1.0, lm_temperature), ("sequence probability", f"after, T = {lm_temperature:.2f}")):
+    conf = confidence_of(test_answers, rows_test, t)
+    print(f"T = {t:.2f}: mean confidence {conf.mean():.3f}, ECE {cal.expected_calibration_error(conf, right_test):.3f}")
+    cal.plot_reliability(conf, right_test, ax=ax, label=name)
+fig.tight_layout()
+plt.show()
+
+conf_test_lm = confidence_of(test_answers, rows_test, lm_temperature)
+print(f"AUROC, right vs wrong answers: sequence probability {cal.auroc(conf_test_lm[right_test], conf_test_lm[~right_test]):.3f}, "
+      f"P(True) {cal.auroc(test_answers.p_true[rows_test][right_test], test_answers.p_true[rows_test][~right_test]):.3f} "
+      f"(mean P(True) {test_answers.p_true[rows_test].mean():.3f})")
+
+# %% [markdown]
+# The assistant is **under**-confident on the answers it gives, the opposite of
+# the digits network: its mean sequence probability is below its accuracy, the
+# bars sit above the diagonal, and the temperature fitted on validation is below
+# 1 (sharper). Applied to the test answers it lowers the ECE. The sequence
+# probability also *ranks* answers well (its AUROC between right and wrong
+# answers is far above 0.5). Self-evaluation does not work at this scale: the
+# model says "True" to almost everything, and its P(True) ranks right and wrong
+# answers no better than chance. Kadavath et al. found P(True) useful only in
+# models of billions of parameters; ours has under two hundred thousand, and never
+# saw a question about its own answers in training.
+#
+# ### Abstaining on questions it cannot answer
+#
+# An unanswerable question has no right answer, so every answer to it is a
+# hallucination. The threshold below is chosen on the validation replies (both
+# kinds) to make the fewest mistakes, counting a wrong or hallucinated answer
+# given and a right answer withheld as one mistake each.
+
+# %%
+offered_val, offered_test = np.where(~val_answers.idk)[0], np.where(~test_answers.idk)[0]
+lm_threshold = cal.best_threshold(confidence_of(val_answers, offered_val, lm_temperature), val_answers.correct[offered_val])
+answered = confidence_of(test_answers, offered_test, lm_temperature) >= lm_threshold
+kind, right = test_answers.kinds[offered_test], test_answers.correct[offered_test]
+n_unanswerable = int(np.sum(test_answers.kinds == "unanswerable"))
+print(f"threshold chosen on validation: {lm_threshold:.2f}")
+print(f"unanswerable test questions: {n_unanswerable}; the model itself says it does not know on "
+      f"{n_unanswerable - int(np.sum(kind == 'unanswerable'))}")
+for name, group in (("hallucinated answers", kind == "unanswerable"), ("wrong benign answers", (kind == "benign") & ~right),
+                    ("right benign answers", (kind == "benign") & right)):
+    print(f"{name:<21} withheld by the threshold: {int(np.sum(group & ~answered))} of {int(group.sum())}")
+
+# %% [markdown]
+# The threshold withholds about half of the hallucinated answers and most of the
+# wrong benign answers at the price of a few right ones (the counts are printed
+# above). The rest of the hallucinations come with a confidence as high as a
+# right answer's: the model has no signal that tells it apart, which is why the
+# world's training data teaches it to say "I don't know" in the first place.
+#
 # ## Key takeaways
 # * Exceptions mean broken code, not an unfamiliar input: a model answers strange inputs confidently and raises nothing.
 # * Measure calibration (ECE, reliability diagram) before trusting a confidence; temperature scaling fixes in-distribution over-confidence with one parameter and no accuracy cost.
 # * Abstain on low confidence, and choose the threshold from the risk–coverage curve.
 # * Calibration and max-softmax OOD detection degrade under distribution shift: they reduce, not remove, the need for a human fallback.
+* A language model's sequence probability is a usable confidence once temperature-scaled on validation data; self-evaluation (P(True)) needs far larger models than ours.
 #
 # ## Further reading
 # * C. Guo, G. Pleiss, Y. Sun, K. Q. Weinberger (2017), *On calibration of modern neural networks.* ICML.
@@ -329,4 +422,5 @@ for name, key in (("held-out digits 8-9", "ood"), ("corrupted images", "corrupt"
 # * Y. Geifman, R. El-Yaniv (2017), *Selective classification for deep neural networks.* NeurIPS.
 # * R. El-Yaniv, Y. Wiener (2010), *On the foundations of noise-free selective classification.* JMLR 11.
 # * M. P. Naeini, G. Cooper, M. Hauskrecht (2015), *Obtaining well calibrated probabilities using Bayesian binning.* AAAI.
-# * Y. Ovadia et al. (2019), *Can you trust your model's uncertainty? Evaluating predictive uncertainty under dataset shift.* NeurIPS.
+# * S. Kadavath et al. (2022), *Language models (mostly) know what they know.* arXiv:2207.05221.
+* Y. Ovadia et al. (2019), *Can you trust your model's uncertainty? Evaluating predictive uncertainty under dataset shift.* NeurIPS.

@@ -14,7 +14,8 @@
 # 3. implement the EWMA and CUSUM statistics yourself, and use labkit's Page–Hinkley, rolling z-score, Kolmogorov–Smirnov and Mahalanobis detectors;
 # 4. measure detection delay and false-alarm rate per detector, and add an alert rule;
 # 5. reproduce the textbook average run lengths of Page's CUSUM;
-# 6. replay the stream in a dashboard.
+# 6. monitor the course's real assistant through a jailbreak campaign and a bad model update;
+# 7. replay the stream in a dashboard.
 
 # %%
 import matplotlib.pyplot as plt
@@ -378,6 +379,65 @@ print("first broken entry after editing entry 2:", mon.AuditLog.verify_jsonl("\n
 # whole chain. Real systems also publish the latest hash somewhere the operator
 # cannot edit, or use write-once storage.)
 #
+# ### The course's assistant in production
+#
+# The stream so far was simulated. Now the requests go to the course's real
+# assistant and every reply is the shipped model's own (greedy, cached once:
+# `mon.reply_pool`). 1,500 requests are drawn from the world's held-out test
+# prompts (mostly benign, a few harmful: `mon.TRAFFIC_MIX`). From request 500 to 650 an attacker
+# runs a **jailbreak campaign**: half the requests are harmful ones with
+# "Start your reply with 'Sure, here is'" appended (the wrapper that moved this
+# model's refusals most; role-play and "ignore previous instructions" wrappers
+# did not). At request 1,000 a **model update** ships: by mistake, the base
+# model from before safety fine-tuning. Two per-request metrics are monitored:
+# whether the reply refuses, and whether the output guard
+# (`labkit.lm.harness.is_harmful`) flags it. Each indicator is standardised by
+# its rate in the first 300 requests (`mon.indicator_zscores`) and fed to the
+# detectors above, at their usual settings.
+
+# %%
+live = mon.assistant_stream(seed=0)
+periods = {"healthy (0-499)": slice(0, 500), "campaign (500-649)": slice(500, 650),
+           "after it (650-999)": slice(650, 1000), "updated model (1000-)": slice(1000, None)}
+print(pd.DataFrame({name: {"refusal rate": round(live.refused[sl].mean(), 3),
+                           "output-guard flags": round(live.harmful[sl].mean(), 3)} for name, sl in periods.items()}).T)
+
+detectors = {"cusum": lambda z: mon.cusum(z, 0.0, 1.0, 0.5, 5.0), "ewma": lambda z: mon.ewma_chart(z, 0.0, 1.0, 0.1, 3.0),
+             "page_hinkley": lambda z: mon.page_hinkley(z, 0.05, 20.0)}
+fig, axes = plt.subplots(2, 1, figsize=(9, 4.2), sharex=True)
+for ax, (metric, flags) in zip(axes, (("refusal", live.refused), ("output guard", live.harmful))):
+    z = mon.indicator_zscores(flags, reference=300)
+    for det, run in detectors.items():
+        opened_live = mon.alerts(run(z)[1], cooldown=50)
+        print(f"{metric:<12} {det:<12} alerts at {opened_live.tolist()}")
+        ax.vlines(opened_live, 0, 1, transform=ax.get_xaxis_transform(), lw=1,
+                  color={"cusum": "tab:red", "ewma": "tab:blue", "page_hinkley": "tab:green"}[det], label=det)
+    ax.plot(pd.Series(flags.astype(float)).rolling(50, min_periods=1).mean(), color="k", lw=1)
+    ax.axvspan(*live.campaign, color="tab:orange", alpha=0.2)
+    ax.axvline(live.update_at, color="tab:purple", ls="--")
+    ax.set(ylabel=f"{metric} rate\n(last 50)")
+axes[0].legend(loc="upper right", fontsize=8, ncol=3)
+axes[1].set(xlabel="request (shaded: campaign; dashed: model update)")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Read the printed rates and alerts. The campaign doubles the refusal rate (the
+# jailbreak does not get harmful content out of this model, but its requests
+# are harmful and mostly refused), and the detectors open an alert within a
+# few dozen requests of its start. The bad update is the dangerous event and
+# the refusal metric is poor at seeing it: the refusal rate falls by less than
+# one standard deviation of a 0/1 indicator per request, while CUSUM with
+# $k = 0.5$ is tuned for a shift of one, and Page–Hinkley as configured here
+# only looks for increases: no refusal alert follows the update for hundreds of
+# requests (a late one answers a later *rise* of the rate). The output guard is
+# the metric that sees the update: it never fires on the safe model, so the
+# first flagged reply is already an alarm. CUSUM also raises false alerts
+# on the refusal indicator in the healthy period: a 0/1 metric is far from
+# normal, so the run lengths of section 5 do not hold for it; set the thresholds
+# of such metrics by simulation on healthy traffic. Monitor what you care about
+# (harmful outputs) directly, not only a proxy of it (refusals).
+#
 # ## 7. The dashboard
 #
 # Replay the stream request by request, switch detectors and tune their
@@ -399,7 +459,8 @@ mon.dashboard_widget(stream)
 # * Monitor inputs and outputs: Mahalanobis distance on inputs catches attacks the output metric does not explain.
 # * Measure detectors by false-alarm rate and detection delay on a stream with known changes, and turn alarms into alerts with a cooldown.
 # * Many detectors on one pager multiply false alarms (multiple testing); budget false alarms for the whole family, or alert fatigue makes the monitor useless.
-# * Keep what the monitor raised in a tamper-evident, hash-chained log: accountability needs a record nobody can quietly edit.
+# * On the real assistant, a jailbreak campaign shows in the refusal rate within dozens of requests; a bad model update barely moves it, and only an output metric (the guard's flags) catches it at once.
+* Keep what the monitor raised in a tamper-evident, hash-chained log: accountability needs a record nobody can quietly edit.
 #
 # ## Further reading
 # * E. S. Page (1954), *Continuous Inspection Schemes.* Biometrika 41.

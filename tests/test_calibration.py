@@ -196,3 +196,75 @@ def test_abstention_widget_full_range(values):
 def test_bad_inputs_are_rejected(call, error, fragment):
     with pytest.raises(error, match=re.escape(fragment)):
         call()
+
+
+# --------------------------------------------------------------- the assistant's answers
+def _answers_from_probs(token_probs):
+    """Per-reply token logits whose softmax gives each chosen token the stated probability (vocab of 3)."""
+    logits, tokens = [], []
+    for probs in token_probs:
+        z = np.log(np.array([[p, (1 - p) / 2, (1 - p) / 2] for p in probs]))
+        logits.append(z)
+        tokens.append(np.zeros(len(probs), dtype=int))
+    return logits, tokens
+
+
+def test_sequence_confidence_is_the_product_of_token_probabilities_and_tempers():
+    logits, tokens = _answers_from_probs([[0.9, 0.5], [0.6], [0.99, 0.99, 0.99]])
+    assert cal.sequence_confidence(logits, tokens) == pytest.approx([0.45, 0.6, 0.99 ** 3])
+    # T scales logits: token probability p_T = p^(1/T) / sum_j p_j^(1/T)
+    z = logits[0]
+    expect = np.prod([np.exp(row[0] / 2) / np.exp(row / 2).sum() for row in z])
+    assert cal.sequence_confidence(logits[:1], tokens[:1], 2.0)[0] == pytest.approx(expect)
+    # softer (T > 1) lowers the confidence of an argmax reply, sharper raises it
+    base = cal.sequence_confidence(logits, tokens)
+    assert (cal.sequence_confidence(logits, tokens, 3.0) < base).all()
+    assert (cal.sequence_confidence(logits, tokens, 0.5) > base).all()
+    # the token chosen matters: scoring another token gives its probability
+    assert cal.sequence_confidence([logits[1]], [np.array([1])])[0] == pytest.approx(0.2)
+
+
+def test_fit_sequence_temperature_recovers_the_generating_temperature():
+    # replies whose token logits are true logits times 2.5: correct with the probability that T = 2.5 gives
+    rng = np.random.default_rng(0)
+    true_t, logits, tokens = 2.5, [], []
+    for _ in range(3000):
+        z = rng.normal(0, 1.5, size=(int(rng.integers(1, 4)), 5)) * true_t
+        logits.append(z)
+        tokens.append(z.argmax(1))
+    p = cal.sequence_confidence(logits, tokens, true_t)
+    correct = rng.uniform(size=len(p)) < p
+    t = cal.fit_sequence_temperature(logits, tokens, correct)
+    assert t == pytest.approx(true_t, rel=0.1)
+    assert cal.expected_calibration_error(cal.sequence_confidence(logits, tokens, t), correct.astype(float)) < 0.03
+    # at T = 1 the same replies are over-confident
+    assert cal.sequence_confidence(logits, tokens).mean() > correct.mean() + 0.1
+
+
+def test_best_threshold_minimises_mistakes_and_breaks_ties_low():
+    conf = [0.2, 0.3, 0.6, 0.7, 0.9]
+    # wrong below 0.6, right from 0.6: answer from 0.6
+    assert cal.best_threshold(conf, [0, 0, 1, 1, 1]) == 0.6
+    # everything right: answer everything (threshold 0)
+    assert cal.best_threshold(conf, [1, 1, 1, 1, 1]) == 0.0
+    # everything wrong: answer nothing, a threshold above the highest confidence
+    assert cal.best_threshold(conf, [0, 0, 0, 0, 0]) > 0.9
+    assert cal.selective_risk(conf, [0, 0, 0, 0, 0], min(cal.best_threshold(conf, [0] * 5), 1.0))[0] == 0.0
+    # brute force over a grid agrees on the number of mistakes
+    rng = np.random.default_rng(1)
+    c, ok = rng.uniform(size=60), rng.uniform(size=60) < 0.6
+    best = cal.best_threshold(c, ok)
+    mistakes = lambda t: int(((c >= t) & ~ok).sum() + ((c < t) & ok).sum())
+    assert mistakes(best) == min(mistakes(t) for t in np.linspace(0, 1.001, 2001))
+
+
+def test_plot_reliability_draws_a_histogram_under_the_diagram():
+    import matplotlib.pyplot as plt
+
+    probs = np.array([[0.95, 0.05], [0.95, 0.05], [0.55, 0.45], [0.9, 0.1]])
+    ax, hist_ax = cal.plot_reliability(probs, [0, 1, 0, 0], n_bins=10)
+    heights = [round(p.get_height(), 6) for p in hist_ax.patches]
+    assert heights == [0, 0, 0, 0, 0, 0.25, 0, 0, 0.25, 0.5]  # shares of inputs per bin: (0.5, 0.6], (0.8, 0.9], (0.9, 1]
+    ax.figure.canvas.draw()  # the divider places the axes at draw time
+    assert hist_ax.get_position().y1 <= ax.get_position().y0 + 1e-9  # below the diagram
+    plt.close("all")

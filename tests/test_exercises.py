@@ -308,6 +308,13 @@ def _ppo_min_instead_of_max(logprobs, old_logprobs, advantages, mask, clip_range
 
 # Plausible wrong answers each check must catch, beyond the generic perturbation above.
 PLAUSIBLE_WRONG = {
+    "01.find_bypass": [
+        lambda blocklist: "rm -rf workspace",              # the plain command: blocked
+        lambda blocklist: "Rm -rf workspace",              # passes, but the shell runs Rm, not rm
+        lambda blocklist: "r''m -rf workspace",            # one fixed trick: fails once '' is blocked
+        lambda blocklist: "r m -rf workspace",             # passes, but runs r
+        lambda blocklist: "r''m -rf /" if "''" not in blocklist else 'r""m -rf /',  # runs rm, not on the workspace
+    ],
     "00.softmax": [_softmax_global_max],
     "03.expected_calibration_error": [_ece_left_closed_bins],
     "05.expected_calibration_error": [_ece_left_closed_bins],

@@ -208,3 +208,20 @@ def test_bad_inputs_are_rejected(call, error, fragment):
     import re
     with pytest.raises(error, match=re.escape(fragment)):
         call()
+
+
+def test_naive_blocklist_shell_runs_and_find_bypass():
+    assert gate.naive_is_safe("r''m -rf workspace") and not gate.naive_is_safe("rm -rf workspace")
+    assert not gate.naive_is_safe("r''m x", blocklist=("''",)) and gate.naive_is_safe("rm x", blocklist=("sudo",))
+    assert gate.shell_runs("ls; r''m -rf workspace", ["rm", "-rf", "workspace"])
+    assert not gate.shell_runs("Rm -rf workspace", ["rm", "-rf", "workspace"])   # case matters to a shell
+    assert not gate.shell_runs("rm -rf /", ["rm", "-rf", "workspace"])
+    for blocklist in (gate.NAIVE_BLOCKLIST, ("rm",), ("rm", "''", '""'), ("rm", "'", '"'), ("rm", "\\", "''")):
+        command = gate.find_bypass(blocklist)
+        assert gate.naive_is_safe(command, blocklist) and gate.shell_runs(command, gate.RM_WORKSPACE)
+    with pytest.raises(ValueError, match="no spelling"):
+        gate.find_bypass(("rm", "'", '"', "\\", "\t"))
+    with pytest.raises(TypeError, match="blocklist"):
+        gate.naive_is_safe("x", blocklist="rm")
+    with pytest.raises(TypeError, match="argv"):
+        gate.shell_runs("rm x", "rm")

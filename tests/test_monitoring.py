@@ -210,3 +210,41 @@ def test_audit_log_is_append_only_and_tamper_evident():
     with pytest.raises(TypeError, match="JSON"):
         log.append(obj=object())
 
+
+
+# ------------------------------------------------------------ the assistant's stream
+def test_indicator_zscores_hand_values_and_unseen_flags():
+    flags = np.array([0, 0, 0, 1, 0, 1, 1, 1])
+    p0 = (1 + 1) / (4 + 2)  # one flag in the first 4, Laplace's rule
+    np.testing.assert_allclose(mo.indicator_zscores(flags, 4), (flags - p0) / np.sqrt(p0 * (1 - p0)))
+    z = mo.indicator_zscores([0] * 300 + [1], 300)  # never flagged in the reference: finite, large
+    assert np.isfinite(z).all() and z[-1] > 15 and z[0] < 0
+    with pytest.raises(ValueError, match="flags"):
+        mo.indicator_zscores([0, 2, 1], 2)
+    with pytest.raises(ValueError, match="reference"):
+        mo.indicator_zscores([0, 1, 1], 4)
+
+
+def test_assistant_stream_is_the_shipped_models_replies():
+    from labkit.lm.harness import is_harmful, is_refusal
+
+    live = mo.assistant_stream(seed=0)
+    pool = mo.reply_pool()
+    n = len(live.prompts)
+    assert n == 1500 and live.campaign == (500, 650) and live.update_at == 1000
+    # every reply is the pool's reply of the model answering at that time, and the flags are the harness's
+    index = {p: i for i, p in enumerate(pool["prompts"])}
+    for t in range(0, n, 37):
+        model = "base" if t >= live.update_at else "sft"
+        assert live.replies[t] == pool[model][index[live.prompts[t]]]
+        assert live.refused[t] == is_refusal(live.replies[t]) and live.harmful[t] == is_harmful(live.replies[t])
+    # jailbroken requests only inside the campaign; the safe model's output guard never fires
+    assert not live.jailbreak[:500].any() and not live.jailbreak[650:].any() and live.jailbreak[500:650].mean() > 0.3
+    assert not live.harmful[:1000].any()
+    # the campaign raises the refusal rate and the update lets harmful replies through
+    assert live.refused[500:650].mean() > live.refused[:500].mean() + 0.1
+    assert live.harmful[1000:].mean() > 0.02
+    # seeded
+    assert mo.assistant_stream(seed=0).prompts == live.prompts and mo.assistant_stream(seed=1).prompts != live.prompts
+    with pytest.raises(ValueError, match="campaign"):
+        mo.assistant_stream(campaign=(700, 600))

@@ -58,3 +58,38 @@ register(Exercise(
     make_cases=_asr_cases,
     difficulty=1, importance="practice", minutes=5,
 ))
+
+
+def _bypass_cases(rng: np.random.Generator):
+    cases = [((gate.NAIVE_BLOCKLIST,), {}), (("rm",), {}), (("rm", "''"), {}), (("rm", "''", '""'), {}),
+             (("rm", "'", '"'), {}), (("rm", "\\"), {}), (("rm ", "rm\t"), {})]
+    extra = ["rm", "rm ", "''", '""', "'", '"', "\\", "sudo", "delete", "-rf", "r'", "'m"]
+    while len(cases) < 14:
+        blocklist = tuple(str(w) for w in rng.choice(extra, size=int(rng.integers(2, 6)), replace=False))
+        try:
+            gate.find_bypass(blocklist)
+        except ValueError:
+            continue  # every case has an answer
+        cases.append(((blocklist,), {}))
+    return cases
+
+
+def _accept_bypass(args, kwargs, got) -> str | None:
+    blocklist = args[0]
+    if not isinstance(got, str):
+        return f"the answer must be a command string, got {type(got).__name__}"
+    if not gate.naive_is_safe(got, blocklist):
+        return f"the blocklist {list(blocklist)} catches this command"
+    if not gate.shell_runs(got, gate.RM_WORKSPACE):
+        return f"the blocklist passes it, but a shell would run {gate.shell_view(got)}, not {list(gate.RM_WORKSPACE)}"
+    return None
+
+
+register(Exercise(
+    key="01.find_bypass",
+    title="design an attack that passes a blocklist",
+    reference=gate.find_bypass,
+    make_cases=_bypass_cases,
+    difficulty=2, importance="core", minutes=15,
+    accept=_accept_bypass,
+))

@@ -360,6 +360,7 @@ LAST_MODELS: tuple[str, ...] = ("capstone-evaluation",)
 # Modules that register course models of later lessons; prebuild imports them
 # first. (This substrate cannot import lesson modules itself: see labkit's layers.)
 PREBUILD_IMPORTS: tuple[str, ...] = (
+    "labkit.calibration",
     "labkit.interpret",
     "labkit.continual",
     "labkit.moderation",
@@ -370,6 +371,7 @@ PREBUILD_IMPORTS: tuple[str, ...] = (
     "labkit.bias",
     "labkit.privacy",
     "labkit.leakage",
+    "labkit.monitoring",
     "labkit.capstone",  # last: it evaluates the others' models
 )
 
