@@ -345,11 +345,13 @@ def rlaif_policy(labels: str = "ai", rebuild: bool = False) -> TinyGPT:
     return cached(f"cai-dpo-{labels}", key, build, model_payload, model_from_payload, rebuild=rebuild)
 
 
-def _build_all(rebuild: bool) -> None:
+def _build_all(rebuild: bool) -> dict[str, TinyGPT]:
+    """Every lesson-17 model (prebuild reads None as "skipped", so the policies are returned)."""
     samples(rebuild)
-    sl_cai_policy(rebuild)
+    policies = {"SL-CAI": sl_cai_policy(rebuild)}
     for labels in ("ai", "gold"):
-        rlaif_policy(labels, rebuild)
+        policies[f"DPO on {labels} labels"] = rlaif_policy(labels, rebuild)
+    return policies
 
 
 register_course_model(CourseModel("cai-policies", _build_all, lambda: cache_path("cai-sl", _key(
