@@ -302,9 +302,9 @@ def sweep_settings() -> list[tuple[float, int, bool]]:
     return plain + [(s, k, True) for s in CDA_SKEWS for k in SEEDS]
 
 
-def _build_sweep(rebuild: bool) -> None:
-    for skew, seed, cda in sweep_settings():
-        skewed_assistant(skew, seed, cda, rebuild=rebuild)
+def _build_sweep(rebuild: bool) -> list[TinyGPT]:
+    """Every model of the sweep (returned: prebuild reads None as "skipped")."""
+    return [skewed_assistant(skew, seed, cda, rebuild=rebuild) for skew, seed, cda in sweep_settings()]
 
 
 register_course_model(CourseModel("bias-sweep", _build_sweep,

@@ -212,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="only report stale notebooks")
     parser.add_argument("--no-execute", action="store_true", help="write notebooks without running them")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="lessons built in parallel")
+    parser.add_argument("--no-prebuild", action="store_true",
+                        help="skip training the course models (they must be cached: a missing one trains inside a cell)")
     args = parser.parse_args(argv)
     if args.check:
         problems = stale_notebooks()
@@ -221,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     if not todo:
         parser.error(f"no lesson matches {args.lessons}")
     repro_env.apply()
-    if not args.no_execute:
+    if not args.no_execute and not args.no_prebuild:
         notebook_run.train_course_models(ROOT)
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         for written in pool.map(build_one, todo, [not args.no_execute] * len(todo)):
