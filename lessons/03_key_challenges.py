@@ -194,9 +194,9 @@ plt.show()
 # Figure 4): the network is over-confident (mean confidence above accuracy, bars
 # below the diagonal), the fitted $T$ is above 1, and temperature scaling cuts
 # the ECE by more than two thirds without changing a single prediction. The
-histogram under each diagram shows how many inputs each bar stands for: most
-test digits sit in the top bin, so a bar far from the diagonal in a sparse bin
-moves the ECE little.
+# histogram under each diagram shows how many inputs each bar stands for: most
+# test digits sit in the top bin, so a bar far from the diagonal in a sparse bin
+# moves the ECE little.
 #
 # Calibration fitted in distribution does not survive a distribution shift
 # (Ovadia et al. 2019): on the corrupted images the calibrated model is still
@@ -414,7 +414,7 @@ for name, group in (("hallucinated answers", kind == "unanswerable"), ("wrong be
 # * Measure calibration (ECE, reliability diagram) before trusting a confidence; temperature scaling fixes in-distribution over-confidence with one parameter and no accuracy cost.
 # * Abstain on low confidence, and choose the threshold from the risk–coverage curve.
 # * Calibration and max-softmax OOD detection degrade under distribution shift: they reduce, not remove, the need for a human fallback.
-* A language model's sequence probability is a usable confidence once temperature-scaled on validation data; self-evaluation (P(True)) needs far larger models than ours.
+# * A language model's sequence probability is a usable confidence once temperature-scaled on validation data; self-evaluation (P(True)) needs far larger models than ours.
 #
 # ## Further reading
 # * C. Guo, G. Pleiss, Y. Sun, K. Q. Weinberger (2017), *On calibration of modern neural networks.* ICML.
@@ -423,4 +423,4 @@ for name, group in (("hallucinated answers", kind == "unanswerable"), ("wrong be
 # * R. El-Yaniv, Y. Wiener (2010), *On the foundations of noise-free selective classification.* JMLR 11.
 # * M. P. Naeini, G. Cooper, M. Hauskrecht (2015), *Obtaining well calibrated probabilities using Bayesian binning.* AAAI.
 # * S. Kadavath et al. (2022), *Language models (mostly) know what they know.* arXiv:2207.05221.
-* Y. Ovadia et al. (2019), *Can you trust your model's uncertainty? Evaluating predictive uncertainty under dataset shift.* NeurIPS.
+# * Y. Ovadia et al. (2019), *Can you trust your model's uncertainty? Evaluating predictive uncertainty under dataset shift.* NeurIPS.

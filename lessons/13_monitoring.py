@@ -460,7 +460,7 @@ mon.dashboard_widget(stream)
 # * Measure detectors by false-alarm rate and detection delay on a stream with known changes, and turn alarms into alerts with a cooldown.
 # * Many detectors on one pager multiply false alarms (multiple testing); budget false alarms for the whole family, or alert fatigue makes the monitor useless.
 # * On the real assistant, a jailbreak campaign shows in the refusal rate within dozens of requests; a bad model update barely moves it, and only an output metric (the guard's flags) catches it at once.
-* Keep what the monitor raised in a tamper-evident, hash-chained log: accountability needs a record nobody can quietly edit.
+# * Keep what the monitor raised in a tamper-evident, hash-chained log: accountability needs a record nobody can quietly edit.
 #
 # ## Further reading
 # * E. S. Page (1954), *Continuous Inspection Schemes.* Biometrika 41.

@@ -108,9 +108,9 @@ print("\nchecklist, as the seed has it:", all(isinstance(item, str) for item in 
 
 # %%
 systems = capstone.course_systems()
-guard = systems[1].extra["guard"]
+guard = next(s.extra["guard"] for s in systems if "guard" in s.extra)
 for s in systems:
-    print(f"{s.name:10s} {type(s.responder).__name__:18s} weights {capstone.weights_hash(s.model)[:12]}")
+    print(f"{s.name:12s} {type(s.responder).__name__:18s} weights {capstone.weights_hash(s.model)[:12]}")
 print("axes:", ", ".join(f"{a.name} (lessons {', '.join(map(str, a.lessons))})" for a in capstone.AXES.values()))
 
 # %% [markdown]
@@ -196,7 +196,7 @@ check("22.release_decision", release_decision)
 for name in results.system.unique():
     decision, statuses = capstone.release_decision(
         {k: v for k, v in capstone.rates_of(results, name).items() if k in thresholds}, thresholds)
-    print(f"{name:8s} -> {decision}: " + ", ".join(f"{m} {s}" for m, s in statuses.items()))
+    print(f"{name:12s} -> {decision}: " + ", ".join(f"{m} {s}" for m, s in statuses.items()))
 
 # %% [markdown]
 # Move the thresholds and watch the decision for the SFT model change. Notice

@@ -6,6 +6,7 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 import build_lessons
@@ -125,3 +126,15 @@ def test_no_security_footguns_in_labkit():
         assert "pickle.load" not in text, f"pickle in {path}"
         for call in re.findall(r"torch\.load\([^)]*\)", text):
             assert "weights_only=True" in call, f"{path}: {call}"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "lessons").glob("[0-9][0-9]_*.py")), ids=lambda p: p.stem)
+def test_lesson_markdown_cells_are_fully_commented(path):
+    """A markdown line without its '# ' in a percent-format source silently becomes code (or vanishes)."""
+    inside, bad = False, []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.startswith("# %%"):
+            inside = "[markdown]" in line
+        elif inside and line.strip() and not line.startswith("#"):
+            bad.append(number)
+    assert not bad, f"{path.name}: markdown lines without '# ' at {bad}"
