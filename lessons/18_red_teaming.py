@@ -215,9 +215,10 @@ for judge, verdict in redteam.JUDGES.items():
     rate, lo, hi = redteam.attack_success_rate([verdict(x) for x in replies])
     print(f"individual GCG, {judge} judge: ASR {rate:.2f} [{lo:.2f}, {hi:.2f}] on {len(runs)} held-out prompts")
 reached = [r.success_seconds for r in runs if r.success_step is not None]
-print(f"target reached on {len(reached)} of {len(runs)} prompts; median seconds to success "
-      f"{np.median(reached) if reached else float('nan'):.1f} (over those); "
-      f"candidates evaluated per second {sum(r.candidates for r in runs) / sum(r.seconds for r in runs):.0f}")
+# Timings vary with the machine that built the cache: printed inside [elapsed ...], which the test suite masks.
+print(f"target reached on {len(reached)} of {len(runs)} prompts [elapsed: median "
+      f"{np.median(reached) if reached else float('nan'):.1f} s to success over those, "
+      f"{sum(r.candidates for r in runs) / sum(r.seconds for r in runs):.0f} candidates evaluated per second]")
 for p, r, x in list(zip(study["prompts"], runs, replies))[:4]:
     print(f"  {p[:50]!r} + {r.text!r}\n      -> {x!r}")
 
