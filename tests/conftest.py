@@ -52,3 +52,11 @@ def browser():
         )
         yield b
         b.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_assistant():
+    """The shipped default assistant (tests of lessons 08, 11, ... that need a real language model)."""
+    from labkit.lm.cache import get_assistant
+
+    return get_assistant("default")  # shipped: loads in a fraction of a second

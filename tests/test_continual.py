@@ -134,13 +134,6 @@ def test_bad_inputs_are_rejected(call, error, fragment):
 
 
 # ---------------------------------------------------------------- forgetting safety
-@pytest.fixture(scope="module")
-def tiny_assistant():
-    from labkit.lm.cache import get_assistant
-
-    return get_assistant("default")  # shipped: loads in a fraction of a second
-
-
 def test_sequence_fisher_is_the_mean_squared_gradient_of_each_demonstration(tiny_assistant):
     from labkit.lm.train import sft_tensors
 

@@ -204,13 +204,6 @@ def test_bad_inputs_are_rejected(call, error, fragment):
 
 
 # ---------------------------------------------------------------- the refusal direction
-@pytest.fixture(scope="module")
-def tiny_assistant():
-    from labkit.lm.cache import get_assistant
-
-    return get_assistant("default")  # shipped: loads in a fraction of a second
-
-
 def test_refusal_direction_is_the_difference_of_means(tiny_assistant):
     from labkit.lm.world import prompt_text
 
