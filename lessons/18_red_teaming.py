@@ -233,7 +233,7 @@ for p, r, x in list(zip(study["prompts"], runs, replies))[:4]:
 # steps, the full compliance string as target) is the next thing to try, and
 # the first thing a real red team would report alongside the ASR.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 redteam.gcg_widget(runs)
 
 # %% [markdown]

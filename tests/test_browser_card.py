@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 
 from labkit import capstone
-from test_browser import CHROMIUM, ROOT, browser  # noqa: F401  (the fixture)
+from conftest import CHROMIUM
+
+ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it as root)")
 matplotlib.use("Agg")
@@ -35,7 +37,7 @@ def _check_page(browser, card: Path, shot: Path) -> None:
     page.close()
 
 
-def test_safety_card_renders_with_every_image(browser, tmp_path):  # noqa: F811
+def test_safety_card_renders_with_every_image(browser, tmp_path):
     results = _synthetic_results()
     thresholds = {"refusal (all harmful)": (">=", 0.85)}
     _, card = capstone.write_safety_card(
@@ -45,7 +47,7 @@ def test_safety_card_renders_with_every_image(browser, tmp_path):  # noqa: F811
     _check_page(browser, card, ROOT / "build" / "browser" / "safety_card_test.png")
 
 
-def test_lesson_22_card_renders_when_built(browser):  # noqa: F811
+def test_lesson_22_card_renders_when_built(browser):
     card = capstone.default_card_dir() / "card.html"
     if not card.exists():
         pytest.skip("lesson 22 has not written build/safety_card/card.html in this checkout yet")

@@ -138,3 +138,16 @@ def test_lesson_markdown_cells_are_fully_commented(path):
         elif inside and line.strip() and not line.startswith("#"):
             bad.append(number)
     assert not bad, f"{path.name}: markdown lines without '# ' at {bad}"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "lessons").glob("[0-9][0-9]_*.py")), ids=lambda p: p.stem)
+def test_widget_cells_are_ignored_by_nbval(path):
+    """A widget's view and its Output messages differ run to run: its cell must carry nbval-ignore-output."""
+    header, bad = "", []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.startswith("# %%"):
+            header = line
+        elif re.search(r"\w_widget\(", line) and not line.lstrip().startswith("#") and "[markdown]" not in header \
+                and "nbval-ignore-output" not in header:
+            bad.append(number)
+    assert not bad, f"{path.name}: widget cells without the nbval-ignore-output tag at lines {bad}"
