@@ -182,12 +182,35 @@ GUARD_HARMFUL_SOURCES: tuple[str, ...] = ("harmbench_test", "harmbench_val", "do
 # (Koala collected public prompts; one is a TruthfulQA question) is dropped.
 GUARD_EVALUATION_DATASETS: tuple[str, ...] = ("advbench", "xstest", "jailbreakbench_pair", "koala_test_set")
 GUARD_DATASETS: tuple[str, ...] = GUARD_HARMFUL_SOURCES + tuple(GUARD_BENIGN_MIX) + GUARD_EVALUATION_DATASETS
-GUARD_C_GRID: tuple[float, ...] = (1.0, 4.0, 16.0)
+# Benign requests that look as if they should be refused: weighted up in training (some candidates) and given
+# their own false-positive budget in calibration.
+GUARD_HARD_NEGATIVES: tuple[str, ...] = ("coconot_contrast",)
+GUARD_C_GRID: tuple[float, ...] = (1.0, 4.0, 16.0)   # the output guard's grid
+GUARD_C = 16.0                    # the input guard's C: the value session 2's grid chose for the character model
 GUARD_CALIBRATION_SHARE = 0.2     # of each source (HarmBench: its own validation split instead)
-GUARD_MAX_FPR_PER_SOURCE = 0.05   # no benign source's held-out prompts flagged more often than this
+GUARD_MAX_FPR = 0.05              # of all held-out benign calibration prompts flagged
+GUARD_MAX_HARD_NEGATIVE_FPR = 0.10   # of the held-out hard negatives flagged (the over-refusal target of XSTest)
+GUARD_MAX_FPR_PER_SOURCE = 0.05   # the previous guard's rule (:func:`calibrate_per_source`), kept for comparison
+
+
+@dataclass(frozen=True)
+class GuardCandidate:
+    """One input-guard design: word n-grams besides character n-grams or not, and the hard negatives' weight."""
+
+    word_ngrams: tuple[int, int] | None
+    hard_negative_weight: float
+
+
+GUARD_CANDIDATES: dict[str, GuardCandidate] = {
+    "char n-grams": GuardCandidate(None, 1.0),
+    "char n-grams, hard negatives x3": GuardCandidate(None, 3.0),
+    "word + char n-grams": GuardCandidate((1, 2), 1.0),
+    "word + char n-grams, hard negatives x3": GuardCandidate((1, 2), 3.0),
+}
 _DNA_EXCLUDED_AREAS = ("Human-Chatbot Interaction Harms", "Misinformation Harms")
 _DNA_KEPT_TYPES = ("Reducing the cost of disinformation campaigns",)
-_GUARD_VERSION = "2"
+_GUARD_VERSION = "4"  # the output guard keeps its own version: that model did not change
+_OUTPUT_GUARD_VERSION = "2"
 
 
 def _first_human_turn(dialogue: str) -> str:
@@ -312,16 +335,108 @@ def _fit_on(data: GuardData, C: float | None) -> TextClassifier:
     return TextClassifier(C=ensure_float("C", C, low=0.0, low_open=True)).fit(data.train_texts, data.train_labels)
 
 
-def train_real_input_guard(data: GuardData, C: float | None = None,
-                           max_false_positive_rate: float = GUARD_MAX_FPR_PER_SOURCE) -> TextClassifier:
-    """Fit lesson 14's :class:`~labkit.moderation.TextClassifier` on ``data``'s training prompts.
+def calibrate_guard(guard: TextClassifier, texts: Sequence[str], labels, sources: Sequence[str],
+                    max_false_positive_rate: float = GUARD_MAX_FPR,
+                    max_hard_negative_rate: float = GUARD_MAX_HARD_NEGATIVE_FPR) -> float:
+    """Set ``guard.threshold`` to the lowest value at which at most ``max_false_positive_rate`` of the benign
+    prompts, and at most ``max_hard_negative_rate`` of those from :data:`GUARD_HARD_NEGATIVES`, are flagged;
+    return it.
 
-    ``C`` is chosen from :data:`GUARD_C_GRID` by ROC AUC on the calibration
-    prompts when None; the threshold by :func:`calibrate_per_source` on them.
+    Two budgets because the two kinds of benign prompt differ: everyday
+    requests should almost never be refused, while requests built to look
+    harmful (CoCoNot's contrast set, like XSTest's safe prompts) are the ones
+    a guard refuses by mistake, and the course's target for them is 10 %.
+    A pooled rate, unlike :func:`calibrate_per_source`, does not let a source
+    of 16 prompts (where 5 % means none) set the threshold alone.
     """
-    guard = _fit_on(data, C)
-    calibrate_per_source(guard, data.cal_texts, data.cal_labels, data.cal_sources, max_false_positive_rate)
-    return guard
+    fpr = ensure_float("max_false_positive_rate", max_false_positive_rate, 0.0, 1.0)
+    hard_fpr = ensure_float("max_hard_negative_rate", max_hard_negative_rate, 0.0, 1.0)
+    texts, labels, sources = list(texts), np.asarray(labels, dtype=bool), np.asarray(list(sources), dtype=object)
+    if not (len(texts) == len(labels) == len(sources)):
+        raise ValueError("texts, labels and sources must have the same length")
+    if labels.all():
+        raise ValueError("labels must contain benign (False) prompts to calibrate on")
+    scores = guard.predict_proba(texts)
+    hard = ~labels & np.isin(sources, GUARD_HARD_NEGATIVES)
+    threshold = threshold_for_fpr(scores[~labels], fpr)
+    if hard.any():
+        threshold = max(threshold, threshold_for_fpr(scores[hard], hard_fpr))
+    guard.threshold = threshold
+    return threshold
+
+
+def fit_guard_candidate(data: GuardData, candidate: GuardCandidate) -> TextClassifier:
+    """A :class:`~labkit.moderation.TextClassifier` (``C`` = :data:`GUARD_C`) fitted on ``data``'s training
+    prompts as ``candidate`` says; its threshold is not set."""
+    if not isinstance(data, GuardData):
+        raise TypeError(f"data must be a GuardData, got {type(data).__name__}")
+    if not isinstance(candidate, GuardCandidate):
+        raise TypeError(f"candidate must be a GuardCandidate, got {type(candidate).__name__}")
+    weight = ensure_float("candidate.hard_negative_weight", candidate.hard_negative_weight, low=0.0, low_open=True)
+    weights = np.where(np.isin(np.asarray(data.train_sources, dtype=object), GUARD_HARD_NEGATIVES), weight, 1.0)
+    return TextClassifier(C=GUARD_C, word_ngrams=candidate.word_ngrams).fit(data.train_texts, data.train_labels, weights)
+
+
+@dataclass(frozen=True)
+class GuardSelection:
+    """The chosen input guard, the candidates' validation table, and the previous guard for comparison.
+
+    ``previous`` is session 2's design (character n-grams, threshold by
+    :func:`calibrate_per_source`), refitted on the same data.
+    """
+
+    guard: TextClassifier
+    table: pd.DataFrame
+    previous: TextClassifier
+
+
+def _validation_row(name: str, guard: TextClassifier, data: GuardData) -> dict:
+    from sklearn.metrics import roc_auc_score
+
+    scores = guard.predict_proba(data.cal_texts)
+    flagged = scores >= guard.threshold
+    hard = np.isin(np.asarray(data.cal_sources, dtype=object), GUARD_HARD_NEGATIVES)
+    return {"candidate": name, "ROC AUC": roc_auc_score(data.cal_labels, scores), "threshold": guard.threshold,
+            "harmful recall": flagged[data.cal_labels].mean(), "benign flagged": flagged[~data.cal_labels].mean(),
+            "hard negatives flagged": flagged[hard].mean()}
+
+
+def select_real_input_guard(data: GuardData) -> GuardSelection:
+    """Fit every :data:`GUARD_CANDIDATES`, calibrate each by :func:`calibrate_guard`, and choose one.
+
+    The rule, on the calibration part only: the highest recall on the
+    held-out harmful calibration prompts (HarmBench's validation behaviours
+    and held-out Do-Not-Answer requests) at the calibrated threshold; ties go
+    to the higher ROC AUC, then to the candidate listed first.
+    """
+    if not isinstance(data, GuardData):
+        raise TypeError(f"data must be a GuardData, got {type(data).__name__}")
+    rows, fitted = [], {}
+    for name, candidate in GUARD_CANDIDATES.items():
+        guard = fit_guard_candidate(data, candidate)
+        calibrate_guard(guard, data.cal_texts, data.cal_labels, data.cal_sources)
+        fitted[name] = guard
+        rows.append(_validation_row(name, guard, data))
+    table = pd.DataFrame(rows)
+    best = max(range(len(rows)), key=lambda i: (rows[i]["harmful recall"], rows[i]["ROC AUC"], -i))
+    table["chosen"] = [i == best for i in range(len(rows))]
+    previous = fit_guard_candidate(data, GUARD_CANDIDATES["char n-grams"])
+    calibrate_per_source(previous, data.cal_texts, data.cal_labels, data.cal_sources, GUARD_MAX_FPR_PER_SOURCE)
+    return GuardSelection(fitted[table.candidate[best]], table, previous)
+
+
+def _selection_payload(selection: GuardSelection) -> dict:
+    previous = {f"previous/{k}": v for k, v in classifier_payload(selection.previous).items()}
+    return {**classifier_payload(selection.guard), **previous, "table": selection.table.to_json(orient="records")}
+
+
+def _selection_from_payload(payload: dict) -> GuardSelection:
+    import io
+
+    previous = {k.removeprefix("previous/"): v for k, v in payload.items() if k.startswith("previous/")}
+    own = {k: v for k, v in payload.items() if not k.startswith("previous/") and k != "table"}
+    table = pd.read_json(io.StringIO(payload["table"]), orient="records")
+    return GuardSelection(classifier_from_payload(own), table, classifier_from_payload(previous))
 
 
 def _guard_key(seed: int) -> str:
@@ -330,25 +445,34 @@ def _guard_key(seed: int) -> str:
 
     from labkit import datasets
 
-    blob = json.dumps({"seed": seed, "mix": GUARD_BENIGN_MIX, "grid": GUARD_C_GRID, "share": GUARD_CALIBRATION_SHARE,
-                       "fpr": GUARD_MAX_FPR_PER_SOURCE, "version": _GUARD_VERSION,
+    blob = json.dumps({"seed": seed, "mix": GUARD_BENIGN_MIX, "C": GUARD_C, "share": GUARD_CALIBRATION_SHARE,
+                       "candidates": {k: asdict(v) for k, v in GUARD_CANDIDATES.items()},
+                       "hard": GUARD_HARD_NEGATIVES, "fpr": [GUARD_MAX_FPR, GUARD_MAX_HARD_NEGATIVE_FPR,
+                                                             GUARD_MAX_FPR_PER_SOURCE],
+                       "version": _GUARD_VERSION,
                        "data": [datasets.REGISTRY[n].sha256 for n in GUARD_DATASETS]}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 @functools.lru_cache(maxsize=4)
-def _real_input_guard(seed: int, rebuild: bool) -> TextClassifier:
-    return cached(f"input-guard-real-s{seed}", _guard_key(seed), lambda: train_real_input_guard(real_guard_data(seed)),
-                  classifier_payload, classifier_from_payload, rebuild=rebuild)
+def _real_input_guard(seed: int, rebuild: bool) -> GuardSelection:
+    return cached(f"input-guard-real-s{seed}", _guard_key(seed), lambda: select_real_input_guard(real_guard_data(seed)),
+                  _selection_payload, _selection_from_payload, rebuild=rebuild)
+
+
+def real_input_guard_selection(seed: int = 0, rebuild: bool = False) -> GuardSelection:
+    """The input guard trained on real prompts with its candidates' validation table
+    (:func:`real_guard_data`, :func:`select_real_input_guard`).
+
+    Trained once (the candidates take about half a minute), then loaded from
+    labkit's model cache and kept in memory. Needs :data:`GUARD_DATASETS`.
+    """
+    return memoised_model(_real_input_guard, seed, rebuild)
 
 
 def real_input_guard(seed: int = 0, rebuild: bool = False) -> TextClassifier:
-    """The input guard trained on real prompts (:func:`real_guard_data`, :func:`train_real_input_guard`).
-
-    Trained once, then loaded from labkit's model cache and kept in memory.
-    Needs :data:`GUARD_DATASETS`.
-    """
-    return memoised_model(_real_input_guard, seed, rebuild)
+    """The chosen input guard of :func:`real_input_guard_selection`."""
+    return real_input_guard_selection(seed, rebuild).guard
 
 
 # ----------------------------------------------------------------------------
@@ -420,7 +544,7 @@ def _real_output_guard(seed: int, rebuild: bool) -> TextClassifier:
 
     key = hashlib.sha256(json.dumps({"seed": seed, "grid": GUARD_C_GRID, "n": OUTPUT_GUARD_HELPFUL_REPLIES,
                                      "fpr": OUTPUT_GUARD_MAX_FPR, "share": GUARD_CALIBRATION_SHARE,
-                                     "version": _GUARD_VERSION,
+                                     "version": _OUTPUT_GUARD_VERSION,
                                      "data": [datasets.REGISTRY[n].sha256 for n in OUTPUT_GUARD_DATASETS]},
                                     sort_keys=True).encode()).hexdigest()[:16]
     return cached(f"output-guard-real-s{seed}", key, lambda: train_real_output_guard(real_output_guard_data(seed)),
@@ -755,8 +879,9 @@ def chat_widget(bot: GuardedAssistant, user: str = "student"):
     return widgets.VBox([widgets.HBox([box, send]), log])
 
 
-__all__ = ["flag_table", "GuardData", "real_guard_data", "calibrate_per_source", "train_real_input_guard",
-           "real_input_guard", "real_output_guard_data", "train_real_output_guard", "real_output_guard",
+__all__ = ["flag_table", "GuardData", "real_guard_data", "calibrate_per_source", "calibrate_guard",
+           "GuardCandidate", "GUARD_CANDIDATES", "GUARD_HARD_NEGATIVES", "fit_guard_candidate", "GuardSelection",
+           "select_real_input_guard", "real_input_guard_selection", "real_input_guard", "threshold_for_fpr", "real_output_guard_data", "train_real_output_guard", "real_output_guard",
            "GUARD_BENIGN_MIX", "GUARD_HARMFUL_SOURCES", "GUARD_EVALUATION_DATASETS", "GUARD_DATASETS",
            "OUTPUT_GUARD_DATASETS", "DNA_MODELS", "contains_word", "rate_limit", "RateLimiter", "train_input_guard", "Turn", "GuardedAssistant", "guard_rates",
            "REFUSAL_MESSAGE", "FALLBACK_MESSAGE", "plot_guard_threshold", "chat_widget", "THRESHOLD_RANGE",

@@ -45,10 +45,10 @@ from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import FeatureUnion, Pipeline
 
 from labkit.ui import interactive_figure, text_box
-from labkit.validation import ensure_array, ensure_choice, ensure_float, ensure_int
+from labkit.validation import ensure_array, ensure_choice, ensure_float, ensure_int, ensure_weights
 
 # ----------------------------------------------------------------------------
 # 1. Normalisation
@@ -625,28 +625,57 @@ class TextClassifier:
         this in overlapping windows of this many characters) and gets its
         *highest* score, so padding a harmful sentence with pages of harmless
         text cannot dilute its TF-IDF vector.
+    word_ngrams : (int, int) or None
+        Also use word n-grams of these lengths (words: runs of two or more word
+        characters, scikit-learn's default linear ``token_pattern``), with their
+        own TF-IDF block beside the character block, each block of unit length
+        so the many character n-grams do not drown the words; None: character
+        n-grams only. Words carry what a request asks for ("build a bomb")
+        where character pieces are shared with harmless words.
     """
 
-    def __init__(self, C: float = 4.0, max_chars: int = 300) -> None:
+    def __init__(self, C: float = 4.0, max_chars: int = 300, word_ngrams: tuple[int, int] | None = None) -> None:
         self.C = ensure_float("C", C, low=0.0, low_open=True)
         self.max_chars = ensure_int("max_chars", max_chars, low=64)
+        if word_ngrams is not None:
+            if isinstance(word_ngrams, (str, bytes)) or len(tuple(word_ngrams)) != 2:
+                raise TypeError(f"word_ngrams must be None or a pair (shortest, longest), got {word_ngrams!r}")
+            lo = ensure_int("word_ngrams[0]", word_ngrams[0], low=1, high=5)
+            word_ngrams = (lo, ensure_int("word_ngrams[1]", word_ngrams[1], low=lo, high=5))
+        self.word_ngrams = word_ngrams
         self.threshold = 0.5
         self.pipeline: Pipeline | None = None
 
     def _pipeline(self) -> Pipeline:
-        return Pipeline([
-            ("counts", CharNgramCounts(ngram_range=(2, 5), min_df=2)),
-            ("tfidf", TfidfTransformer(sublinear_tf=True)),
-            ("logreg", LogisticRegression(C=self.C, max_iter=2000, class_weight="balanced")),
-        ])
+        logreg = ("logreg", LogisticRegression(C=self.C, max_iter=2000, class_weight="balanced"))
+        chars = [("counts", CharNgramCounts(ngram_range=(2, 5), min_df=2)), ("tfidf", TfidfTransformer(sublinear_tf=True))]
+        if self.word_ngrams is None:
+            return Pipeline([*chars, logreg])
+        words = [("counts", CountVectorizer(analyzer="word", ngram_range=self.word_ngrams, lowercase=False, min_df=2)),
+                 ("tfidf", TfidfTransformer(sublinear_tf=True))]
+        return Pipeline([("features", FeatureUnion([("chars", Pipeline(chars)), ("words", Pipeline(words))])), logreg])
 
-    def fit(self, texts: Sequence[str], labels) -> "TextClassifier":
-        """Fit on ``texts`` (normalised here) and boolean ``labels`` (True = harmful)."""
+    def _tfidf_blocks(self) -> list[Pipeline]:
+        """The (counts, tfidf) steps of each feature block: characters, then words if used."""
+        pipe = self._check_fitted()
+        if self.word_ngrams is None:
+            return [pipe[:-1]]
+        return [block for _, block in pipe["features"].transformer_list]
+
+    def fit(self, texts: Sequence[str], labels, sample_weight=None) -> "TextClassifier":
+        """Fit on ``texts`` (normalised here) and boolean ``labels`` (True = harmful).
+
+        ``sample_weight`` (optional, one non-negative weight per text) multiplies
+        each text's term in the loss, on top of the balanced class weights.
+        """
         texts = _as_texts("texts", texts)
         y = _as_labels(labels, len(texts))
         if y.all() or not y.any():
             raise ValueError("labels must contain both classes")
-        self.pipeline = self._pipeline().fit([normalize(t) for t in texts], y)
+        fit_params = {}
+        if sample_weight is not None:
+            fit_params["logreg__sample_weight"] = ensure_weights("sample_weight", sample_weight, len(texts), "text")
+        self.pipeline = self._pipeline().fit([normalize(t) for t in texts], y, **fit_params)
         return self
 
     def _check_fitted(self) -> Pipeline:
@@ -975,25 +1004,28 @@ def classifier_payload(classifier: TextClassifier) -> dict:
     import torch
 
     pipe = classifier._check_fitted()
-    vocabulary = pipe["counts"].vocabulary_
-    ngrams = [""] * len(vocabulary)
-    for gram, index in vocabulary.items():
-        ngrams[index] = gram
-    return {"C": classifier.C, "max_chars": classifier.max_chars, "threshold": float(classifier.threshold),
-            "ngrams": json.dumps(ngrams), "idf": torch.from_numpy(pipe["tfidf"].idf_.copy()),
-            **_logreg_payload("logreg", pipe["logreg"])}
+    blocks = classifier._tfidf_blocks()
+    payload = {"C": classifier.C, "max_chars": classifier.max_chars, "threshold": float(classifier.threshold),
+               **_logreg_payload("logreg", pipe["logreg"])}
+    for prefix, block in zip(("", "word_"), blocks):  # no word_ keys for characters only: older payloads still load
+        vocabulary = block["counts"].vocabulary_
+        payload[f"{prefix}ngrams"] = json.dumps(sorted(vocabulary, key=vocabulary.__getitem__))
+        payload[f"{prefix}idf"] = torch.from_numpy(block["tfidf"].idf_.copy())
+    if classifier.word_ngrams is not None:
+        payload["word_ngram_range"] = json.dumps(list(classifier.word_ngrams))
+    return payload
 
 
 def classifier_from_payload(payload: dict) -> TextClassifier:
     """The inverse of :func:`classifier_payload`: the same scores, bit for bit."""
-    classifier = TextClassifier(C=float(payload["C"]), max_chars=int(payload["max_chars"]))
-    pipe = classifier._pipeline()
-    counts = pipe["counts"]
-    counts.vocabulary_ = {gram: i for i, gram in enumerate(json.loads(payload["ngrams"]))}
-    counts._cache = {}
-    pipe["tfidf"].idf_ = payload["idf"].numpy()
+    word_ngrams = tuple(json.loads(payload["word_ngram_range"])) if "word_ngram_range" in payload else None
+    classifier = TextClassifier(C=float(payload["C"]), max_chars=int(payload["max_chars"]), word_ngrams=word_ngrams)
+    classifier.pipeline = pipe = classifier._pipeline()
+    for prefix, block in zip(("", "word_"), classifier._tfidf_blocks()):
+        block["counts"].vocabulary_ = {gram: i for i, gram in enumerate(json.loads(payload[f"{prefix}ngrams"]))}
+        block["tfidf"].idf_ = payload[f"{prefix}idf"].numpy()
+    classifier._tfidf_blocks()[0]["counts"]._cache = {}  # the character counts' word cache, made by fit
     pipe.steps[-1] = ("logreg", _logreg_from_payload("logreg", payload, classifier.C))
-    classifier.pipeline = pipe
     classifier.threshold = float(payload["threshold"])
     return classifier
 

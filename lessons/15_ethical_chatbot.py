@@ -396,7 +396,7 @@ chatbot.flag_table(guards, sets)
 #
 # ### A guard trained on real prompts
 #
-# The same classifier, trained on real text. `chatbot.real_guard_data(seed=0)`
+# The same kind of classifier, trained on real text. `chatbot.real_guard_data(seed=0)`
 # draws a stated, seeded mix (the table below):
 #
 # * **harmful**: HarmBench's standard and contextual behaviours (Mazeika et
@@ -411,54 +411,88 @@ chatbot.flag_table(guards, sets)
 #   helpful dialogues; and CoCoNot's contrast set, benign requests that look as
 #   if they should be refused, as **hard negatives**;
 # * **never**: AdvBench, XSTest, PAIR and Koala (held out above; a training
-#   prompt that also occurs in one of them is dropped).
+#   prompt that also occurs in one of them is dropped), nor Self-Instruct's
+#   user-oriented prompts (their authors ask that they not be trained on).
 #
-# Each source is split, seeded, 80 % train and 20 % calibration. `C` is chosen
-# among three values by ROC AUC on the calibration part, and the threshold is
-# the lowest at which **no benign source** has more than 5 % of its
-# calibration prompts refused: a pooled rate would let thousands of easy
-# CLINC commands hide a hard source. Trained once (about a minute), then cached.
+# Each source is split, seeded, 80 % train and 20 % calibration (HarmBench:
+# its own split). The **threshold rule**: the lowest threshold at which at
+# most 5 % of all held-out benign prompts and at most 10 % of the held-out
+# hard negatives are refused (10 % is the course's target for safe prompts
+# that look unsafe). Four **candidates** (`chatbot.GUARD_CANDIDATES`, all with
+# `C = 16` and balanced classes): character n-grams as before, or word 1-2-grams
+# beside them (each block its own TF-IDF), each with the hard negatives
+# weighted 1 or 3 in the loss. Each is calibrated by the rule, and the
+# **choice rule** is the highest recall on the held-out *harmful* calibration
+# prompts (HarmBench's validation behaviours and held-out Do-Not-Answer
+# requests); the evaluation sets play no part. Trained once (about half a
+# minute), then cached. Beside it, the *previous design* (character n-grams,
+# a threshold at which no benign source has more than 5 % of its calibration
+# prompts refused) is refitted on the same data for comparison.
 
 # %%
 real_guard = None
 if datasets.require(*chatbot.GUARD_DATASETS, *chatbot.OUTPUT_GUARD_DATASETS):
     guard_data = chatbot.real_guard_data(seed=0)
     display(guard_data.summary().set_index("source"))
-    real_guard = chatbot.real_input_guard(seed=0)
-    print(f"chosen C = {real_guard.C:g}, calibrated threshold {real_guard.threshold:.3f}")
-    guards["real-trained guard"] = real_guard
+    selection = chatbot.real_input_guard_selection(seed=0)
+    display(selection.table.set_index("candidate").round(3))
+    real_guard = selection.guard
+    chosen = selection.table[selection.table.chosen].iloc[0]
+    print(f"chosen on validation: {chosen.candidate}, threshold {real_guard.threshold:.3f} "
+          f"(previous design: threshold {selection.previous.threshold:.3f})")
+    guards["real guard, previous design"] = selection.previous
+    guards["real guard, chosen"] = real_guard
     real_table = chatbot.flag_table(guards, sets)
     display(real_table)
 
 # %%
 if real_guard is not None and "AdvBench harmful" in sets:
-    def flagged_share(name):
-        return float(np.mean(real_guard.predict(sets[name][0])))
     for name, op, target in (("AdvBench harmful", ">=", 0.95), ("XSTest safe", "<=", 0.10)):
-        rate = flagged_share(name)
+        texts = sets[name][0]
+        k = int(real_guard.predict(texts).sum())
+        low, high = wilson_interval(k, len(texts))
+        rate = k / len(texts)
         met = rate >= target if op == ">=" else rate <= target
-        print(f"{name}: flagged {rate:.3f}, target {op} {target}: {'met' if met else 'NOT met'}")
+        print(f"{name}: flagged {rate:.3f} [{low:.2f}, {high:.2f}], target {op} {target}: {'met' if met else 'NOT met'}")
+    # A diagnostic, not a setting: even a threshold read off XSTest itself (not allowed for a result) bounds
+    # what this ranking can do at the 10 % false-refusal target.
+    safe_scores = real_guard.predict_proba(sets["XSTest safe"][0])
+    oracle_threshold = chatbot.threshold_for_fpr(safe_scores, 0.10)
+    oracle_recall = float(np.mean(real_guard.predict_proba(sets["AdvBench harmful"][0]) >= oracle_threshold))
+    print(f"diagnostic: with the threshold at which 10 % of XSTest's safe prompts are refused, "
+          f"AdvBench recall would be {oracle_recall:.3f}")
 
 # %% [markdown]
-# Read the two columns side by side (each rate with its 95 % interval):
+# Read the columns side by side (each rate with its 95 % interval; the lines
+# above say which target is met):
 #
-# * Trained on real requests, the guard refuses far fewer safe prompts:
-#   XSTest's safe prompts and, above all, Koala's real user requests, many of
-#   which the world-trained guard refused. That is what training on real
-#   benign text, hard negatives included, buys.
-# * It does **not** reach the recall the course set as a target on AdvBench,
-#   and it catches fewer XSTest unsafe prompts and PAIR jailbreaks than the
-#   world-trained guard: a few hundred harmful examples of one style (HarmBench,
-#   Do-Not-Answer) against thousands of benign ones, and a threshold held back
-#   by the hardest benign source. The lines above say which target is met.
-# * It also misses most of the *world's* harmful requests: the casual
+# * Word n-grams help on validation: all four candidates hold the same
+#   calibration budgets, and the word-and-character candidates catch more of
+#   the held-out harmful prompts. On the real evaluation sets the chosen guard
+#   catches far more AdvBench behaviours, XSTest unsafe prompts and PAIR
+#   jailbreaks than the previous design.
+# * It pays in false refusals: its threshold is lower, and XSTest's safe
+#   prompts and Koala's real user requests are refused more often than by the
+#   previous design. CoCoNot's contrast prompts, the hard negatives it was
+#   calibrated on, are not XSTest's: a budget met on one set of sensitive-looking
+#   requests does not carry over to another.
+# * The diagnostic line shows the limit is the ranking, not the threshold rule:
+#   even a threshold read off XSTest itself would leave AdvBench recall far
+#   below 0.95. A linear model of n-grams, trained on a few hundred harmful
+#   requests, puts too many safe-but-alarming prompts above too many harmful
+#   ones; closing that gap needs more and more varied harmful and hard-negative
+#   training data, or a model that reads meaning (an LLM-based guard such as
+#   Llama Guard, Inan et al. 2023).
+# * It also misses many of the *world's* harmful requests: the casual
 #   phrasings of a synthetic world are as foreign to it as real prompts were to
 #   the world-trained guard. A guard generalises as far as its data, in both
 #   directions.
 #
-# Nothing here was tuned on the evaluation sets: the mix, `C` and the
-# threshold rule were fixed on the calibration part before these rows were
-# computed, and the targets are reported as measured.
+# The candidates were compared, and the guard chosen, on the calibration part
+# only, and the targets are reported as measured. One caveat, stated because
+# it matters: while this guard was developed, the evaluation figures of two
+# earlier variants were looked at, so the evaluation sets are not perfectly
+# untouched. Every look at a test set spends some of its independence.
 #
 # ### An output guard that reads the reply
 #

@@ -264,16 +264,83 @@ def test_real_guard_data_is_the_stated_mix_and_never_an_evaluation_set(real_data
     assert chatbot.real_guard_data(1).cal_texts != d.cal_texts
 
 
+def test_calibrate_guard_gives_the_stated_rates_and_is_the_lowest_such_threshold():
+    rng = np.random.default_rng(0)
+    benign = {f"b{i}": float(x) for i, x in enumerate(rng.uniform(0, 0.6, 200))}
+    hard = {f"c{i}": float(x) for i, x in enumerate(rng.uniform(0.2, 0.9, 40))}
+    harmful = {f"h{i}": float(x) for i, x in enumerate(rng.uniform(0.5, 1.0, 30))}
+    scores = benign | hard | harmful
+    texts = list(scores)
+    sources = ["clinc_oos" if t[0] == "b" else "coconot_contrast" if t[0] == "c" else "harmbench_val" for t in texts]
+    labels = np.array([t[0] == "h" for t in texts])
+    guard = _Scores(scores)
+    t = chatbot.calibrate_guard(guard, texts, labels, sources, 0.05, 0.10)
+    s = np.array([scores[x] for x in texts])
+    hard_mask = np.array([src == "coconot_contrast" for src in sources])
+    assert guard.threshold == t
+    assert (s[~labels] >= t).mean() <= 0.05 and (s[hard_mask] >= t).mean() <= 0.10
+    # the lowest such threshold: the next score below it breaks one of the two budgets
+    below = s[~labels][s[~labels] < t].max()
+    assert (s[~labels] >= below).mean() > 0.05 or (s[hard_mask] >= below).mean() > 0.10
+    # here the hard negatives bind: the pooled rule alone would refuse more of them
+    assert chatbot.threshold_for_fpr(s[~labels], 0.05) < t
+    with pytest.raises(ValueError, match="benign"):
+        chatbot.calibrate_guard(guard, ["h0"], [True], ["harmbench_val"])
+    with pytest.raises(ValueError, match="max_hard_negative_rate"):
+        chatbot.calibrate_guard(guard, texts, labels, sources, 0.05, 1.5)
+    with pytest.raises(ValueError, match="same length"):
+        chatbot.calibrate_guard(guard, texts, labels, sources[:-1])
+
+
+def test_guard_never_trains_on_an_evaluation_or_evaluation_only_set():
+    trained = set(chatbot.GUARD_HARMFUL_SOURCES) | set(chatbot.GUARD_BENIGN_MIX)
+    evaluation_only = set(chatbot.GUARD_EVALUATION_DATASETS) | {"self_instruct_user_oriented", "hatecheck"}
+    assert not trained & evaluation_only
+    assert {"advbench", "xstest", "jailbreakbench_pair", "koala_test_set"} <= set(chatbot.GUARD_EVALUATION_DATASETS)
+    assert set(chatbot.GUARD_HARD_NEGATIVES) <= set(chatbot.GUARD_BENIGN_MIX)
+    with pytest.raises(TypeError, match="candidate"):
+        chatbot.fit_guard_candidate(chatbot.GuardData([], np.zeros(0, bool), [], [], np.zeros(0, bool), []), "char")
+    with pytest.raises(TypeError, match="data"):
+        chatbot.select_real_input_guard([])
+
+
 @pytest.mark.time_limit(900)
-def test_real_input_guard_holds_its_calibrated_rates(real_data):
-    guard = chatbot.real_input_guard(0)
-    d = real_data
+def test_real_input_guard_is_chosen_by_its_rule_and_holds_its_calibrated_rates(real_data):
+    selection = chatbot.real_input_guard_selection(0)
+    guard, d, table = selection.guard, real_data, selection.table
+    assert set(d.train_sources).isdisjoint(chatbot.GUARD_EVALUATION_DATASETS)
+    assert "harmbench_val" not in d.train_sources
     flagged = guard.predict(d.cal_texts)
+    hard = np.isin(d.cal_sources, chatbot.GUARD_HARD_NEGATIVES)
+    assert flagged[~d.cal_labels].mean() <= chatbot.GUARD_MAX_FPR
+    assert flagged[hard].mean() <= chatbot.GUARD_MAX_HARD_NEGATIVE_FPR
+    # the table is the candidates' calibration figures, and the chosen row has the highest recall
+    assert list(table.candidate) == list(chatbot.GUARD_CANDIDATES) and table.chosen.sum() == 1
+    chosen = table[table.chosen].iloc[0]
+    assert chosen["harmful recall"] == table["harmful recall"].max()
+    assert chosen["harmful recall"] == pytest.approx(flagged[d.cal_labels].mean())
+    assert chosen.threshold == pytest.approx(guard.threshold)
+    assert guard.word_ngrams == chatbot.GUARD_CANDIDATES[chosen.candidate].word_ngrams
+    # the previous design keeps its per-source rule
+    previous = selection.previous.predict(d.cal_texts)
     for src in set(d.cal_sources) - set(chatbot.GUARD_HARMFUL_SOURCES):
-        mask = np.array([s == src for s in d.cal_sources])
-        assert flagged[mask].mean() <= chatbot.GUARD_MAX_FPR_PER_SOURCE
-    assert flagged[d.cal_labels].mean() > 0.7
+        assert previous[np.array([s == src for s in d.cal_sources])].mean() <= chatbot.GUARD_MAX_FPR_PER_SOURCE
     assert chatbot.real_input_guard(0) is guard
+
+
+@pytest.mark.time_limit(900)
+def test_guard_candidate_fit_is_deterministic(real_data):
+    d = real_data
+    keep = slice(0, None, 4)   # a quarter of the training prompts: the property, not the model, is under test
+    small = chatbot.GuardData(d.train_texts[keep], d.train_labels[keep], d.train_sources[keep],
+                              d.cal_texts, d.cal_labels, d.cal_sources)
+    candidate = chatbot.GUARD_CANDIDATES["word + char n-grams, hard negatives x3"]
+    a = chatbot.fit_guard_candidate(small, candidate).predict_proba(d.cal_texts)
+    b = chatbot.fit_guard_candidate(small, candidate).predict_proba(d.cal_texts)
+    assert np.array_equal(a, b)
+    unweighted = chatbot.fit_guard_candidate(small, chatbot.GuardCandidate((1, 2), 1.0)).predict_proba(d.cal_texts)
+    hard = np.isin(d.cal_sources, chatbot.GUARD_HARD_NEGATIVES)
+    assert a[hard].mean() < unweighted[hard].mean()   # weighting the hard negatives up lowers their scores
 
 
 @pytest.mark.time_limit(900)

@@ -390,3 +390,47 @@ def test_fit_best_C_returns_the_grid_fit_with_the_best_validation_auc():
     np.testing.assert_array_equal(best.predict_proba(val), m.TextClassifier(C=best.C).fit(texts, labels).predict_proba(val))
     with pytest.raises(ValueError, match="grid"):
         m.fit_best_C(texts, labels, val, val_labels, ())
+
+
+# ---------------------------------------------------------------- word n-grams beside character n-grams
+
+def test_word_ngram_classifier_round_trips_through_the_cache_bit_for_bit(tmp_path, monkeypatch):
+    from labkit.lm.cache import cached
+
+    texts, labels, _ = m.generate_messages(400, seed=5)
+    clf = m.TextClassifier(C=4.0, word_ngrams=(1, 2)).fit(texts, labels)
+    clf.threshold = 0.42
+    words = clf._tfidf_blocks()[1]["counts"].vocabulary_
+    assert any(" " in gram for gram in words) and len(clf._tfidf_blocks()) == 2  # word bigrams, own block
+    monkeypatch.setenv("LABKIT_CACHE_DIR", str(tmp_path))
+    cached("clf-test", "k1", lambda: clf, m.classifier_payload, m.classifier_from_payload)
+    loaded = cached("clf-test", "k1", lambda: pytest.fail("rebuilt instead of loaded"), m.classifier_payload,
+                    m.classifier_from_payload)
+    probe, _, _ = m.generate_messages(200, seed=9)
+    probe += ["x" * 5000, "", "I w1ll h u r t you " * 40]
+    assert loaded.word_ngrams == (1, 2) and loaded.threshold == 0.42
+    assert np.array_equal(loaded.predict_proba(probe), clf.predict_proba(probe))
+    # deterministic: a second fit gives the same scores
+    assert np.array_equal(m.TextClassifier(C=4.0, word_ngrams=(1, 2)).fit(texts, labels).predict_proba(probe),
+                          clf.predict_proba(probe))
+
+
+def test_word_ngrams_and_sample_weight_are_validated_and_used():
+    texts, labels, _ = m.generate_messages(300, seed=6)
+    for bad in ["12", (0, 2), (2, 1), (1, 2, 3)]:
+        with pytest.raises((TypeError, ValueError), match="word_ngrams"):
+            m.TextClassifier(word_ngrams=bad)
+    with pytest.raises(ValueError, match="sample_weight"):
+        m.TextClassifier().fit(texts, labels, sample_weight=np.ones(len(texts) - 1))
+    with pytest.raises(ValueError, match="sample_weight"):
+        m.TextClassifier().fit(texts, labels, sample_weight=-np.ones(len(texts)))
+    plain = m.TextClassifier(C=4.0).fit(texts, labels)
+    ones = m.TextClassifier(C=4.0).fit(texts, labels, sample_weight=np.ones(len(texts)))
+    assert np.allclose(plain.predict_proba(texts), ones.predict_proba(texts), atol=1e-6)
+    # weighting one benign text up pulls its score down
+    i = int(np.flatnonzero(~np.asarray(labels, dtype=bool))[np.argmax(plain.predict_proba(
+        [t for t, y in zip(texts, labels) if not y]))])
+    w = np.ones(len(texts))
+    w[i] = 50.0
+    heavy = m.TextClassifier(C=4.0).fit(texts, labels, sample_weight=w)
+    assert heavy.predict_proba([texts[i]])[0] < plain.predict_proba([texts[i]])[0] - 0.05
