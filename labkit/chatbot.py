@@ -7,12 +7,13 @@ only canned answers. This module keeps the fix for the matching bug
 ``safe_generate`` monitor, done properly:
 
 1. **rate limit** per user (sliding window, :class:`RateLimiter`);
-2. **input guard**: :class:`labkit.moderation.TextClassifier` (char n-gram
-   TF-IDF + logistic regression) trained on a stated, seeded mix of real
-   prompts (:func:`real_input_guard`; HarmBench and Do-Not-Answer against
-   nine benign sources), its threshold calibrated on a held-out part of those
-   sources; offline, the same classifier trained on the world's generated
-   requests (:func:`train_input_guard`);
+2. **input guard**: :class:`labkit.moderation.TextClassifier` (word and
+   character n-gram TF-IDF + logistic regression) trained on a stated, seeded
+   mix of real prompts (:func:`real_input_guard`; HarmBench and Do-Not-Answer
+   against nine benign sources, CoCoNot's contrast set as hard negatives), the
+   design chosen among :data:`GUARD_CANDIDATES` and its threshold calibrated
+   on a held-out part of those sources; offline, the character n-gram
+   classifier trained on the world's generated requests (:func:`train_input_guard`);
 3. the **TinyGPT assistant** (SFT model);
 4. **output guard**: a classifier on reply text trained on real model replies
    with human harm labels (Do-Not-Answer; :func:`real_output_guard`), and PII
@@ -464,7 +465,7 @@ def real_input_guard_selection(seed: int = 0, rebuild: bool = False) -> GuardSel
     """The input guard trained on real prompts with its candidates' validation table
     (:func:`real_guard_data`, :func:`select_real_input_guard`).
 
-    Trained once (the candidates take about half a minute), then loaded from
+    Trained once (the four candidates take under a minute), then loaded from
     labkit's model cache and kept in memory. Needs :data:`GUARD_DATASETS`.
     """
     return memoised_model(_real_input_guard, seed, rebuild)

@@ -424,7 +424,7 @@ chatbot.flag_table(guards, sets)
 # weighted 1 or 3 in the loss. Each is calibrated by the rule, and the
 # **choice rule** is the highest recall on the held-out *harmful* calibration
 # prompts (HarmBench's validation behaviours and held-out Do-Not-Answer
-# requests); the evaluation sets play no part. Trained once (about half a
+# requests); the evaluation sets play no part. Trained once (under a
 # minute), then cached. Beside it, the *previous design* (character n-grams,
 # a threshold at which no benign source has more than 5 % of its calibration
 # prompts refused) is refitted on the same data for comparison.
