@@ -10,7 +10,7 @@
 #
 # **In this lesson you will**
 # 1. run the slide's scalar-feedback model and find its defects;
-# 2. write the Bradley–Terry loss (Christiano et al. 2017; Ouyang et al. 2022) and fit a reward model on simulated preferences with label noise;
+# 2. write the Bradley–Terry loss (Christiano et al. 2017; Ouyang et al. 2022) and fit a reward model with it on simulated preferences with label noise;
 # 3. measure held-out accuracy and calibration (and write the calibration error);
 # 4. write best-of-n selection and measure when optimising a learned reward model lowers the true reward, for reward models of several qualities (Gao, Schulman and Hilton 2022);
 # 5. explore label noise, data size, model capacity and n with a widget.
@@ -194,7 +194,50 @@ print(f"{rw.bradley_terry_loss(torch.tensor([-200.0]), torch.tensor([0.0])).item
 # `label_noise` (careless annotators). The reward model is linear,
 # $r_\theta(x) = \theta\cdot x$: for a linear reward the loss above is convex
 # (logistic regression on $x^{\text{chosen}} - x^{\text{rejected}}$), so
-# `rw.fit_bradley_terry` finds its exact minimiser with Newton's method.
+# its minimiser can be found exactly. Fit it yourself.
+
+# %%
+card("05.fit_bradley_terry")
+
+# %% [markdown]
+# Write `fit_bradley_terry(data, weight_decay=1e-3)` for a `rw.Preferences`
+# (`data.chosen_rejected()` gives the feature arrays of the chosen and the
+# rejected response of each pair). Return the $\theta$ that minimises
+#
+# $$L(\theta) = \frac{1}{N}\sum_i \log\big(1 + e^{-\theta\cdot d_i}\big) + \tfrac{\lambda}{2}\|\theta\|^2,
+# \qquad d_i = x^{\text{chosen}}_i - x^{\text{rejected}}_i,$$
+#
+# to within about $10^{-5}$. The regulariser keeps $\theta$ finite when some
+# feature orders every pair (the pairs are *separable*). Newton's method
+# converges in a few steps: the gradient is
+# $-\frac{1}{N}\sum_i (1 - \sigma(\theta\cdot d_i))\,d_i + \lambda\theta$ and the
+# Hessian $\frac{1}{N}\sum_i \sigma(\theta\cdot d_i)(1 - \sigma(\theta\cdot d_i))\,d_i d_i^\top + \lambda I$.
+# Raise `ValueError` when `weight_decay` is not positive.
+
+# %%
+from scipy.special import expit
+
+def fit_bradley_terry(data, weight_decay=1e-3):
+    ### BEGIN SOLUTION
+    if weight_decay <= 0:
+        raise ValueError("weight_decay must be > 0")
+    chosen, rejected = data.chosen_rejected()
+    d = chosen - rejected
+    theta = np.zeros(d.shape[1])
+    for _ in range(50):
+        p = expit(d @ theta)
+        grad = -d.T @ (1 - p) / len(d) + weight_decay * theta
+        hess = (d * (p * (1 - p))[:, None]).T @ d / len(d) + weight_decay * np.eye(len(theta))
+        theta = theta - np.linalg.solve(hess, grad)
+    return theta
+    ### END SOLUTION
+
+# %%
+check("05.fit_bradley_terry", fit_bradley_terry)
+
+# %% [markdown]
+# labkit's `rw.fit_bradley_terry` is the same fit, with a line search that
+# keeps every Newton step a descent.
 
 # %%
 train = rw.simulate_preferences(1000, label_noise=0.1, seed=1)
