@@ -12,16 +12,24 @@
 - :func:`held_out_report`: accuracy and the expected calibration error of
   lesson 03 (:func:`labkit.calibration.expected_calibration_error`, Guo et al.
   2017, eq. 3) applied to P(a ≻ b): is 0.8 right 80 % of the time?
-- :func:`best_of_n` and :func:`best_of_n_kl`: reward over-optimization in
-  miniature (Gao, Schulman and Hilton 2022): pick the best of n samples by the
-  learned proxy and watch the gold reward rise, then fall, as
-  KL = log n − (n − 1)/n grows (Stiennon et al. 2020, appendix; Gao et al. eq. 1).
+- :func:`best_of_n_kl`, :func:`best_of_n_select` and :func:`best_of_n_curve`:
+  best-of-n against a proxy, scored by the gold reward, against
+  KL = log n − (n − 1)/n (Stiennon et al. 2020, appendix; Gao et al. 2022, eq. 1).
+- :func:`overoptimization_sweep`: does the gold reward of best-of-n rise, then
+  fall (Gao, Schulman and Hilton 2022), and where, for reward models of several
+  qualities? In that world (:func:`draw_responses`, :func:`quality_gold`) the
+  gold reward is linear and increasing in every quality feature, with no
+  turning point of its own, and the surface features correlate with it in the
+  data; a proxy trained on finite data (:func:`simulate_response_preferences`)
+  by a model of limited capacity (:func:`fit_reward_model`) can only be hurt
+  by optimisation through its own errors. Whether it is depends on the tail of
+  the surface features (Kwa, Thomas and Garriga-Alonso 2024).
 
-The gold reward is r*(x) = w·x − κ·max(0, ŵ·x − τ)²: on typical inputs it is
-almost exactly linear, so a linear proxy agrees with it on nearly every pair,
-but "more of the good direction" stops helping past τ and then hurts. That is
-extremal Goodhart (Manheim and Garrabrant 2018): optimisation pressure drives
-the choice into the tail where the proxy was never checked.
+The comparisons of the first sections (:func:`gold_reward`,
+:func:`simulate_preferences`, also used by lesson 16) come from 8 Gaussian
+features and r*(x) = w·x − κ·max(0, ŵ·x − τ)², almost exactly linear on
+typical inputs; best-of-n is no longer run against it, because its penalty
+would set where the gold reward turns whatever the reward model.
 """
 from __future__ import annotations
 
@@ -34,7 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from labkit.ui import dropdown, float_slider, int_slider, interactive_figure
-from labkit.calibration import expected_calibration_error, reliability_bins
+from labkit.calibration import expected_calibration_error, plot_reliability
 from labkit.validation import ensure_array, ensure_choice, ensure_float, ensure_instance, ensure_int, ensure_tensor
 
 N_FEATURES = 8
@@ -162,9 +170,14 @@ def simulate_preferences(n_pairs: int, label_noise: float = 0.1, seed: int = 0) 
     rng = np.random.default_rng(seed)
     xa = rng.normal(size=(n_pairs, N_FEATURES))
     xb = rng.normal(size=(n_pairs, N_FEATURES))
-    ga, gb = gold_reward(xa), gold_reward(xb)
-    prefers_a = rng.random(n_pairs) < preference_probability(ga, gb)
-    flip = rng.random(n_pairs) < label_noise
+    return _annotate(rng, xa, xb, gold_reward(xa), gold_reward(xb), label_noise)
+
+
+def _annotate(rng: np.random.Generator, xa: np.ndarray, xb: np.ndarray, ga: np.ndarray, gb: np.ndarray,
+              label_noise: float) -> Preferences:
+    """Label pairs through the Bradley-Terry model of the gold rewards ``ga``, ``gb``, then flip with ``label_noise``."""
+    prefers_a = rng.random(len(ga)) < preference_probability(ga, gb)
+    flip = rng.random(len(ga)) < label_noise
     return Preferences(xa, xb, prefers_a ^ flip, ga > gb)
 
 
@@ -332,58 +345,293 @@ def best_of_n_select(proxy_scores, gold_scores, n: int) -> tuple[float, float]:
     n = ensure_int("n", n, low=1, high=proxy.shape[1])
     if proxy.shape[1] % n:
         raise ValueError(f"n must divide the number of draws per trial ({proxy.shape[1]}), got {n}")
+    picked_proxy, picked_gold = _best_of_n_picks(proxy, gold, n)
+    return float(picked_proxy.mean()), float(picked_gold.mean())
+
+
+def _best_of_n_picks(proxy: np.ndarray, gold: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Proxy and gold reward of the draw picked in every group of ``n`` consecutive draws (first on a tie)."""
     groups_p = proxy.reshape(proxy.shape[0], -1, n)
     groups_g = gold.reshape(gold.shape[0], -1, n)
     idx = np.argmax(groups_p, axis=2)[..., None]
-    return float(np.take_along_axis(groups_p, idx, axis=2).mean()), float(np.take_along_axis(groups_g, idx, axis=2).mean())
+    return np.take_along_axis(groups_p, idx, axis=2), np.take_along_axis(groups_g, idx, axis=2)
 
 
-def best_of_n(proxy_weights, n_values, n_trials: int = 400, seed: int = 0) -> dict[str, np.ndarray]:
-    """Mean proxy and gold reward of the best-of-n sample chosen by the proxy.
+def best_of_n_curve(proxy_scores, gold_scores, n_values) -> dict[str, np.ndarray]:
+    """Best-of-n for every n in ``n_values`` on the same draws, relative to the base policy.
 
-    For each trial, draw n_max = max(n_values) responses x ~ N(0, I) (the
-    base policy) and split them into n_max / n groups of n; best-of-n picks,
-    in each group, the response with the highest proxy reward θ·x. Rewards
-    are reported relative to the base policy's mean (so n = 1 gives exactly
-    0), as in Gao et al. (2022, fig. 1).
+    Picks as :func:`best_of_n_select` does, once per n, and subtracts the base
+    policy's mean (so n = 1 gives exactly 0), as in Gao et al. (2022, fig. 1).
+    The groups are disjoint, so the picks of one n are independent and
+    ``gold_se`` = std / sqrt(number of picks) is the Monte-Carlo standard
+    error of each mean gold reward.
 
     Parameters
     ----------
-    proxy_weights : array-like, shape (N_FEATURES,)
-    n_values : sequence of int >= 1, at most 65536, each dividing the largest
+    proxy_scores, gold_scores : array-like, shape (n_trials, n_draws)
+    n_values : sequence of int >= 1, each dividing n_draws
+
+    Returns
+    -------
+    dict with ``n``, ``kl``, ``proxy``, ``gold`` and ``gold_se`` arrays, one entry per n.
+    """
+    proxy = ensure_array("proxy_scores", proxy_scores, ndim=2)
+    gold = ensure_array("gold_scores", gold_scores, ndim=2)
+    if gold.shape != proxy.shape:
+        raise ValueError(f"gold_scores must have the shape of proxy_scores {proxy.shape}, got {gold.shape}")
+    ns = ensure_array("n_values", n_values, ndim=1, dtype=int, min_len=1)
+    if (ns < 1).any() or (proxy.shape[1] % ns).any():
+        raise ValueError(f"n_values must hold integers >= 1 that divide the number of draws per trial ({proxy.shape[1]})")
+    picks = [_best_of_n_picks(proxy, gold, int(n)) for n in ns]
+    return {
+        "n": ns, "kl": best_of_n_kl(ns),
+        "proxy": np.array([p.mean() for p, _ in picks]) - proxy.mean(),
+        "gold": np.array([g.mean() for _, g in picks]) - gold.mean(),
+        "gold_se": np.array([g.std() / math.sqrt(g.size) for _, g in picks]),
+    }
+
+
+def _check_n_values(n_values) -> np.ndarray:
+    ns = ensure_array("n_values", n_values, ndim=1, dtype=int, min_len=1)
+    if (ns < 1).any() or (ns > 65536).any():
+        raise ValueError("n_values must hold integers in [1, 65536]")
+    if (int(ns.max()) % ns).any():
+        raise ValueError(f"every entry of n_values must divide the largest one ({int(ns.max())}), e.g. powers of 2")
+    return ns
+
+
+# ---------------------------------------------------------------------------
+# Over-optimization of a learned proxy: a gold reward without a turning point
+# ---------------------------------------------------------------------------
+#
+# A response has N_QUALITY quality features q ~ N(0, I) (what people value) and
+# N_SPURIOUS surface features s (length, a confident tone, ...). The gold reward
+# is linear and increasing in q and ignores s: more quality is always better,
+# so any fall of the gold reward under best-of-n comes from the proxy's errors.
+# In the data, s correlates with the gold reward (better answers tend to be
+# longer): s = ρ·ĝ + sqrt(1 − ρ²)·ε with ĝ the standardised gold reward and ε
+# independent, unit-variance Student-t noise (real surface features such as
+# length are heavy-tailed); ``spurious_dof=None`` makes ε Gaussian.
+
+N_QUALITY = 6
+N_SPURIOUS = 2
+N_RESPONSE_FEATURES = N_QUALITY + N_SPURIOUS
+SPURIOUS_CORRELATION = 0.5   # ρ: correlation of each surface feature with the gold reward
+SPURIOUS_DOF = 3.0           # degrees of freedom of the surface features' own noise
+QUALITY_WEIGHTS = np.abs(_gold_weights(N_QUALITY))   # each quality feature measured so that more is better
+
+
+def _check_dof(spurious_dof) -> float | None:
+    return None if spurious_dof is None else ensure_float("spurious_dof", spurious_dof, low=2.0, high=1000.0, low_open=True)
+
+
+def _draw_responses(rng: np.random.Generator, shape: tuple[int, ...], spurious_dof: float | None) -> np.ndarray:
+    quality = rng.normal(size=(*shape, N_QUALITY))
+    standard_gold = quality @ (QUALITY_WEIGHTS / np.linalg.norm(QUALITY_WEIGHTS))
+    if spurious_dof is None:
+        noise = rng.normal(size=(*shape, N_SPURIOUS))
+    else:   # Student-t scaled to unit variance, so ρ is the correlation whatever the tail
+        noise = rng.standard_t(spurious_dof, size=(*shape, N_SPURIOUS)) / math.sqrt(spurious_dof / (spurious_dof - 2))
+    spurious = SPURIOUS_CORRELATION * standard_gold[..., None] + math.sqrt(1 - SPURIOUS_CORRELATION ** 2) * noise
+    return np.concatenate([quality, spurious], axis=-1)
+
+
+def draw_responses(n_responses: int, seed: int = 0, spurious_dof: float | None = SPURIOUS_DOF) -> np.ndarray:
+    """Responses of the base policy: N_QUALITY quality features, then N_SPURIOUS surface features.
+
+    Parameters
+    ----------
+    n_responses : int in [1, 10_000_000]
+    seed : int >= 0
+    spurious_dof : float in (2, 1000], or None
+        Degrees of freedom of the surface features' Student-t noise; None: Gaussian.
+
+    Returns
+    -------
+    np.ndarray, shape (n_responses, N_RESPONSE_FEATURES)
+    """
+    n_responses = ensure_int("n_responses", n_responses, low=1, high=10_000_000)
+    rng = np.random.default_rng(ensure_int("seed", seed, low=0))
+    return _draw_responses(rng, (n_responses,), _check_dof(spurious_dof))
+
+
+def quality_gold(x) -> np.ndarray:
+    """The gold reward w·q of :func:`draw_responses`' responses: increasing in every quality feature, blind to surface ones.
+
+    Parameters
+    ----------
+    x : array-like, shape (..., N_RESPONSE_FEATURES)
+
+    Returns
+    -------
+    np.ndarray, shape (...)
+    """
+    x = ensure_array("x", x)
+    if x.ndim < 1 or x.shape[-1] != N_RESPONSE_FEATURES:
+        raise ValueError(f"x must have {N_RESPONSE_FEATURES} features on its last axis, got shape {x.shape}")
+    return x[..., :N_QUALITY] @ QUALITY_WEIGHTS
+
+
+def simulate_response_preferences(n_pairs: int, label_noise: float = 0.1, seed: int = 0,
+                                  spurious_dof: float | None = SPURIOUS_DOF) -> Preferences:
+    """Comparisons of :func:`draw_responses`' responses, labelled through the Bradley-Terry model of :func:`quality_gold`.
+
+    As :func:`simulate_preferences`: P(a ≻ b) = σ(r*(a) − r*(b)), then each
+    label flipped with probability ``label_noise``.
+
+    Parameters
+    ----------
+    n_pairs : int in [1, 1_000_000]
+    label_noise : float in [0, 0.5]
+    seed : int >= 0
+    spurious_dof : float in (2, 1000], or None
+
+    Returns
+    -------
+    Preferences
+    """
+    n_pairs = ensure_int("n_pairs", n_pairs, low=1, high=1_000_000)
+    label_noise = ensure_float("label_noise", label_noise, 0.0, 0.5)
+    rng = np.random.default_rng(ensure_int("seed", seed, low=0))
+    xa, xb = _draw_responses(rng, (2, n_pairs), _check_dof(spurious_dof))
+    return _annotate(rng, xa, xb, quality_gold(xa), quality_gold(xb), label_noise)
+
+
+def fit_reward_model(data: Preferences, n_quality_seen: int = N_QUALITY, weight_decay: float = 1e-3) -> np.ndarray:
+    """A linear Bradley-Terry reward model of limited capacity: it reads the first ``n_quality_seen``
+    quality features and every surface feature.
+
+    A small model picks up surface features easily and only part of the
+    content; the quality features it cannot read are left out of the fit
+    (their weights are 0), so the surface features, which correlate with
+    them, stand in for them.
+
+    Parameters
+    ----------
+    data : Preferences over responses of :func:`draw_responses`
+    n_quality_seen : int in [0, N_QUALITY]
+    weight_decay : float > 0
+
+    Returns
+    -------
+    np.ndarray, shape (N_RESPONSE_FEATURES,)
+    """
+    ensure_instance("data", data, Preferences)
+    if data.features_a.shape[1] != N_RESPONSE_FEATURES:
+        raise ValueError(f"data must hold responses with {N_RESPONSE_FEATURES} features, got {data.features_a.shape[1]}")
+    n_quality_seen = ensure_int("n_quality_seen", n_quality_seen, low=0, high=N_QUALITY)
+    seen = np.r_[np.arange(N_QUALITY) < n_quality_seen, np.ones(N_SPURIOUS, dtype=bool)]
+    visible = Preferences(data.features_a[:, seen], data.features_b[:, seen], data.prefers_a, data.gold_prefers_a)
+    theta = np.zeros(N_RESPONSE_FEATURES)
+    theta[seen] = fit_bradley_terry(visible, weight_decay=weight_decay)
+    return theta
+
+
+def best_of_n(proxy_weights, n_values, n_trials: int = 400, seed: int = 0,
+              spurious_dof: float | None = SPURIOUS_DOF) -> dict[str, np.ndarray]:
+    """Mean proxy and gold reward of the best-of-n response chosen by the linear proxy θ·x.
+
+    For each trial, draw n_max = max(n_values) responses of :func:`draw_responses`
+    (the base policy) and split them into n_max / n groups of n; best-of-n
+    picks, in each group, the response with the highest proxy reward, scored
+    by :func:`quality_gold` (:func:`best_of_n_curve`).
+
+    Parameters
+    ----------
+    proxy_weights : array-like, shape (N_RESPONSE_FEATURES,)
+    n_values : sequence of int in [1, 65536], each dividing the largest
     n_trials : int in [1, 100_000]
     seed : int >= 0
+    spurious_dof : float in (2, 1000], or None
 
     Returns
     -------
     dict with ``n``, ``kl``, ``proxy`` and ``gold`` arrays, one entry per n.
     """
     proxy_weights = ensure_array("proxy_weights", proxy_weights, ndim=1)
-    if proxy_weights.shape[0] != N_FEATURES:
-        raise ValueError(f"proxy_weights must have {N_FEATURES} entries, got {proxy_weights.shape[0]}")
-    ns = ensure_array("n_values", n_values, ndim=1, min_len=1)
-    if (ns < 1).any() or (ns > 65536).any() or (ns != np.round(ns)).any():
-        raise ValueError("n_values must hold integers in [1, 65536]")
-    ns = ns.astype(int)
-    if (int(ns.max()) % ns).any():
-        raise ValueError(f"every entry of n_values must divide the largest one ({int(ns.max())}), e.g. powers of 2")
+    if proxy_weights.shape[0] != N_RESPONSE_FEATURES:
+        raise ValueError(f"proxy_weights must have {N_RESPONSE_FEATURES} entries, got {proxy_weights.shape[0]}")
+    ns = _check_n_values(n_values)
     n_trials = ensure_int("n_trials", n_trials, low=1, high=100_000)
     rng = np.random.default_rng(ensure_int("seed", seed, low=0))
-    x = rng.normal(size=(n_trials, int(ns.max()), N_FEATURES))
-    proxy, gold = x @ proxy_weights, gold_reward(x)
-    proxy_means, gold_means = [], []
-    for n in ns:
-        # Every group of n consecutive draws of a trial is one best-of-n draw.
-        mean_proxy, mean_gold = best_of_n_select(proxy, gold, int(n))
-        proxy_means.append(mean_proxy)
-        gold_means.append(mean_gold)
-    base_proxy, base_gold = proxy.mean(), gold.mean()   # the base policy (n = 1)
-    return {
-        "n": ns,
-        "kl": best_of_n_kl(ns),
-        "proxy": np.array(proxy_means) - base_proxy,
-        "gold": np.array(gold_means) - base_gold,
-    }
+    x = _draw_responses(rng, (n_trials, int(ns.max())), _check_dof(spurious_dof))
+    return best_of_n_curve(x @ proxy_weights, quality_gold(x), ns)
+
+
+def gold_peak(curve: dict) -> dict:
+    """Where the gold reward of a best-of-n curve is highest.
+
+    Parameters
+    ----------
+    curve : dict with ``n``, ``kl`` and ``gold`` arrays, as :func:`best_of_n` returns
+
+    Returns
+    -------
+    dict with ``n``, ``kl``, ``gold`` at the maximum, ``fall`` (the peak's gold
+    minus the gold at the largest n, >= 0), ``fall_se`` (its standard error,
+    sqrt(se_peak² + se_last²): conservative, as both means share draws) and
+    ``turned``: True when the gold reward fell by more than twice ``fall_se``
+    after its maximum, i.e. it peaked inside the range and not by chance.
+    """
+    ensure_instance("curve", curve, dict)
+    gold = ensure_array("curve['gold']", curve.get("gold"), ndim=1, min_len=1)
+    se = ensure_array("curve['gold_se']", curve.get("gold_se"), ndim=1, min_len=1)
+    if se.shape != gold.shape or len(curve.get("n", ())) != len(gold):
+        raise ValueError("curve's n, gold and gold_se must have one entry per n")
+    top = int(np.argmax(gold))
+    fall, fall_se = float(gold[top] - gold[-1]), float(math.hypot(se[top], se[-1]))
+    return {"n": int(curve["n"][top]), "kl": float(curve["kl"][top]), "gold": float(gold[top]),
+            "fall": fall, "fall_se": fall_se, "turned": top < len(gold) - 1 and fall > 2 * fall_se}
+
+
+def overoptimization_sweep(pair_counts, quality_seen, seeds, label_noise: float = 0.1,
+                           spurious_dof: float | None = SPURIOUS_DOF, n_values=None, n_trials: int = 1000,
+                           draw_seed: int = 3) -> list[dict]:
+    """Train reward models of several qualities and find where best-of-n's gold reward peaks for each.
+
+    Every (pairs, quality features seen, seed) trains :func:`fit_reward_model`
+    on ``pairs`` comparisons (preference seed ``seed``), measures its accuracy
+    against the gold ordering on 4,000 held-out pairs, and runs best-of-n on
+    the same ``n_trials`` × max(n) responses for every model (common random
+    numbers, so differences between rows are the models').
+
+    Parameters
+    ----------
+    pair_counts : sequence of int in [1, 1_000_000]
+    quality_seen : sequence of int in [0, N_QUALITY]
+    seeds : sequence of int >= 0, the preference data's seeds (never ``draw_seed`` or 2, the held-out seed)
+    label_noise : float in [0, 0.5]
+    spurious_dof : float in (2, 1000], or None
+    n_values : sequence of int, each dividing the largest; default :data:`N_CHOICES`
+    n_trials : int in [1, 100_000]
+    draw_seed : int >= 0
+
+    Returns
+    -------
+    list of dict, one per model: ``pairs``, ``seen``, ``seed``, ``accuracy_vs_gold``,
+    ``weights``, ``curve`` (from :func:`best_of_n`) and ``peak`` (from :func:`gold_peak`).
+    """
+    pair_counts = [ensure_int("pair_counts", p, low=1, high=1_000_000) for p in ensure_array("pair_counts", pair_counts, ndim=1, dtype=int, min_len=1)]
+    quality_seen = [ensure_int("quality_seen", k, low=0, high=N_QUALITY) for k in ensure_array("quality_seen", quality_seen, ndim=1, dtype=int, min_len=1)]
+    seeds = [ensure_int("seeds", s, low=0) for s in ensure_array("seeds", seeds, ndim=1, dtype=int, min_len=1)]
+    draw_seed = ensure_int("draw_seed", draw_seed, low=0)
+    if {2, draw_seed} & set(seeds):
+        raise ValueError(f"seeds must not contain the held-out seed 2 or draw_seed {draw_seed}")
+    ns = _check_n_values(N_CHOICES if n_values is None else n_values)
+    n_trials = ensure_int("n_trials", n_trials, low=1, high=100_000)
+    held_out = simulate_response_preferences(4000, 0.0, seed=2, spurious_dof=spurious_dof)
+    x = _draw_responses(np.random.default_rng(draw_seed), (n_trials, int(ns.max())), _check_dof(spurious_dof))
+    gold = quality_gold(x)
+    rows = []
+    for pairs in pair_counts:
+        for seen in quality_seen:
+            for seed in seeds:
+                data = simulate_response_preferences(pairs, label_noise, seed=seed, spurious_dof=spurious_dof)
+                theta = fit_reward_model(data, seen)
+                curve = best_of_n_curve(x @ theta, gold, ns)
+                rows.append({"pairs": pairs, "seen": seen, "seed": seed, "accuracy_vs_gold": pairwise_accuracy(theta, held_out, "gold"),
+                             "weights": theta, "curve": curve, "peak": gold_peak(curve)})
+    return rows
 
 
 def fit_gao_bon(kl, gold) -> tuple[float, float, float]:
@@ -416,61 +664,72 @@ def fit_gao_bon(kl, gold) -> tuple[float, float, float]:
 N_CHOICES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
 NOISE_RANGE = (0.0, 0.45, 0.05)
 COMPARISONS_RANGE = (20, 2000, 20)
+QUALITY_SEEN_RANGE = (0, N_QUALITY, 1)
+SPURIOUS_TAILS = [("Gaussian", None), ("Student-t, 3 dof", 3.0), ("Student-t, 2.5 dof", 2.5)]
 
 
-def plot_reward_model(label_noise: float, n_comparisons: int, n: int) -> plt.Figure:
+def plot_reward_model(label_noise: float, n_comparisons: int, n_quality_seen: int, spurious_dof: float | None, n: int) -> plt.Figure:
     """Train on ``n_comparisons`` noisy pairs; show calibration and best-of-n over-optimization.
 
-    Left: reliability diagram of the learned P(a ≻ b) on 4,000 held-out pairs.
-    Right: proxy and gold reward of best-of-n against KL, with the chosen n marked.
+    Left: reliability diagram of the learned P(a ≻ b) on 4,000 held-out pairs,
+    with the histogram of its predictions beneath (:func:`labkit.calibration.plot_reliability`).
+    Right: proxy and gold reward of best-of-n against KL, with the chosen n
+    marked. The reward model reads ``n_quality_seen`` quality features and
+    both surface features (:func:`fit_reward_model`); the surface features'
+    noise has ``spurious_dof`` degrees of freedom (one of :data:`SPURIOUS_TAILS`).
     """
     label_noise = ensure_float("label_noise", label_noise, 0.0, 0.5)
     n_comparisons = ensure_int("n_comparisons", n_comparisons, low=1, high=1_000_000)
+    n_quality_seen = ensure_int("n_quality_seen", n_quality_seen, low=0, high=N_QUALITY)
+    spurious_dof = ensure_choice("spurious_dof", spurious_dof, [dof for _, dof in SPURIOUS_TAILS])
     n = ensure_choice("n", n, N_CHOICES)
-    train = simulate_preferences(n_comparisons, label_noise, seed=1)
-    test = simulate_preferences(4000, label_noise, seed=2)
-    theta = fit_bradley_terry(train)
+    train = simulate_response_preferences(n_comparisons, label_noise, seed=1, spurious_dof=spurious_dof)
+    test = simulate_response_preferences(4000, label_noise, seed=2, spurious_dof=spurious_dof)
+    theta = fit_reward_model(train, n_quality_seen)
     report = held_out_report(theta, test)
     probs = preference_probability(test.features_a @ theta, test.features_b @ theta)
-    bins = reliability_bins(probs, test.prefers_a.astype(float), n_bins=10)
-    full = bins["count"] > 0
-    mean_p, freq = bins["confidence"][full], bins["accuracy"][full]
-    curve = best_of_n(theta, N_CHOICES, n_trials=300, seed=3)
+    curve = best_of_n(theta, N_CHOICES, n_trials=300, seed=3, spurious_dof=spurious_dof)
+    peak = gold_peak(curve)
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
-    ax1.plot([0, 1], [0, 1], color="k", ls="--", lw=1, label="perfect calibration")
-    ax1.plot(mean_p, freq, marker="o", label="learned reward model")
-    ax1.set(xlabel="predicted P(a ≻ b)", ylabel="observed frequency a chosen", xlim=(0, 1), ylim=(0, 1),
-            title=f"held-out acc {report['accuracy_vs_labels']:.3f} (gold {report['accuracy_vs_gold']:.3f}), ECE {report['ece']:.3f}")
-    ax1.title.set_fontsize(9)
-    ax1.legend(fontsize=8, loc="upper left")
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.6), gridspec_kw={"width_ratios": [1, 1.4]})
+    _, hist_ax = plot_reliability(probs, test.prefers_a.astype(float), n_bins=10, ax=ax1, label="held-out P(a ≻ b)")
+    ax1.set_ylabel("observed frequency a chosen")
+    hist_ax.set_xlabel("predicted P(a ≻ b)")
+    ax1.set_title(f"acc {report['accuracy_vs_labels']:.3f} (gold {report['accuracy_vs_gold']:.3f}), ECE {report['ece']:.3f}", fontsize=9)
     ax2.plot(curve["kl"], curve["proxy"], marker="o", label="proxy (learned) reward")
     ax2.plot(curve["kl"], curve["gold"], marker="s", label="gold reward")
     k = N_CHOICES.index(n)
     ax2.axvline(curve["kl"][k], color="gray", ls=":", lw=1)
+    where = f"peaks at n = {peak['n']}" if peak["turned"] else f"no significant fall up to n = {N_CHOICES[-1]}"
     ax2.set(xlabel="KL(best-of-n ‖ base) = log n − (n−1)/n  [nats]", ylabel="reward relative to n = 1",
-            title=f"best-of-{N_CHOICES[k]}: proxy {curve['proxy'][k]:+.2f}, gold {curve['gold'][k]:+.2f}")
+            title=f"best-of-{n}: proxy {curve['proxy'][k]:+.2f}, gold {curve['gold'][k]:+.2f}; gold {where}")
     ax2.title.set_fontsize(9)
     ax2.legend(fontsize=8, loc="upper left")
-    fig.suptitle(f"{n_comparisons} comparisons, label noise {label_noise:.2f}", fontsize=10)
-    fig.tight_layout()
+    tail = dict((dof, name) for name, dof in SPURIOUS_TAILS)[spurious_dof]
+    fig.suptitle(f"{n_comparisons} comparisons, label noise {label_noise:.2f}, {n_quality_seen} of {N_QUALITY} quality features seen, "
+                 f"{tail} surface noise; surface weights {np.round(theta[N_QUALITY:], 2)}", fontsize=10)
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.12, top=0.86, wspace=0.25)
     return fig
 
 
 def reward_model_widget():
-    """Lesson 05's widget: label noise (:data:`NOISE_RANGE`), comparisons (:data:`COMPARISONS_RANGE`) and
-    best-of-n (:data:`N_CHOICES`) redrawing :func:`plot_reward_model`.
+    """Lesson 05's widget: label noise (:data:`NOISE_RANGE`), comparisons (:data:`COMPARISONS_RANGE`),
+    quality features the reward model reads (:data:`QUALITY_SEEN_RANGE`), the surface features' tail
+    (:data:`SPURIOUS_TAILS`) and best-of-n (:data:`N_CHOICES`) redrawing :func:`plot_reward_model`.
 
     Returns
     -------
     ipywidgets.VBox
-        From :func:`labkit.ui.interactive_figure`, showing noise 0.1, 500 comparisons, n = 16.
+        From :func:`labkit.ui.interactive_figure`, showing noise 0.1, 200 comparisons, 2 quality features seen,
+        Student-t surface noise with 2.5 dof, n = 16.
     """
     low, high, step = COMPARISONS_RANGE
     return interactive_figure(
         plot_reward_model,
         label_noise=float_slider("label noise", *NOISE_RANGE, 0.1),
-        n_comparisons=int_slider("comparisons", low, high, 500, step=step),
+        n_comparisons=int_slider("comparisons", low, high, 200, step=step),
+        n_quality_seen=int_slider("quality features seen", *QUALITY_SEEN_RANGE[:2], 2, step=QUALITY_SEEN_RANGE[2]),
+        spurious_dof=dropdown("surface noise", SPURIOUS_TAILS, 2.5),
         n=dropdown("best-of-n", N_CHOICES, 16),
     )
 
@@ -478,6 +737,8 @@ def reward_model_widget():
 __all__ = [
     "bradley_terry_loss", "preference_probability", "gold_reward", "Preferences", "simulate_preferences", "simulate_ratings",
     "fit_bradley_terry", "bradley_terry_objective", "pairwise_accuracy",
-    "held_out_report", "best_of_n_kl", "best_of_n_select", "best_of_n", "fit_gao_bon", "plot_reward_model", "GOLD_WEIGHTS", "N_FEATURES",
-    "N_CHOICES", "NOISE_RANGE", "COMPARISONS_RANGE", "reward_model_widget",
+    "held_out_report", "best_of_n_kl", "best_of_n_select", "best_of_n_curve", "best_of_n", "fit_gao_bon", "GOLD_WEIGHTS", "N_FEATURES",
+    "N_QUALITY", "N_SPURIOUS", "N_RESPONSE_FEATURES", "SPURIOUS_CORRELATION", "SPURIOUS_DOF", "QUALITY_WEIGHTS",
+    "draw_responses", "quality_gold", "simulate_response_preferences", "fit_reward_model", "gold_peak", "overoptimization_sweep",
+    "plot_reward_model", "N_CHOICES", "NOISE_RANGE", "COMPARISONS_RANGE", "QUALITY_SEEN_RANGE", "SPURIOUS_TAILS", "reward_model_widget",
 ]

@@ -10,10 +10,10 @@
 #
 # **In this lesson you will**
 # 1. run the slide's scalar-feedback model and find its defects;
-# 2. write the Bradley–Terry loss (Christiano et al. 2017; Ouyang et al. 2022) and fit a reward model on simulated preferences with label noise;
+# 2. write the Bradley–Terry loss (Christiano et al. 2017; Ouyang et al. 2022) and fit a reward model with it on simulated preferences with label noise;
 # 3. measure held-out accuracy and calibration (and write the calibration error);
-# 4. write best-of-n selection and reproduce reward over-optimization in miniature (Gao, Schulman and Hilton 2022);
-# 5. explore label noise, data size and n with a widget.
+# 4. write best-of-n selection and measure when optimising a learned reward model lowers the true reward, for reward models of several qualities (Gao, Schulman and Hilton 2022);
+# 5. explore label noise, data size, model capacity and n with a widget.
 #
 # **The simulation.** A response is a vector $x \in \mathbb{R}^8$ of features
 # drawn from $N(0, I)$ (think: helpfulness, honesty, length, ... as a model's
@@ -194,7 +194,50 @@ print(f"{rw.bradley_terry_loss(torch.tensor([-200.0]), torch.tensor([0.0])).item
 # `label_noise` (careless annotators). The reward model is linear,
 # $r_\theta(x) = \theta\cdot x$: for a linear reward the loss above is convex
 # (logistic regression on $x^{\text{chosen}} - x^{\text{rejected}}$), so
-# `rw.fit_bradley_terry` finds its exact minimiser with Newton's method.
+# its minimiser can be found exactly. Fit it yourself.
+
+# %%
+card("05.fit_bradley_terry")
+
+# %% [markdown]
+# Write `fit_bradley_terry(data, weight_decay=1e-3)` for a `rw.Preferences`
+# (`data.chosen_rejected()` gives the feature arrays of the chosen and the
+# rejected response of each pair). Return the $\theta$ that minimises
+#
+# $$L(\theta) = \frac{1}{N}\sum_i \log\big(1 + e^{-\theta\cdot d_i}\big) + \tfrac{\lambda}{2}\|\theta\|^2,
+# \qquad d_i = x^{\text{chosen}}_i - x^{\text{rejected}}_i,$$
+#
+# to within about $10^{-5}$. The regulariser keeps $\theta$ finite when some
+# feature orders every pair (the pairs are *separable*). Newton's method
+# converges in a few steps: the gradient is
+# $-\frac{1}{N}\sum_i (1 - \sigma(\theta\cdot d_i))\,d_i + \lambda\theta$ and the
+# Hessian $\frac{1}{N}\sum_i \sigma(\theta\cdot d_i)(1 - \sigma(\theta\cdot d_i))\,d_i d_i^\top + \lambda I$.
+# Raise `ValueError` when `weight_decay` is not positive.
+
+# %%
+from scipy.special import expit
+
+def fit_bradley_terry(data, weight_decay=1e-3):
+    ### BEGIN SOLUTION
+    if weight_decay <= 0:
+        raise ValueError("weight_decay must be > 0")
+    chosen, rejected = data.chosen_rejected()
+    d = chosen - rejected
+    theta = np.zeros(d.shape[1])
+    for _ in range(50):
+        p = expit(d @ theta)
+        grad = -d.T @ (1 - p) / len(d) + weight_decay * theta
+        hess = (d * (p * (1 - p))[:, None]).T @ d / len(d) + weight_decay * np.eye(len(theta))
+        theta = theta - np.linalg.solve(hess, grad)
+    return theta
+    ### END SOLUTION
+
+# %%
+check("05.fit_bradley_terry", fit_bradley_terry)
+
+# %% [markdown]
+# labkit's `rw.fit_bradley_terry` is the same fit, with a line search that
+# keeps every Newton step a descent.
 
 # %%
 train = rw.simulate_preferences(1000, label_noise=0.1, seed=1)
@@ -269,11 +312,46 @@ for noise in (0.0, 0.1, 0.3):
 # %% [markdown]
 # ## 3. Reward over-optimization in miniature (Gao, Schulman and Hilton 2022)
 #
-# The gold reward here is $r^*(x) = w\cdot x - \kappa\,\max(0,\ \hat w\cdot x - \tau)^2$:
-# on typical responses it is almost exactly linear (our linear proxy agrees with
-# it on nearly every held-out pair), but past $\tau$ "more of the good
-# direction" stops helping and then hurts, like a response that is longer,
-# or more confident, or more agreeable than it should be.
+# **A world for this section.** The gold reward of sections 1 and 2 is almost
+# linear on typical responses but carries a penalty, $-\kappa\max(0,\ \hat w\cdot x - \tau)^2$,
+# past a fixed distance along its own direction. Optimise *any* proxy hard
+# enough and the responses walk into that penalty, so the point where the gold
+# reward turns down would be set by the gold reward, not by the reward model:
+# a reproduction of Gao et al. that could not fail. This section uses a gold
+# reward with no turning point of its own, so that anything that goes wrong
+# under optimisation is the reward model's doing:
+#
+# * a response has 6 **quality features** $q \sim N(0, I)$ (what people value)
+#   and 2 **surface features** $s$ (think length, a confident tone);
+# * the gold reward is $r^*(x) = w\cdot q$ with every weight positive: more
+#   of any quality is always better, and the surface features count for nothing;
+# * in the data, the surface features *correlate* with the gold reward (better
+#   answers tend to be longer): $s_j = \rho\,\hat g + \sqrt{1-\rho^2}\,\varepsilon_j$
+#   with $\hat g$ the standardised gold reward, $\rho = 0.5$, and noise
+#   $\varepsilon_j$ of unit variance that is either Gaussian or Student-t
+#   (heavy-tailed, like the lengths of real responses);
+# * the reward model is a linear Bradley–Terry model of limited quality:
+#   trained on **finite data** (100 to 10,000 comparisons, label noise 0.1) and
+#   of **limited capacity**: `rw.fit_reward_model(data, n_quality_seen)` reads
+#   only the first `n_quality_seen` quality features and both surface ones, as
+#   a small model picks up length easily and content only in part.
+#
+# The surface features are a correlate of quality, not a cause: a reward model
+# that can read every quality feature needs none of them, one that cannot
+# will lean on them. How correlated and how heavy-tailed they are:
+
+# %%
+tails = dict(rw.SPURIOUS_TAILS)   # name -> degrees of freedom of the surface noise (None: Gaussian)
+for name, dof in tails.items():
+    x = rw.draw_responses(200 * 1024, seed=7, spurious_dof=dof)
+    gold, surface = rw.quality_gold(x), x[:, rw.N_QUALITY]
+    largest = np.median(surface.reshape(200, 1024).max(axis=1))   # what best-of-1024 could pick on length alone
+    print(f"{name:<20} corr(surface, gold) {np.corrcoef(surface, gold)[0, 1]:.3f}, sd {surface.std():.2f}, "
+          f"median largest of 1024 surface values {largest:.2f} sd")
+
+# %% [markdown]
+# The three kinds of noise give nearly the same correlation and spread; they
+# differ in the extremes, which is where best-of-n looks.
 #
 # The simplest way to optimise against a reward model is **best-of-n**: sample
 # $n$ responses from the base policy and keep the one the proxy scores highest.
@@ -341,90 +419,132 @@ check("05.best_of_n_select", best_of_n_select)
 # Gao et al. (2022, fig. 1) found that as KL grows, the proxy reward keeps
 # rising while the gold reward rises, peaks and falls, and that for best-of-n
 # the gold reward follows $R(d) = d\,(\alpha - \beta d)$ with $d = \sqrt{\mathrm{KL}}$
-# (their eq. 2). Here are the proxy and gold rewards of best-of-n (relative to
-# the base policy) for the reward model trained above on 1,000 noisy
-# comparisons, and for the best linear proxy there is, the gold reward's own
-# linear part $w\cdot x$ (what infinitely many comparisons would give):
+# (their eq. 2). Here are three proxies with the heavy-tailed surface noise
+# (Student-t, 2.5 degrees of freedom): the gold weights themselves (what a
+# model that reads everything would learn from endless data), a reward model
+# that reads every quality feature trained on 10,000 comparisons, and a small
+# one that reads 2 of the 6 trained on 100. Rewards are relative to the base
+# policy; every proxy is run on the same draws.
 
 # %%
 n_values = rw.N_CHOICES
-proxies = {"learned, 1000 pairs": theta, "ideal linear proxy w": rw.GOLD_WEIGHTS}
+heavy = tails["Student-t, 2.5 dof"]
+proxies = {
+    "gold weights": np.r_[rw.QUALITY_WEIGHTS, np.zeros(rw.N_SPURIOUS)],
+    "6 seen, 10000 pairs": rw.fit_reward_model(rw.simulate_response_preferences(10000, 0.1, seed=10, spurious_dof=heavy), 6),
+    "2 seen, 100 pairs": rw.fit_reward_model(rw.simulate_response_preferences(100, 0.1, seed=10, spurious_dof=heavy), 2),
+}
+held_out_heavy = rw.simulate_response_preferences(4000, 0.0, seed=2, spurious_dof=heavy)
 fig, ax = plt.subplots(figsize=(7, 4))
-print("n                     " + " ".join(f"{n:>6}" for n in n_values))
-print("KL                    " + " ".join(f"{k:6.2f}" for k in rw.best_of_n_kl(np.array(n_values))))
-for (name, weights), style in zip(proxies.items(), ["-", "--"]):
-    curve = rw.best_of_n(weights, n_values, n_trials=300, seed=3)
+print("n                         " + " ".join(f"{n:>6}" for n in n_values))
+print("KL                        " + " ".join(f"{k:6.2f}" for k in rw.best_of_n_kl(np.array(n_values))))
+for (name, weights), style in zip(proxies.items(), ["-", "--", ":"]):
+    curve = rw.best_of_n(weights, n_values, n_trials=1000, seed=3, spurious_dof=heavy)
+    peak = rw.gold_peak(curve)
+    alpha, beta, r2 = rw.fit_gao_bon(curve["kl"], curve["gold"])
     ax.plot(curve["kl"], curve["proxy"], style, marker="o", ms=3, color="tab:blue", label=f"proxy, {name}")
     ax.plot(curve["kl"], curve["gold"], style, marker="s", ms=3, color="tab:orange", label=f"gold, {name}")
-    alpha, beta, r2 = rw.fit_gao_bon(curve["kl"], curve["gold"])
-    best = int(np.argmax(curve["gold"]))
-    print(f"proxy {name:<16}" + " ".join(f"{v:6.2f}" for v in curve["proxy"]))
-    print(f"gold  {name:<16}" + " ".join(f"{v:6.2f}" for v in curve["gold"]))
-    print(f"   accuracy on typical held-out pairs {rw.pairwise_accuracy(weights, held_out, 'gold'):.3f}; "
-          f"gold peaks at n = {n_values[best]} (KL {curve['kl'][best]:.2f}); "
-          f"Gao fit alpha {alpha:.2f}, beta {beta:.2f}, R^2 {r2:.3f}")
+    print(f"proxy {name:<20}" + " ".join(f"{v:6.2f}" for v in curve["proxy"]))
+    print(f"gold  {name:<20}" + " ".join(f"{v:6.2f}" for v in curve["gold"]))
+    turned = (f"peaks at n = {peak['n']} (KL {peak['kl']:.2f}) and falls {peak['fall']:.2f} ± {peak['fall_se']:.2f} by n = {n_values[-1]}"
+              if peak["turned"] else f"no significant fall up to n = {n_values[-1]}")
+    print(f"   surface weights {np.round(weights[rw.N_QUALITY:], 3)}, accuracy vs gold {rw.pairwise_accuracy(weights, held_out_heavy, 'gold'):.3f}; "
+          f"gold {turned}; Gao fit R^2 {r2:.3f}")
 ax.set(xlabel="KL(best-of-n ‖ base) = log n − (n−1)/n  [nats]", ylabel="reward relative to the base policy",
-       title="Best-of-n against a learned reward model")
-ax.legend(fontsize=8)
+       title="Best-of-n against learned reward models (Student-t surface noise, 2.5 dof)")
+ax.legend(fontsize=7)
 plt.show()
 
 # %% [markdown]
-# The proxy reward rises monotonically with KL (it is what best-of-n
-# maximises), while the gold reward peaks at a moderate n and then falls, and
-# Gao et al.'s functional form fits it well ($R^2 \approx 0.97$). Selecting
-# harder on the proxy drives responses into the region where the proxy was
-# never right. Note the ideal proxy: it orders almost every typical pair
-# correctly, yet its gold reward peaks and falls just like the learned one's,
-# because the only thing wrong with it is exactly the direction best-of-n
-# pushes along. Held-out accuracy on typical data does not
-# tell you how a reward model behaves under optimisation pressure. This is why
-# Gao et al. measure over-optimization against a separate gold model, and why
-# one *limits* how far the policy moves from its start. RLHF does that with a
-# KL penalty (Ouyang et al. 2022, eq. 2), but Gao et al. (2022) found
-# that the penalty did not improve the gold reward reached at a given KL: it
-# acted like early stopping, moving the policy along the same frontier rather
-# than onto a better one. What helps is to stop at the right KL, which needs a
-# gold or held-out signal to find.
+# A fall counts when it exceeds twice its Monte-Carlo standard error (the
+# "±" above, from the spread of the picked responses' gold rewards), so that a
+# flat curve's noise is not read as a peak.
 #
 # ### Does a better reward model over-optimise later?
 #
 # Gao et al. found that larger reward models (and ones trained on more data)
 # let the policy go further, to a larger KL, before the gold reward turns down,
-# and reach a higher peak. Our reward models differ in quality through their
-# data only (all are linear): three seeds for each number of comparisons.
+# and reach a higher peak. Here is every combination of data (100, 1,000 and
+# 10,000 comparisons) and capacity (2 or all 6 quality features seen), three
+# seeds each, for each kind of surface noise: where does the gold reward of
+# best-of-n peak, up to n = 1024?
 
 # %%
-print(f"{'pairs':>6} {'seed':>5} {'acc vs gold':>12} {'peak n':>7} {'peak gold':>10}")
-for n_pairs in (100, 1000, 10000):
-    for seed in (10, 11, 12):
-        weights = rw.fit_bradley_terry(rw.simulate_preferences(n_pairs, label_noise=0.1, seed=seed))
-        run = rw.best_of_n(weights, n_values, n_trials=300, seed=3)
-        top = int(np.argmax(run["gold"]))
-        print(f"{n_pairs:>6} {seed:>5} {rw.pairwise_accuracy(weights, held_out, 'gold'):>12.3f} "
-              f"{n_values[top]:>7} {run['gold'][top]:>10.2f}")
+import itertools
+
+print(f"{'surface noise':<20} {'pairs':>6} {'seen':>5} {'|surface w|':>12}   per seed: accuracy vs gold, gold peak n (fall ± se)")
+sweeps = {}
+for name, dof in tails.items():
+    sweeps[name] = rw.overoptimization_sweep([100, 1000, 10000], [2, 6], seeds=[10, 11, 12], spurious_dof=dof)
+    for (pairs, seen), group in itertools.groupby(sweeps[name], key=lambda row: (row["pairs"], row["seen"])):
+        group = list(group)
+        peaks = [f"{r['accuracy_vs_gold']:.3f} " + (f"{r['peak']['n']:>4} ({r['peak']['fall']:.2f} ± {r['peak']['fall_se']:.2f})"
+                                                     if r["peak"]["turned"] else f"{'none':>17}") for r in group]
+        surface = np.mean([np.abs(r["weights"][rw.N_QUALITY:]).sum() for r in group])
+        print(f"{name:<20} {pairs:>6} {seen:>5} {surface:>12.3f}   " + "  ".join(peaks))
+for name, rows in sweeps.items():
+    print(f"{name}: the gold reward turns down for {sum(r['peak']['turned'] for r in rows)} of {len(rows)} reward models")
 
 # %% [markdown]
-# Better data buys a slightly higher peak, but not a later one: from 1,000
-# comparisons on, every reward model peaks at the same n. With 100 comparisons
-# the *less* accurate models peak *later*, the opposite of Gao et al.: a proxy
-# that points partly away from the gold direction moves responses along it more
-# slowly, so it needs more selection to reach the region where the gold reward
-# turns down. In this simulation the turning point is a property of the *gold*
-# reward, whose penalty starts at a fixed distance along its direction, not of
-# the reward model's errors, so it cannot reproduce Gao et al.'s finding; that
-# needs a proxy whose errors are what optimisation exploits (a model of
-# limited capacity, or one trained where the penalty region is rarely seen).
-# Read the widget below with that in mind: it shows how label noise and data
-# change the reward model and the height of the curve, and a later peak for a
-# worse model there is this artefact, not a lesson about reward models.
+# What the measurements say, read from the table rather than from the paper:
+#
+# * **No turning point without heavy tails.** With Gaussian surface noise no
+#   reward model's gold reward falls, however poor the model. When responses,
+#   proxy and gold are jointly Gaussian this is a theorem: the expected gold
+#   reward given the proxy is a straight line in the proxy, so selecting
+#   harder on any proxy that correlates positively with the gold reward only
+#   ever raises it. A worse reward model costs *height* (compare its curve with
+#   the gold weights'), not a fall.
+# * **Heavy tails, small models, little data.** With Student-t noise of 3
+#   degrees of freedom one model's gold reward turns down; with 2.5, five of
+#   the 18. Every one of them is a small model (2 of 6 quality features seen):
+#   all three trained on 100 comparisons, two of the three trained on 1,000,
+#   later and by less, and none of those trained on 10,000, up to n = 1024. No
+#   model that reads every quality feature turns, whatever its data. This is
+#   the situation Kwa, Thomas and Garriga-Alonso (2024) analyse: when the
+#   proxy's error is heavier-tailed than the true reward, the best of many
+#   draws is picked for its error, and its gold reward drifts back towards the
+#   base policy's: regressional Goodhart, in the terms of Manheim and
+#   Garrabrant (2018), made severe by the tail.
+# * **Where it turns, the peak moves the way Gao et al. found.** Better reward
+#   models, through more data or more capacity, turn later or not within the
+#   range we measured. The full model's weight on the surface features shrinks
+#   towards zero as its data grow (the `|surface w|` column); the small model's
+#   levels off instead, because for it the surface features stand in for the
+#   content it cannot read, so more data moves its peak beyond n = 1024 rather
+#   than removing the reason for it (we did not measure further).
+#
+# Held-out accuracy does not warn of any of this: the small models that turn
+# are as accurate against the gold ordering as the small models trained on
+# 10,000 comparisons that do not (compare the accuracies in the rows). Three
+# seeds per setting show that the outcome also varies from one training set
+# to the next. Gao et al.'s functional form fits the curves that keep rising
+# almost exactly and the one that turns less well (the R² values printed
+# above the table).
+#
+# What to do about it is the same either way: Gao et al. measure
+# over-optimization against a separate gold model, and one *limits* how far
+# the policy moves from its start. RLHF does that with a KL penalty (Ouyang et
+# al. 2022, eq. 2), but Gao et al. (2022) found that the penalty did not
+# improve the gold reward reached at a given KL: it acted like early stopping,
+# moving the policy along the same frontier rather than onto a better one.
+# What helps is to stop at the right KL, which needs a gold or held-out signal
+# to find. Lesson 16 measures the same thing on the course's assistant: best-of-n
+# (and PPO and DPO) against a Bradley–Terry reward model learned from its
+# replies, scored by a separate gold judge, in its section 7.
 #
 # ### The widget
 #
-# Change the annotators' label noise, the number of comparisons, and n. The
-# left panel is the reliability diagram of the retrained reward model on
-# held-out pairs; the right panel the over-optimization curve, with best-of-n
-# marked. With few comparisons or heavy noise the learned weights point further
-# from the gold direction and held-out accuracy against gold drops.
+# Change the annotators' label noise, the number of comparisons, how many
+# quality features the reward model reads, the tail of the surface features'
+# noise, and n. The left panel is the reliability diagram of the retrained
+# reward model on held-out pairs, with the histogram of its predicted
+# probabilities beneath (as in lesson 03: a bin with few pairs says little);
+# the right panel is the over-optimization curve, with best-of-n marked. It
+# opens on a small model (2 quality features seen) trained on 200 comparisons
+# with heavy-tailed surface noise, whose gold reward turns down; give it all
+# six quality features, or Gaussian noise, and the fall goes. Move the number
+# of comparisons a little and see how much one training set decides.
 
 # %% tags=["nbval-ignore-output"]
 rw.reward_model_widget()
@@ -433,7 +553,7 @@ rw.reward_model_widget()
 # ## Key takeaways
 # * Train reward models on comparisons with the Bradley–Terry loss, computed with `logsigmoid`; absolute scores need a common scale that people do not share.
 # * Judge a reward model against the noise-free ordering when you can, and check its calibration: label accuracy is capped by annotator noise.
-# * A learned reward is a proxy: optimising it hard (large n, large KL) raises the proxy and, past a point, lowers the true reward. Limit the distance from the base policy and choose the limit with a signal other than the proxy; in Gao et al.'s runs a KL penalty did no better than stopping early.
+# * A learned reward is a proxy: optimising it hard (large n, large KL) raises the proxy and can, past a point, lower the true reward. Here it did so only for small reward models leaning on heavy-tailed surface features, which held-out accuracy did not flag. Limit the distance from the base policy and choose the limit with a signal other than the proxy; in Gao et al.'s runs a KL penalty did no better than stopping early.
 # * The best-of-n KL formula log n − (n−1)/n is an upper bound, exact only without ties (Beirami et al. 2024).
 #
 # ## Further reading
@@ -445,3 +565,4 @@ rw.reward_model_widget()
 # * A. Beirami, A. Agarwal, J. Berant, A. D'Amour, J. Eisenstein, C. Nagpal, A. T. Suresh (2024), *Theoretical guarantees on the best-of-n alignment policy.* arXiv:2401.01879.
 # * C. Guo, G. Pleiss, Y. Sun, K. Q. Weinberger (2017), *On Calibration of Modern Neural Networks.* ICML.
 # * D. Manheim, S. Garrabrant (2018), *Categorizing Variants of Goodhart's Law.* arXiv:1803.04585.
+# * T. Kwa, D. Thomas, A. Garriga-Alonso (2024), *Catastrophic Goodhart: regularizing RLHF with KL divergence does not mitigate heavy-tailed reward misspecification.* arXiv:2407.14503.

@@ -306,6 +306,50 @@ def _ppo_min_instead_of_max(logprobs, old_logprobs, advantages, mask, clip_range
     return (loss * mask).sum() / mask.sum()
 
 
+def _bt_newton(diff, weight_decay, l2_factor=0.5):
+    """Newton's method on mean softplus(−θ·d) + l2_factor·λ·|θ|²."""
+    from scipy.special import expit
+    if weight_decay <= 0:
+        raise ValueError("weight_decay must be > 0")
+    theta = np.zeros(diff.shape[1])
+    for _ in range(100):
+        p = expit(diff @ theta)
+        grad = -diff.T @ (1 - p) / len(diff) + 2 * l2_factor * weight_decay * theta
+        hess = (diff * (p * (1 - p))[:, None]).T @ diff / len(diff) + 2 * l2_factor * weight_decay * np.eye(len(theta))
+        theta = theta - np.linalg.solve(hess, grad)
+    return theta
+
+
+def _bt_fit_newton(data, weight_decay=1e-3):
+    """Plain Newton without a line search: right (the loss is strongly convex)."""
+    chosen, rejected = data.chosen_rejected()
+    return _bt_newton(chosen - rejected, weight_decay)
+
+
+def _bt_fit_sign_flipped(data, weight_decay=1e-3):
+    """Fits rejected − chosen: the reward of the losing answer."""
+    chosen, rejected = data.chosen_rejected()
+    return _bt_newton(rejected - chosen, weight_decay)
+
+
+def _bt_fit_full_lambda(data, weight_decay=1e-3):
+    """λ·|θ|² instead of ½·λ·|θ|²: twice the regularisation."""
+    chosen, rejected = data.chosen_rejected()
+    return _bt_newton(chosen - rejected, weight_decay, l2_factor=1.0)
+
+
+def _bt_fit_unregularised(data, weight_decay=1e-3):
+    """Checks λ, then fits the unregularised likelihood: wrong for large λ, diverging on separable pairs."""
+    chosen, rejected = data.chosen_rejected()
+    _bt_newton(chosen[:1] - rejected[:1], weight_decay)   # the same ValueError for λ <= 0
+    return _bt_newton(chosen - rejected, 1e-12)
+
+
+def _bt_fit_a_versus_b(data, weight_decay=1e-3):
+    """Uses features_a − features_b whatever the label: ignores which answer was chosen."""
+    return _bt_newton(data.features_a - data.features_b, weight_decay)
+
+
 # Plausible wrong answers each check must catch, beyond the generic perturbation above.
 PLAUSIBLE_WRONG = {
     "01.find_bypass": [
@@ -319,6 +363,7 @@ PLAUSIBLE_WRONG = {
     "03.expected_calibration_error": [_ece_left_closed_bins],
     "05.expected_calibration_error": [_ece_left_closed_bins],
     "05.best_of_n_select": [_bon_pick_by_gold, _bon_interleaved_groups],
+    "05.fit_bradley_terry": [_bt_fit_sign_flipped, _bt_fit_full_lambda, _bt_fit_unregularised, _bt_fit_a_versus_b],
     "06.maxent_gradient_ascent": [_maxent_learner_minus_expert, _maxent_short_horizon, _maxent_no_prior],
     "07.primal_dual": [_primal_dual_unprojected, _primal_dual_records_after_update],
     "10.borda_condorcet_disagree": [
@@ -341,6 +386,7 @@ PLAUSIBLE_RIGHT = {
     "00.softmax": [_softmax_row_max],
     "03.expected_calibration_error": [_ece_right_closed_bins],
     "05.expected_calibration_error": [_ece_right_closed_bins],
+    "05.fit_bradley_terry": [_bt_fit_newton],
     "06.maxent_gradient_ascent": [_maxent_ascent],
     "07.primal_dual": [_primal_dual],
     "10.borda_condorcet_disagree": [

@@ -109,20 +109,144 @@ def test_best_of_n_kl_matches_the_integral():
         rw.best_of_n_kl(0)
 
 
-def test_best_of_n_matches_a_loop_and_shows_overoptimization():
-    theta = rw.GOLD_WEIGHTS
-    curve = rw.best_of_n(theta, [1, 4, 16], n_trials=20, seed=0)
-    x = np.random.default_rng(0).normal(size=(20, 16, rw.N_FEATURES))
-    picks = [g[int(np.argmax(g @ theta))] for trial in x for g in trial.reshape(4, 4, -1)]
-    assert curve["gold"][1] == pytest.approx(np.mean(rw.gold_reward(np.array(picks))) - rw.gold_reward(x).mean())
-    assert curve["proxy"][0] == pytest.approx(0.0, abs=1e-12) and curve["gold"][0] == pytest.approx(0.0, abs=1e-12)
-    full = rw.best_of_n(theta, rw.N_CHOICES, n_trials=200, seed=1)
-    assert np.all(np.diff(full["proxy"]) > 0)          # the proxy only goes up
-    peak = int(np.argmax(full["gold"]))
-    assert 0 < peak < len(rw.N_CHOICES) - 1            # gold rises, then falls
-    assert full["gold"][-1] < full["gold"][peak] - 1.0
+def test_best_of_n_curve_matches_a_loop_and_its_standard_error():
+    rng = np.random.default_rng(0)
+    proxy, gold = rng.normal(size=(5, 8)), rng.normal(size=(5, 8))
+    curve = rw.best_of_n_curve(proxy, gold, [1, 2, 8])
+    for i, n in enumerate([1, 2, 8]):
+        picks = np.array([g[np.argmax(p)] for prow, grow in zip(proxy, gold)
+                          for p, g in zip(prow.reshape(-1, n), grow.reshape(-1, n))])
+        assert curve["gold"][i] == pytest.approx(picks.mean() - gold.mean())
+        assert curve["gold_se"][i] == pytest.approx(picks.std() / math.sqrt(len(picks)))
+        assert curve["proxy"][i] == pytest.approx(rw.best_of_n_select(proxy, gold, n)[0] - proxy.mean())
+    assert curve["gold"][0] == pytest.approx(0.0, abs=1e-12)     # n = 1 is the base policy
+    np.testing.assert_allclose(curve["kl"], rw.best_of_n_kl(np.array([1, 2, 8])))
+    with pytest.raises(ValueError, match="divide the number of draws"):
+        rw.best_of_n_curve(proxy, gold, [3])
+    with pytest.raises(ValueError, match="shape of proxy_scores"):
+        rw.best_of_n_curve(proxy, gold[:, :4], [1])
+
+
+def test_response_world_correlates_surface_features_without_rewarding_them():
+    for dof in (None, 3.0, 2.5):
+        x = rw.draw_responses(200_000, seed=1, spurious_dof=dof)
+        assert x.shape == (200_000, rw.N_RESPONSE_FEATURES)
+        gold = rw.quality_gold(x)
+        for j in range(rw.N_QUALITY, rw.N_RESPONSE_FEATURES):
+            assert np.corrcoef(x[:, j], gold)[0, 1] == pytest.approx(rw.SPURIOUS_CORRELATION, abs=0.03)
+            if dof != 2.5:   # unit variance; at 2.5 dof the sample sd converges too slowly to test (no fourth moment)
+                assert x[:, j].std() == pytest.approx(1.0, abs=0.05)
+        np.testing.assert_allclose(x[:, :rw.N_QUALITY].std(axis=0), 1.0, atol=0.01)
+    # the same seed gives the same responses; heavier tails give more extreme surface values
+    np.testing.assert_array_equal(rw.draw_responses(10, seed=4), rw.draw_responses(10, seed=4))
+    extreme = {dof: np.abs(rw.draw_responses(100_000, seed=2, spurious_dof=dof)[:, rw.N_QUALITY:]).max() for dof in (None, 2.5)}
+    assert extreme[None] < 6 < extreme[2.5]
+    # gold: blind to surface features, increasing in every quality feature, no turning point
+    x = rw.draw_responses(50, seed=3)
+    moved = x.copy()
+    moved[:, rw.N_QUALITY:] += 100.0
+    np.testing.assert_array_equal(rw.quality_gold(moved), rw.quality_gold(x))
+    assert (rw.QUALITY_WEIGHTS > 0).all()
+    for j in range(rw.N_QUALITY):
+        far = x.copy()
+        far[:, j] += 1000.0
+        assert (rw.quality_gold(far) > rw.quality_gold(x)).all()
+    with pytest.raises(ValueError, match=r"spurious_dof must be in \(2"):
+        rw.draw_responses(5, spurious_dof=2.0)
+    with pytest.raises(ValueError, match="8 features"):
+        rw.quality_gold(np.zeros((3, 6)))
+
+
+def test_response_preferences_follow_the_gold_reward():
+    data = rw.simulate_response_preferences(20_000, 0.0, seed=5)
+    np.testing.assert_array_equal(data.gold_prefers_a, rw.quality_gold(data.features_a) > rw.quality_gold(data.features_b))
+    p = rw.preference_probability(rw.quality_gold(data.features_a), rw.quality_gold(data.features_b))
+    assert np.mean(data.prefers_a) == pytest.approx(np.mean(p), abs=0.01)   # labelled through Bradley-Terry
+    noisy = rw.simulate_response_preferences(20_000, 0.3, seed=5)
+    np.testing.assert_array_equal(noisy.features_a, data.features_a)
+    agree = np.mean(data.prefers_a == data.gold_prefers_a)
+    assert np.mean(noisy.prefers_a == noisy.gold_prefers_a) == pytest.approx(0.7 * agree + 0.3 * (1 - agree), abs=0.015)
+
+
+def test_reward_model_capacity_decides_its_weight_on_surface_features():
+    data = rw.simulate_response_preferences(20_000, 0.0, seed=6)
+    full = rw.fit_reward_model(data, rw.N_QUALITY)
+    small = rw.fit_reward_model(data, 2)
+    # a model that reads every quality feature learns the gold direction and ignores the surface
+    cosine = full[:rw.N_QUALITY] @ rw.QUALITY_WEIGHTS / np.linalg.norm(full[:rw.N_QUALITY]) / np.linalg.norm(rw.QUALITY_WEIGHTS)
+    assert cosine > 0.99
+    assert np.abs(full[rw.N_QUALITY:]).max() < 0.05 * np.linalg.norm(full)
+    # one that cannot read the content leans on its correlates
+    np.testing.assert_array_equal(small[2:rw.N_QUALITY], 0.0)
+    assert (small[rw.N_QUALITY:] > 0.1 * np.linalg.norm(small)).all()
+    # and it is the Bradley-Terry fit on the columns it reads
+    seen = [0, 1, rw.N_QUALITY, rw.N_QUALITY + 1]
+    visible = rw.Preferences(data.features_a[:, seen], data.features_b[:, seen], data.prefers_a, data.gold_prefers_a)
+    np.testing.assert_allclose(small[seen], rw.fit_bradley_terry(visible))
+    with pytest.raises(ValueError, match="n_quality_seen"):
+        rw.fit_reward_model(data, rw.N_QUALITY + 1)
+    with pytest.raises(ValueError, match="8 features"):
+        rw.fit_reward_model(_PREFS_SHORT, 2)
+
+
+_PREFS_SHORT = rw.Preferences(np.zeros((3, 4)), np.ones((3, 4)), np.array([True, False, True]), np.array([True, True, True]))
+
+
+def test_best_of_n_overoptimizes_a_surface_proxy_only_with_heavy_tails():
+    gold_weights = np.r_[rw.QUALITY_WEIGHTS, np.zeros(rw.N_SPURIOUS)]
+    exact = rw.best_of_n(gold_weights, rw.N_CHOICES, n_trials=100, seed=0)
+    np.testing.assert_allclose(exact["proxy"], exact["gold"])      # the proxy is the gold reward
+    assert np.all(np.diff(exact["gold"]) > 0)
+    # a proxy that reads only the surface features: jointly Gaussian, its gold reward only rises ...
+    surface = np.r_[np.zeros(rw.N_QUALITY), 1.0, 1.0]
+    gaussian = rw.best_of_n(surface, rw.N_CHOICES, n_trials=300, seed=0, spurious_dof=None)
+    assert np.all(np.diff(gaussian["proxy"]) > 0) and not rw.gold_peak(gaussian)["turned"]
+    assert np.all(np.diff(gaussian["gold"]) > 0)
+    # ... with heavy-tailed surface noise the extremes are picked for their noise, and it falls
+    heavy = rw.best_of_n(surface, rw.N_CHOICES, n_trials=300, seed=0, spurious_dof=2.5)
+    peak = rw.gold_peak(heavy)
+    assert peak["turned"] and peak["n"] < rw.N_CHOICES[-1] and peak["fall"] > 5 * peak["fall_se"]
     with pytest.raises(ValueError, match="divide the largest"):
-        rw.best_of_n(theta, [3, 4])
+        rw.best_of_n(surface, [3, 4])
+    with pytest.raises(ValueError, match="proxy_weights must have 8 entries"):
+        rw.best_of_n(np.zeros(3), [1, 2])
+
+
+def test_gold_peak_needs_a_fall_beyond_its_standard_error():
+    curve = {"n": np.array([1, 2, 4, 8]), "kl": rw.best_of_n_kl(np.array([1, 2, 4, 8])),
+             "gold": np.array([0.0, 1.0, 2.0, 1.5]), "gold_se": np.array([0.0, 0.1, 0.1, 0.1])}
+    peak = rw.gold_peak(curve)
+    assert (peak["n"], peak["gold"], peak["fall"]) == (4, 2.0, 0.5)
+    assert peak["fall_se"] == pytest.approx(math.sqrt(0.02)) and peak["turned"]
+    noisy = dict(curve, gold_se=np.array([0.0, 0.3, 0.3, 0.3]))   # a fall of 0.5 is within 2 × 0.42
+    assert not rw.gold_peak(noisy)["turned"]
+    rising = dict(curve, gold=np.array([0.0, 1.0, 2.0, 3.0]))
+    assert rw.gold_peak(rising) == pytest.approx({"n": 8, "kl": curve["kl"][3], "gold": 3.0, "fall": 0.0,
+                                                  "fall_se": math.sqrt(0.02), "turned": False})
+    with pytest.raises(ValueError, match="one entry per n"):
+        rw.gold_peak(dict(curve, gold_se=np.array([0.1])))
+    with pytest.raises(TypeError, match="curve must be a dict"):
+        rw.gold_peak([1, 2])
+
+
+def test_overoptimization_sweep_rows_are_the_models_best_of_n():
+    rows = rw.overoptimization_sweep([50, 200], [1, 6], [10, 11], n_values=[1, 4, 16], n_trials=40, draw_seed=3)
+    assert [(r["pairs"], r["seen"], r["seed"]) for r in rows] == [
+        (p, k, s) for p in (50, 200) for k in (1, 6) for s in (10, 11)]
+    held_out = rw.simulate_response_preferences(4000, 0.0, seed=2)
+    for row in rows[::3]:
+        weights = rw.fit_reward_model(rw.simulate_response_preferences(row["pairs"], 0.1, seed=row["seed"]), row["seen"])
+        np.testing.assert_array_equal(row["weights"], weights)
+        curve = rw.best_of_n(weights, [1, 4, 16], n_trials=40, seed=3)   # the same draws: common random numbers
+        np.testing.assert_allclose(row["curve"]["gold"], curve["gold"])
+        assert row["peak"] == rw.gold_peak(curve)
+        assert row["accuracy_vs_gold"] == rw.pairwise_accuracy(weights, held_out, "gold")
+    with pytest.raises(ValueError, match="held-out seed 2"):
+        rw.overoptimization_sweep([50], [2], [2])
+    with pytest.raises(ValueError, match="quality_seen"):
+        rw.overoptimization_sweep([50], [7], [10])
+    with pytest.raises(ValueError, match="pair_counts"):
+        rw.overoptimization_sweep([0], [2], [10])
 
 
 def test_gao_fit_recovers_known_coefficients():

@@ -98,3 +98,30 @@ register(Exercise(
     make_cases=_bon_cases,
     difficulty=2, importance="core", minutes=15,
 ))
+
+
+def _bt_fit_cases(rng: np.random.Generator):
+    separable = reward.Preferences(                                    # every pair ordered by feature 0: λ keeps θ finite
+        np.array([[2.0, 0.0], [1.0, 1.0], [0.5, -1.0]]), np.array([[0.0, 0.0], [0.0, 1.0], [-0.5, 2.0]]),
+        np.array([True, True, False]), np.array([True, True, False]))
+    cases = [
+        ((separable,), {"weight_decay": 0.1}),
+        ((reward.simulate_preferences(300, 0.1, seed=1),), {"weight_decay": 0.3}),    # strong regularisation: ½λ|θ|² matters
+        ((reward.simulate_preferences(500, 0.0, seed=2),), {"weight_decay": 1e-3}),
+        ((reward.simulate_preferences(50, 0.1, seed=3),), {"weight_decay": 0.0}),     # λ = 0: ValueError
+    ]
+    for _ in range(3):
+        n, noise = int(rng.integers(40, 400)), float(rng.choice([0.0, 0.1, 0.3]))
+        cases.append(((reward.simulate_preferences(n, noise, seed=int(rng.integers(10, 10_000))),),
+                      {"weight_decay": float(rng.choice([1e-3, 0.01, 0.1]))}))
+    return cases
+
+
+register(Exercise(
+    key="05.fit_bradley_terry",
+    title="fit a linear Bradley-Terry reward model: minimise the regularised loss",
+    reference=reward.fit_bradley_terry,
+    make_cases=_bt_fit_cases,
+    difficulty=2, importance="core", minutes=20,
+    rtol=1e-4, atol=1e-5,
+))
