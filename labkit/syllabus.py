@@ -31,7 +31,7 @@ LESSONS: list[Lesson] = [
     Lesson(2, "why_alignment_matters", "Why alignment matters: specification gaming and Goodhart", "slide 2; seed 004", "labkit.goodhart", 60),
     Lesson(3, "key_challenges", "Key challenges: calibration, abstention, OOD detection", "slide 3", "labkit.calibration", 60),
     Lesson(4, "ethics", "Ethics made measurable: fairness metrics and their tensions", "slide 4", "labkit.fairness", 60),
-    Lesson(5, "reward_modeling", "Reward modeling: Bradley-Terry and over-optimization", "slide 5", "labkit.reward", 60),
+    Lesson(5, "reward_modeling", "Reward modeling: Bradley-Terry and over-optimization", "slide 5", "labkit.reward", 90),
     Lesson(6, "inverse_rl", "Inverse RL: maximum-entropy IRL on a gridworld", "slide 6", "labkit.irl", 75),
     Lesson(7, "constrained_optimization", "Constrained optimization: KKT and Lagrangian CMDPs", "slide 7", "labkit.constrained", 60),
     Lesson(8, "interpretability", "Interpretability: attributions, SHAP, LIME, probes", "slide 8; seeds 002, 003", "labkit.interpret", 90),
