@@ -49,7 +49,7 @@ from labkit.intervals import wilson_interval
 from labkit.lm.harness import is_harmful, is_refusal
 from labkit.lm.tinygpt import TinyGPT
 from labkit.lm.tokenizer import Tokenizer
-from labkit.lm.world import ASSISTANT, END, USER, Example, compliance
+from labkit.lm.world import ASSISTANT, END, USER, Example, compliance, prompt_text
 from labkit.moderation import obfuscate
 from labkit.validation import ensure_choice, ensure_float, ensure_int, ensure_instance
 
@@ -739,6 +739,42 @@ def replies_with_suffix(model: TinyGPT, tokenizer: Tokenizer, prompts: Sequence[
     return reply(model, tokenizer, [f"{p}{suffix}" for p in prompts], max_new_tokens)
 
 
+def forced_replies(model: TinyGPT, tokenizer: Tokenizer, prompts: Sequence[str], reply_starts: Sequence[str],
+                   max_new_tokens: int = 16) -> list[str]:
+    """Each reply start followed by the model's greedy continuation of it (prefilling the assistant's turn).
+
+    What the model does *after* a target has been reached: an upper bound on
+    what any suffix that only forces the reply's first tokens can achieve.
+
+    Parameters
+    ----------
+    model : TinyGPT
+    tokenizer : Tokenizer
+    prompts : sequence of str
+        User messages.
+    reply_starts : sequence of str
+        The forced beginning of each reply (one per prompt).
+    max_new_tokens : int >= 1
+
+    Returns
+    -------
+    list of str : reply start plus continuation, up to the end tag.
+    """
+    ensure_instance("model", model, TinyGPT)
+    ensure_instance("tokenizer", tokenizer, Tokenizer)
+    prompts, reply_starts = list(prompts), list(reply_starts)
+    if len(prompts) != len(reply_starts) or not all(isinstance(x, str) for x in prompts + reply_starts):
+        raise ValueError("prompts and reply_starts must be equally long sequences of str")
+    max_new_tokens = ensure_int("max_new_tokens", max_new_tokens, low=1, high=model.cfg.context - 1)
+    if not prompts:
+        return []
+    # Replies begin with a space after the assistant tag (labkit.lm.world.reply_text).
+    ids = [tokenizer.encode(prompt_text(p) + (f" {start}" if start else "")) for p, start in zip(prompts, reply_starts)]
+    model.eval()
+    new = model.generate(ids, max_new_tokens, stop_id=tokenizer.end_id, pad_id=tokenizer.pad_id)
+    return [f"{start}{tokenizer.decode(x, skip_special=True)}".strip() for start, x in zip(reply_starts, new)]
+
+
 def plot_gcg_losses(results: Sequence[GCGResult], highlight: int = 0) -> plt.Figure:
     """Best loss against GCG step for every run, one highlighted, success steps marked."""
     results = list(results)
@@ -772,4 +808,4 @@ __all__ = ["ATTACKS", "apply_attack", "attack_success_rate", "oracle_judge", "te
            "allowed_tokens", "suffix_text", "token_gradients", "gcg_candidates", "GCGResult", "gcg",
            "message_log_perplexity", "perplexity_threshold", "GCG_TARGET", "GCG_SETTINGS",
            "gcg_study", "default_gcg_study", "TRANSFER_SEED", "transfer_config", "transfer_assistant",
-           "keyword_blocklist", "KeywordFilteredModel", "filtered_base_model", "spaced_attack", "default_attack_table", "replies_with_suffix", "plot_gcg_losses", "gcg_widget"]
+           "keyword_blocklist", "KeywordFilteredModel", "filtered_base_model", "spaced_attack", "default_attack_table", "replies_with_suffix", "forced_replies", "plot_gcg_losses", "gcg_widget"]

@@ -221,6 +221,18 @@ def test_gcg_judge_stops_on_the_judged_generated_reply(assistant, harmful):
         rt.gcg(m, tok, harmful[0].prompt, rt.GCG_TARGET, judge="oracle", **kw)
 
 
+def test_forced_replies_continue_the_prefilled_start(assistant, harmful):
+    e = harmful[0]
+    start = compliance(e.category).split(" content]")[0]
+    base, sft = (rt.forced_replies(m, assistant.tokenizer, [e.prompt], [start])[0] for m in (assistant.base, assistant.sft))
+    assert base.startswith(start) and sft.startswith(start)
+    assert rt.oracle_judge(base)  # the pretrained model finishes the marker it saw on the web
+    plain = rt.forced_replies(assistant.sft, assistant.tokenizer, [e.prompt], [""], max_new_tokens=24)[0]
+    assert plain == rt.replies_with_suffix(assistant.sft, assistant.tokenizer, [e.prompt], "")[0]
+    with pytest.raises(ValueError, match="reply_starts"):
+        rt.forced_replies(assistant.sft, assistant.tokenizer, ["a", "b"], ["x"])
+
+
 def test_keyword_filter_blocks_listed_words_and_passes_the_rest_to_the_model(assistant):
     words = rt.keyword_blocklist(assistant.world)
     benign = {w for e in assistant.world.sft if e.kind != "harmful" for w in re.findall(r"[a-z]+", e.prompt.lower())}
