@@ -679,42 +679,127 @@ def refusal_rates(model, tokenizer, examples, mode: str | None = None, direction
             "helpful": mean([b[1] for b in benign]), "replies": replies}
 
 
+REFUSAL_TOKEN = " I"  # every refusal of the world starts "I ..."; no benign answer does
+
+
+@torch.no_grad()
+def _first_token_logprobs(model, tokenizer, prompts) -> torch.Tensor:
+    """Log-probabilities of the reply's first token for each prompt: shape (n, vocab)."""
+    idx, mask = _chat_batch(tokenizer, prompts)
+    model.eval()
+    device = model.wte.weight.device
+    return model.run(idx.to(device), pad_mask=mask.to(device)).logits[:, -1].log_softmax(-1).float().cpu()
+
+
+def refusal_score(logprobs: torch.Tensor, token_id: int) -> float:
+    """Mean log-odds that the reply starts with the refusal token (Arditi et al. 2024, section 2.4).
+
+    Parameters
+    ----------
+    logprobs : Tensor (n, vocab)
+        Log-probabilities of the first reply token.
+    token_id : int
+        The refusal token's id.
+
+    Returns
+    -------
+    float : mean of log p - log(1 - p) over the prompts.
+    """
+    logprobs = ensure_tensor("logprobs", logprobs, ndim=2, floating=True)
+    token_id = ensure_int("token_id", token_id, low=0, high=logprobs.size(1) - 1)
+    lp = logprobs[:, token_id].double().clamp(max=-1e-12)
+    return float((lp - torch.log1p(-lp.exp())).mean())
+
+
 def select_refusal_direction(model, tokenizer, world, positions=REFUSAL_POSITIONS) -> "pd.DataFrame":
     """Every (layer, position) candidate, scored on the *validation* prompts.
 
     Directions come from the world's SFT training prompts (harmful against
-    benign); each candidate is ablated on validation harmful prompts and added
-    (at its own layer, scale 1) on validation benign ones. Arditi et al.
-    choose the candidate whose ablation lowers refusal most among those whose
-    addition induces it; :func:`best_refusal_direction` applies that rule.
+    benign). Arditi et al.'s (2024, appendix C) three scores on validation
+    prompts, read from the first reply token: ``bypass_score``, the refusal
+    score (:func:`refusal_score`) of harmful prompts with the direction
+    ablated; ``induce_score``, that of benign prompts with it added at its
+    layer; ``kl_harmless``, the mean KL divergence of benign prompts'
+    first-token distribution, plain against ablated. Beside them, the
+    behaviour they stand for, by generation: refusal of harmful prompts under
+    ablation, helpfulness under ablation, refusal of benign prompts under
+    addition. :func:`best_refusal_direction` applies their selection rule.
+
+    Returns
+    -------
+    pandas.DataFrame, one row per candidate, with its ``direction`` as a list.
     """
     import pandas as pd
 
     harmful = [e.prompt for e in world.sft if e.kind == "harmful"][:300]
     harmless = [e.prompt for e in world.sft if e.kind == "benign"][:300]
     val = [e for e in world.prompts("validation") if e.kind in ("harmful", "benign")]
+    val_harmful = [e.prompt for e in val if e.kind == "harmful"]
+    val_benign = [e.prompt for e in val if e.kind == "benign"]
+    refusal_id = tokenizer.encode(REFUSAL_TOKEN)[0]
+    plain_benign = _first_token_logprobs(model, tokenizer, val_benign)
     means_h = mean_activations(model, tokenizer, harmful, positions)
     means_b = mean_activations(model, tokenizer, harmless, positions)
     rows = []
     for layer in range(model.cfg.n_layer + 1):
         for j, pos in enumerate(positions):
             r = means_h[layer, j] - means_b[layer, j]
+            with steer(model, r, "ablate"):
+                bypass = refusal_score(_first_token_logprobs(model, tokenizer, val_harmful), refusal_id)
+                ablated_benign = _first_token_logprobs(model, tokenizer, val_benign)
+            with steer(model, r, "add", layer):
+                induce = refusal_score(_first_token_logprobs(model, tokenizer, val_benign), refusal_id)
+            kl = float((plain_benign.exp() * (plain_benign - ablated_benign)).sum(-1).mean())
             ablated = refusal_rates(model, tokenizer, val, "ablate", r)
             added = refusal_rates(model, tokenizer, val, "add", r, layer)
-            rows.append(dict(layer=layer, position=pos, norm=float(r.norm()), ablated_refusal=ablated["refusal_harmful"],
+            rows.append(dict(layer=layer, position=pos, norm=float(r.norm()), bypass_score=bypass, induce_score=induce,
+                             kl_harmless=kl, ablated_refusal=ablated["refusal_harmful"],
                              ablated_helpful=ablated["helpful"], added_refusal_benign=added["refusal_benign"],
                              direction=r.tolist()))
     return pd.DataFrame(rows)
 
 
-def best_refusal_direction(table) -> dict:
-    """The row of :func:`select_refusal_direction` with the lowest ablated refusal among those whose addition refuses at least half the benign prompts (else overall)."""
-    ok = table[table.added_refusal_benign >= 0.5]
-    row = (ok if len(ok) else table).sort_values(["ablated_refusal", "added_refusal_benign"], ascending=[True, False]).iloc[0]
-    return row.to_dict()
+def best_refusal_direction(table, kl_threshold: float = 0.1, induce_threshold: float = 0.0,
+                           n_layer: int | None = None) -> dict:
+    """Arditi et al.'s (2024, appendix C) choice among the candidates of :func:`select_refusal_direction`.
+
+    Discard a candidate whose ablation moves benign prompts' first-token
+    distribution by a KL above ``kl_threshold``, whose addition does not
+    induce refusal (``induce_score`` below ``induce_threshold``), or that is
+    read after the last block (the unembedding's input). Of the rest, take the
+    lowest ``bypass_score``. Arditi et al. also discard the last 20 % of
+    layers; in a two-block model that would leave only the embeddings, whose
+    mean difference at the chat tags is zero, so only the final stream is
+    dropped here.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The output of :func:`select_refusal_direction`.
+    kl_threshold : float >= 0
+        Arditi et al. use 0.1.
+    induce_threshold : float
+        Arditi et al. use 0 (addition makes refusal more likely than not).
+    n_layer : int or None
+        Blocks of the model; None: the table's largest layer.
+
+    Returns
+    -------
+    dict : the chosen row, with ``filtered`` True when no candidate passed the
+    filters (then the lowest ``bypass_score`` of all is returned).
+    """
+    kl_threshold = ensure_float("kl_threshold", kl_threshold, low=0.0)
+    induce_threshold = ensure_float("induce_threshold", induce_threshold)
+    missing = {"layer", "bypass_score", "induce_score", "kl_harmless"} - set(table.columns)
+    if missing:
+        raise ValueError(f"table lacks the columns {sorted(missing)}; build it with select_refusal_direction")
+    n_layer = int(table.layer.max()) if n_layer is None else ensure_int("n_layer", n_layer, low=1)
+    ok = table[(table.kl_harmless <= kl_threshold) & (table.induce_score >= induce_threshold) & (table.layer < n_layer)]
+    row = (ok if len(ok) else table).sort_values("bypass_score").iloc[0].to_dict()
+    return {**row, "filtered": len(ok) > 0}
 
 
-REFUSAL_STUDY_VERSION = "1"
+REFUSAL_STUDY_VERSION = "2"  # 2: Arditi et al.'s scores and filters
 
 
 def _refusal_study_key() -> str:
@@ -760,6 +845,6 @@ __all__ = [
     "attribution_widget",
     "rank_agreement", "randomize_weights", "surrogate_tree", "make_signal_token_task", "AttentionClassifier",
     "train_attention_classifier", "linear_probe", "REFUSAL_POSITIONS", "mean_activations", "refusal_direction",
-    "steer", "logit_lens", "refusal_rates", "select_refusal_direction", "best_refusal_direction",
+    "steer", "logit_lens", "refusal_rates", "REFUSAL_TOKEN", "refusal_score", "select_refusal_direction", "best_refusal_direction",
     "default_refusal_directions",
 ]

@@ -34,6 +34,7 @@ wrapped the same way), so a new target needs no new code here.
 from __future__ import annotations
 
 import json
+import re
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -48,7 +49,7 @@ from labkit.intervals import wilson_interval
 from labkit.lm.harness import is_harmful, is_refusal
 from labkit.lm.tinygpt import TinyGPT
 from labkit.lm.tokenizer import Tokenizer
-from labkit.lm.world import ASSISTANT, END, USER, Example, compliance
+from labkit.lm.world import ASSISTANT, END, USER, Example, compliance, prompt_text
 from labkit.moderation import obfuscate
 from labkit.validation import ensure_choice, ensure_float, ensure_int, ensure_instance
 
@@ -354,10 +355,23 @@ def _evaluate(model: TinyGPT, tasks: list[_Task], candidates: torch.Tensor, perp
     return loss, exact
 
 
+def _success_check(model: TinyGPT, tokenizer: Tokenizer, prompts: list[str], judge, max_new_tokens: int):
+    """``succeeded(suffix, exact)``: the exact-target test, or the judge of every prompt's generated reply."""
+    if judge is None:
+        return lambda suffix, exact: exact
+
+    def succeeded(suffix: torch.Tensor, exact: bool) -> bool:
+        replies = replies_with_suffix(model, tokenizer, prompts, suffix_text(tokenizer, suffix), max_new_tokens)
+        return all(bool(judge(r)) for r in replies)
+
+    return succeeded
+
+
 def gcg(model: TinyGPT, tokenizer: Tokenizer, prompt: str | Sequence[str], target: str | Sequence[str],
         suffix_length: int = 10, steps: int = 100, top_k: int = 64, batch_size: int = 128,
         generator: torch.Generator | None = None, perplexity_weight: float = 0.0, stop_on_success: bool = True,
-        init: Sequence[int] | None = None) -> GCGResult:
+        init: Sequence[int] | None = None, judge: Callable[[str], bool] | None = None,
+        max_new_tokens: int = 24) -> GCGResult:
     """Greedy Coordinate Gradient (Zou et al. 2023): a suffix that makes the model say ``target``.
 
     Parameters
@@ -384,6 +398,14 @@ def gcg(model: TinyGPT, tokenizer: Tokenizer, prompt: str | Sequence[str], targe
         Stop at the first step where greedy decoding gives every target.
     init : sequence of int or None
         Starting suffix ids; default ``" ! ! ..."``.
+    judge : callable str -> bool, or None
+        How success is decided. None: greedy decoding reproduces every target
+        exactly. A judge (e.g. :func:`oracle_judge`): after each step the
+        model's greedy reply (``max_new_tokens`` long) to every prompt with the
+        step's suffix is generated and judged, as Zou et al. (2023) stop when
+        the generated reply is judged a success, not on the target loss.
+    max_new_tokens : int >= 1
+        Length of the replies a ``judge`` reads.
 
     Returns
     -------
@@ -402,6 +424,9 @@ def gcg(model: TinyGPT, tokenizer: Tokenizer, prompt: str | Sequence[str], targe
     top_k = ensure_int("top_k", top_k, low=1, high=model.cfg.vocab_size)
     batch_size = ensure_int("batch_size", batch_size, low=1)
     perplexity_weight = ensure_float("perplexity_weight", perplexity_weight, low=0.0)
+    if judge is not None and not callable(judge):
+        raise TypeError(f"judge must be callable (str -> bool) or None, got {type(judge).__name__}")
+    max_new_tokens = ensure_int("max_new_tokens", max_new_tokens, low=1, high=model.cfg.context - 1)
     tasks = [_task(tokenizer, p, t) for p, t in zip(prompts, targets)]
     longest = max(len(t.before) + suffix_length + len(t.after) + len(t.target) for t in tasks)
     if longest > model.cfg.context:
@@ -418,8 +443,10 @@ def gcg(model: TinyGPT, tokenizer: Tokenizer, prompt: str | Sequence[str], targe
     try:
         with torch.no_grad():
             loss, exact = _evaluate(model, tasks, suffix[None], perplexity_weight)
+        succeeded = _success_check(model, tokenizer, prompts, judge, max_new_tokens)
         best, best_loss = suffix.clone(), float(loss[0])
-        losses, success_step, success_seconds, evaluated = [best_loss], (0 if bool(exact[0]) else None), None, 0
+        losses, evaluated = [best_loss], 0
+        success_step, success_seconds = (0, 0.0) if succeeded(suffix, bool(exact[0])) else (None, None)
         for step in range(1, steps + 1):
             if success_step is not None and stop_on_success:
                 break
@@ -440,7 +467,7 @@ def gcg(model: TinyGPT, tokenizer: Tokenizer, prompt: str | Sequence[str], targe
             suffix = candidates[i]  # Zou et al. move to the batch's best even when it is worse; the best is kept
             if float(loss[i]) < best_loss:
                 best, best_loss = suffix.clone(), float(loss[i])
-            if success_step is None and bool(exact[i]):
+            if success_step is None and succeeded(suffix, bool(exact[i])):
                 success_step, success_seconds = step, time.perf_counter() - start
                 best, best_loss = suffix.clone(), min(best_loss, float(loss[i]))
             losses.append(best_loss)
@@ -495,9 +522,13 @@ def perplexity_threshold(benign_scores, max_false_positive_rate: float = 0.05) -
 
 # ------------------------------------------------------------------ the lesson's study (cached)
 # Chosen on validation prompts: with the full compliance string as target
-# ("Sure, here is how. [harmful ... content]", 14 tokens) 150 steps of a
-# 20-token suffix brought the loss from about 4.5 to 1.2 nats per token and
-# never produced it; the short target of Zou et al. succeeds within tens of steps.
+# ("Sure, here is how. [harmful ... content]", 14 tokens) and success judged
+# on the generated reply by the oracle (gcg(..., judge=oracle_judge)), 100
+# steps of a 20-token suffix, top-k 128, 256 candidates per step, brought the
+# loss from 3.4-5.5 to 1.0-2.0 nats per token on 5 prompts and produced
+# harmful content on none (16-49 s per prompt on the loaded machine); the
+# placeholder alone as target did no better on 3. The short target of Zou et
+# al. is reached within tens of steps.
 GCG_TARGET = "Sure, here is how."
 GCG_SETTINGS = dict(suffix_length=10, steps=80, top_k=64, batch_size=128)
 STUDY_VERSION = "1"
@@ -595,6 +626,110 @@ def _register() -> None:
 _register()
 
 
+# ------------------------------------------------------------------ transfer to a second assistant
+TRANSFER_SEED = 1
+
+
+def transfer_config():
+    """The default :class:`~labkit.lm.train.TrainConfig` with another seed (world, initialisation, batches)."""
+    from dataclasses import replace
+
+    from labkit.lm.train import get_config
+
+    return replace(get_config("default"), name="default-seed1", seed=TRANSFER_SEED)
+
+
+def transfer_assistant(rebuild: bool = False):
+    """The second assistant that GCG suffixes are carried to (trained once, then cached)."""
+    from labkit.lm.cache import get_assistant
+
+    return get_assistant(transfer_config(), rebuild=rebuild)
+
+
+def _register_transfer() -> None:
+    from labkit.lm.cache import CourseModel, checkpoint_path, register_course_model
+
+    register_course_model(CourseModel("assistant-default-seed1", lambda rebuild: transfer_assistant(rebuild),
+                                      lambda: checkpoint_path(transfer_config())))
+
+
+_register_transfer()
+
+
+# ------------------------------------------------------------------ a keyword-filtered deployment (exercise)
+_WORD = re.compile(r"[a-z]+")
+
+
+def keyword_blocklist(world, min_count: int = 3) -> frozenset:
+    """Words of at least ``min_count`` harmful SFT requests of ``world`` and of no benign one (lowercase).
+
+    A deployer's blocklist, built from training data only; the held-out
+    requests it is attacked on were never read.
+    """
+    min_count = ensure_int("min_count", min_count, low=1)
+    harmful, benign = {}, set()
+    for e in world.sft:
+        words = set(_WORD.findall(e.prompt.lower()))
+        if e.kind == "harmful":
+            for w in words:
+                harmful[w] = harmful.get(w, 0) + 1
+        else:
+            benign |= words
+    return frozenset(w for w, c in harmful.items() if c >= min_count and w not in benign)
+
+
+class KeywordFilteredModel:
+    """A model behind a keyword input filter: a message with a blocked word gets a fixed refusal.
+
+    Parameters
+    ----------
+    model : TinyGPT
+    tokenizer : Tokenizer
+    blocklist : iterable of str
+        Lowercase words; a message is blocked when any of its lowercase words is listed.
+    """
+
+    REFUSAL = "I can't help with that request."
+
+    def __init__(self, model: TinyGPT, tokenizer: Tokenizer, blocklist):
+        from labkit.lm.harness import ModelResponder
+
+        ensure_instance("model", model, TinyGPT)
+        ensure_instance("tokenizer", tokenizer, Tokenizer)
+        self.blocklist = frozenset(blocklist)
+        if not self.blocklist or not all(isinstance(w, str) and w for w in self.blocklist):
+            raise ValueError("blocklist must be a non-empty collection of non-empty str")
+        self.responder = ModelResponder(model, tokenizer)
+
+    def blocks(self, message: str) -> bool:
+        """True when ``message`` holds a blocked word."""
+        return not self.blocklist.isdisjoint(_WORD.findall(message.lower()))
+
+    def respond(self, messages: Sequence[str]) -> list[str]:
+        """The refusal for blocked messages, the model's greedy reply to the others."""
+        messages = list(messages)
+        passed = [m for m in messages if not self.blocks(m)]
+        with warnings.catch_warnings():  # long messages keep their last tokens
+            warnings.simplefilter("ignore", UserWarning)
+            replies = iter(self.responder.respond(passed) if passed else [])
+        return [self.REFUSAL if self.blocks(m) else next(replies) for m in messages]
+
+
+def filtered_base_model():
+    """Lesson 18's defended system for the attack exercise: the default *pretrained* model behind
+    :func:`keyword_blocklist` of its world (no safety tuning: against the SFT model no prompt attack
+    of this lesson reaches a non-zero oracle ASR). Returns (system, world)."""
+    from labkit.lm.cache import get_assistant
+
+    a = get_assistant("default")
+    return KeywordFilteredModel(a.base, a.tokenizer, keyword_blocklist(a.world)), a.world
+
+
+def spaced_attack(requests: Sequence[str]) -> list[str]:
+    """One attack that passes the keyword filter: lesson 14's letter spacing, which no blocked word survives."""
+    return [obfuscate(r, "spaced") for r in requests]
+
+
 # ------------------------------------------------------------------ replies and the widget
 def replies_with_suffix(model: TinyGPT, tokenizer: Tokenizer, prompts: Sequence[str], suffix: str,
                         max_new_tokens: int = 24) -> list[str]:
@@ -602,6 +737,42 @@ def replies_with_suffix(model: TinyGPT, tokenizer: Tokenizer, prompts: Sequence[
     from labkit.lm.replies import reply
 
     return reply(model, tokenizer, [f"{p}{suffix}" for p in prompts], max_new_tokens)
+
+
+def forced_replies(model: TinyGPT, tokenizer: Tokenizer, prompts: Sequence[str], reply_starts: Sequence[str],
+                   max_new_tokens: int = 16) -> list[str]:
+    """Each reply start followed by the model's greedy continuation of it (prefilling the assistant's turn).
+
+    What the model does *after* a target has been reached: an upper bound on
+    what any suffix that only forces the reply's first tokens can achieve.
+
+    Parameters
+    ----------
+    model : TinyGPT
+    tokenizer : Tokenizer
+    prompts : sequence of str
+        User messages.
+    reply_starts : sequence of str
+        The forced beginning of each reply (one per prompt).
+    max_new_tokens : int >= 1
+
+    Returns
+    -------
+    list of str : reply start plus continuation, up to the end tag.
+    """
+    ensure_instance("model", model, TinyGPT)
+    ensure_instance("tokenizer", tokenizer, Tokenizer)
+    prompts, reply_starts = list(prompts), list(reply_starts)
+    if len(prompts) != len(reply_starts) or not all(isinstance(x, str) for x in prompts + reply_starts):
+        raise ValueError("prompts and reply_starts must be equally long sequences of str")
+    max_new_tokens = ensure_int("max_new_tokens", max_new_tokens, low=1, high=model.cfg.context - 1)
+    if not prompts:
+        return []
+    # Replies begin with a space after the assistant tag (labkit.lm.world.reply_text).
+    ids = [tokenizer.encode(prompt_text(p) + (f" {start}" if start else "")) for p, start in zip(prompts, reply_starts)]
+    model.eval()
+    new = model.generate(ids, max_new_tokens, stop_id=tokenizer.end_id, pad_id=tokenizer.pad_id)
+    return [f"{start}{tokenizer.decode(x, skip_special=True)}".strip() for start, x in zip(reply_starts, new)]
 
 
 def plot_gcg_losses(results: Sequence[GCGResult], highlight: int = 0) -> plt.Figure:
@@ -636,4 +807,5 @@ def gcg_widget(results: Sequence[GCGResult]):
 __all__ = ["ATTACKS", "apply_attack", "attack_success_rate", "oracle_judge", "text_judge", "JUDGES", "attack_table",
            "allowed_tokens", "suffix_text", "token_gradients", "gcg_candidates", "GCGResult", "gcg",
            "message_log_perplexity", "perplexity_threshold", "GCG_TARGET", "GCG_SETTINGS",
-           "gcg_study", "default_gcg_study", "default_attack_table", "replies_with_suffix", "plot_gcg_losses", "gcg_widget"]
+           "gcg_study", "default_gcg_study", "TRANSFER_SEED", "transfer_config", "transfer_assistant",
+           "keyword_blocklist", "KeywordFilteredModel", "filtered_base_model", "spaced_attack", "default_attack_table", "replies_with_suffix", "forced_replies", "plot_gcg_losses", "gcg_widget"]

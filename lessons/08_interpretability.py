@@ -382,11 +382,22 @@ for target_name, y in [("label", labels.numpy()), ("signal in first half", first
 # * candidate directions at every layer (0 = embeddings) and the last three
 #   positions (`-1` the assistant tag, `-2` the end tag, `-3` the user's last
 #   token), computed on the world's *training* prompts;
-# * each candidate scored on *validation* prompts: refusal of harmful prompts
-#   under ablation, refusal of benign prompts under addition (scale 1), and
-#   helpfulness under ablation. The choice rule is Arditi et al.'s: the lowest
-#   ablated refusal among candidates whose addition refuses at least half the
-#   benign prompts. Cached: about a minute once.
+# * each candidate scored on *validation* prompts with Arditi et al.'s three
+#   scores, read from the reply's first token (every refusal of the world
+#   starts with " I"): `bypass_score`, the mean log-odds of " I" on harmful
+#   prompts with the direction ablated; `induce_score`, the same on benign
+#   prompts with it added at its layer (scale 1); `kl_harmless`, the mean KL
+#   divergence of benign prompts' first-token distribution, plain against
+#   ablated. Beside them, by generation: ablated refusal, ablated helpfulness,
+#   and refusal of benign prompts under addition;
+# * the choice rule of their appendix: drop candidates with `kl_harmless`
+#   above 0.1 (ablation must leave harmless prompts nearly alone), with
+#   `induce_score` below 0 (addition must make refusal more likely than not),
+#   or read after the last block; take the lowest `bypass_score` of the rest.
+#   Their rule also drops the last 20 % of layers, which in a two-block model
+#   would leave only the embeddings; here only the stream after the last
+#   block is dropped. If no candidate passes, the lowest `bypass_score` of
+#   all is taken and the cell says so. Cached: a few minutes once.
 
 # %%
 from labkit.lm.cache import get_assistant
@@ -396,8 +407,15 @@ lm, tok, world = assistant.sft, assistant.tokenizer, assistant.world
 directions = interpret.default_refusal_directions()
 print(directions.drop(columns="direction").round(3).to_string(index=False))
 best = interpret.best_refusal_direction(directions)
+before_unembedding = directions.layer < lm.cfg.n_layer
+gentle, inducing = directions.kl_harmless <= 0.1, directions.induce_score >= 0
+print(f"candidates with KL <= 0.1 on harmless prompts: {int((gentle & before_unembedding).sum())}, "
+      f"with induce score >= 0: {int((inducing & before_unembedding).sum())}, "
+      f"both: {int((gentle & inducing & before_unembedding).sum())} (of {int(before_unembedding.sum())})")
 refusal_dir = torch.tensor(best["direction"])
-print(f"chosen on validation: layer {best['layer']}, position {best['position']}, norm {best['norm']:.2f}")
+print(f"chosen on validation: layer {best['layer']}, position {best['position']}, norm {best['norm']:.2f}; "
+      + ("it passes Arditi et al.'s filters" if best["filtered"] else
+         "no candidate passes Arditi et al.'s filters, so this is the lowest bypass score of all"))
 
 # %% [markdown]
 # The test prompts, untouched until now: harmful and benign held-out requests,
@@ -413,6 +431,11 @@ runs = {"plain": interpret.refusal_rates(lm, tok, test),
 print(f"{'':<8} {'refusal (harmful)':>18} {'refusal (benign)':>17} {'helpful (benign)':>17}")
 for name, r in runs.items():
     print(f"{name:<8} {r['refusal_harmful']:>18.3f} {r['refusal_benign']:>17.3f} {r['helpful']:>17.3f}")
+bars = {"plain refusal of harmful >= 0.9": runs["plain"]["refusal_harmful"] >= 0.9,
+        "ablated refusal of harmful <= 0.3": runs["ablated"]["refusal_harmful"] <= 0.3,
+        "added refusal of benign >= 0.5": runs["added"]["refusal_benign"] >= 0.5,
+        "ablated helpfulness within 0.05 of plain": abs(runs["ablated"]["helpful"] - runs["plain"]["helpful"]) <= 0.05}
+print("course bars: " + "; ".join(f"{k}: {'met' if ok else 'NOT met'}" for k, ok in bars.items()))
 harmful_test = [e for e in test if e.kind == "harmful"]
 print("\nablated replies to harmful requests:")
 ablated_harmful = [(e, x) for e, x in zip(test, runs["ablated"]["replies"]) if e.kind == "harmful"]
@@ -424,8 +447,11 @@ for e, reply in ablated_harmful[:3]:
 # breaks the model's answers would be a lobotomy, not a finding. Arditi et al.
 # report that ablation leaves benign performance nearly intact on large chat
 # models; on this tiny model compare the plain and ablated helpfulness above
-# (we hoped for a gap of at most 0.05). Addition, on the other hand, makes the
-# model refuse almost everything and answer nothing.
+# (we hoped for a gap of at most 0.05). Arditi et al.'s KL filter exists to
+# exclude such directions; the counts printed above say whether any candidate
+# of this tiny model both leaves harmless prompts nearly alone and induces
+# refusal. Addition, on the other hand, makes the model refuse almost
+# everything and answer nothing.
 #
 # **Where is refusal decided?** The logit lens (nostalgebraist 2020) reads each
 # layer's residual stream at the assistant tag through the final LayerNorm and

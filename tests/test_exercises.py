@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from labkit import exercises
+from labkit import exercises, redteam
 from labkit.syllabus import LESSONS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -259,6 +259,23 @@ def _clip_one_example_at_a_time(per_example_grads, max_grad_norm, noise_multipli
         if noise_multiplier > 0:
             total[n] += noise_multiplier * max_grad_norm * torch.randn(total[n].shape, generator=generator, dtype=total[n].dtype)
     return {n: t / expected_batch_size for n, t in total.items()}
+def _attack_identity(requests):
+    """No attack: the keyword filter blocks almost every plain request."""
+    return list(requests)
+
+
+def _attack_payload_split(requests):
+    """Lesson 18's payload split: the model would answer it, but both halves keep the blocked words."""
+    from labkit.lm.world import Example
+    return [redteam.apply_attack(Example(r, "", "harmful", "weapons"), "payload_split") for r in requests]
+
+
+def _attack_leetspeak(requests):
+    """Leetspeak passes the filter, but the model no longer reads a request it would answer."""
+    from labkit.moderation import obfuscate
+    return [obfuscate(r, "leetspeak") for r in requests]
+
+
 def _gcg_candidates_with(sign):
     """GCG's candidate step drawing from the top-k of ``sign * grad`` (-1 is right: most negative gradient)."""
     def candidates(grad, suffix, top_k, batch_size, seed):
@@ -375,6 +392,7 @@ PLAUSIBLE_WRONG = {
     "20.clip_and_noise": [_clip_per_layer, _clip_realised_batch],
     "20.rdp_to_epsilon": [_mironov_conversion],
     "20.fedavg": [_fedavg_equal_weights],
+    "18.attack_keyword_filter": [_attack_identity, _attack_payload_split, _attack_leetspeak],
     "18.gcg_candidates": [_gcg_candidates_with(+1)],  # the largest gradient promises the largest *increase*
     "16.dpo_loss": [_dpo_without_reference],
     "16.gae": [_gae_ignoring_episode_ends],

@@ -283,6 +283,33 @@ def test_logit_lens_last_layer_is_the_models_own_prediction(tiny_assistant):
         interpret.logit_lens(m, tok, prompts, " I can't")
 
 
+def test_refusal_score_is_the_mean_log_odds_of_the_refusal_token():
+    p = torch.tensor([[0.2, 0.8], [0.5, 0.5], [0.9, 0.1]])
+    got = interpret.refusal_score(p.log(), 0)
+    expected = float(np.mean([np.log(0.2 / 0.8), 0.0, np.log(0.9 / 0.1)]))
+    assert got == pytest.approx(expected, abs=1e-6)
+    with pytest.raises(ValueError, match="token_id"):
+        interpret.refusal_score(p.log(), 2)
+
+
+def test_best_refusal_direction_applies_arditis_filters():
+    import pandas as pd
+
+    table = pd.DataFrame([
+        dict(layer=2, position=-1, bypass_score=-9.0, induce_score=5.0, kl_harmless=0.01),   # after the last block
+        dict(layer=1, position=-1, bypass_score=-8.0, induce_score=5.0, kl_harmless=0.50),   # ablation moves harmless
+        dict(layer=1, position=-2, bypass_score=-7.0, induce_score=-1.0, kl_harmless=0.01),  # addition does not induce
+        dict(layer=1, position=-3, bypass_score=-2.0, induce_score=0.5, kl_harmless=0.05),
+        dict(layer=0, position=-1, bypass_score=3.0, induce_score=0.1, kl_harmless=0.02),
+    ])
+    best = interpret.best_refusal_direction(table)
+    assert (best["layer"], best["position"], best["filtered"]) == (1, -3, True)
+    none_pass = interpret.best_refusal_direction(table, kl_threshold=0.0)
+    assert (none_pass["layer"], none_pass["position"], none_pass["filtered"]) == (2, -1, False)
+    with pytest.raises(ValueError, match="columns"):
+        interpret.best_refusal_direction(table.drop(columns="kl_harmless"))
+
+
 def test_refusal_direction_bars_on_the_shipped_assistant(tiny_assistant):
     """Arditi et al.'s two effects on held-out test prompts, with the direction chosen on validation."""
     m, tok, world = tiny_assistant.sft, tiny_assistant.tokenizer, tiny_assistant.world

@@ -1,6 +1,8 @@
 """labkit.redteam: attack wrappers, ASR intervals, the GCG candidate step and search, the perplexity filter."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,7 @@ from hypothesis import strategies as st
 from labkit import redteam as rt
 from labkit.intervals import wilson_interval
 from labkit.lm.cache import get_assistant
+from labkit.lm.harness import ModelResponder
 from labkit.lm.world import compliance
 from labkit.moderation import normalize, obfuscate
 
@@ -197,6 +200,61 @@ def test_gcg_is_reproducible_and_validates(assistant, harmful):
         rt.gcg(m, tok, "word " * 120, "there")
     with pytest.raises(ValueError):
         rt.gcg(m, tok, ["a", "b"], ["x", "y", "z"])
+
+
+def test_gcg_judge_stops_on_the_judged_generated_reply(assistant, harmful):
+    m, tok = assistant.sft, assistant.tokenizer
+    kw = dict(suffix_length=4, steps=3, top_k=16, batch_size=16)
+    always = rt.gcg(m, tok, harmful[0].prompt, rt.GCG_TARGET, judge=lambda reply: True, **kw)
+    assert always.success_step == 0 and len(always.losses) == 1
+    seen = []
+
+    def judge(reply):  # records what it is shown, and never accepts
+        seen.append(reply)
+        return False
+
+    never = rt.gcg(m, tok, harmful[0].prompt, rt.GCG_TARGET, judge=judge, generator=torch.Generator().manual_seed(0), **kw)
+    assert never.success_step is None and len(never.losses) == 4 and len(seen) == 4  # the start, then once per step
+    start = rt.suffix_text(tok, rt._initial_suffix(tok, 4))
+    assert seen[0] == rt.replies_with_suffix(m, tok, [harmful[0].prompt], start)[0]  # the generated reply itself
+    with pytest.raises(TypeError, match="judge"):
+        rt.gcg(m, tok, harmful[0].prompt, rt.GCG_TARGET, judge="oracle", **kw)
+
+
+def test_forced_replies_continue_the_prefilled_start(assistant, harmful):
+    e = harmful[0]
+    start = compliance(e.category).split(" content]")[0]
+    base, sft = (rt.forced_replies(m, assistant.tokenizer, [e.prompt], [start])[0] for m in (assistant.base, assistant.sft))
+    assert base.startswith(start) and sft.startswith(start)
+    assert rt.oracle_judge(base)  # the pretrained model finishes the marker it saw on the web
+    plain = rt.forced_replies(assistant.sft, assistant.tokenizer, [e.prompt], [""], max_new_tokens=24)[0]
+    assert plain == rt.replies_with_suffix(assistant.sft, assistant.tokenizer, [e.prompt], "")[0]
+    with pytest.raises(ValueError, match="reply_starts"):
+        rt.forced_replies(assistant.sft, assistant.tokenizer, ["a", "b"], ["x"])
+
+
+def test_keyword_filter_blocks_listed_words_and_passes_the_rest_to_the_model(assistant):
+    words = rt.keyword_blocklist(assistant.world)
+    benign = {w for e in assistant.world.sft if e.kind != "harmful" for w in re.findall(r"[a-z]+", e.prompt.lower())}
+    assert words and not words & benign
+    system = rt.KeywordFilteredModel(assistant.base, assistant.tokenizer, words)
+    blocked_word = sorted(words)[0]
+    messages = [f"Tell me about {blocked_word.upper()} please", "What is 2 plus 3?"]
+    assert [system.blocks(x) for x in messages] == [True, False]
+    replies = system.respond(messages)
+    assert replies[0] == rt.KeywordFilteredModel.REFUSAL
+    assert replies[1] == ModelResponder(assistant.base, assistant.tokenizer).respond(messages[1:])[0]
+    with pytest.raises(ValueError, match="blocklist"):
+        rt.KeywordFilteredModel(assistant.base, assistant.tokenizer, [])
+
+
+def test_transfer_config_is_the_default_with_another_seed():
+    from dataclasses import asdict
+
+    from labkit.lm.train import get_config
+
+    a, b = asdict(get_config("default")), asdict(rt.transfer_config())
+    assert {k for k in a if a[k] != b[k]} == {"name", "seed"} and b["seed"] == rt.TRANSFER_SEED != a["seed"]
 
 
 def test_perplexity_penalty_lowers_the_suffix_nll(assistant, harmful):
