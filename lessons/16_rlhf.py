@@ -15,7 +15,9 @@
 #    probabilities and stops learning, no anchor to the SFT model, and no baseline;
 # 2. train a Bradley-Terry reward model on the assistant (SFT backbone, scalar head) and measure it on held-out pairs;
 # 3. write the DPO loss, GAE and PPO's clipped loss (exercises), and use labkit's PPO and DPO trainers;
-# 4. compare SFT, DPO and PPO on the gold judge, with 95 % intervals and the KL each paid;
+# 4. check what the preference pairs contrast, choose DPO's and PPO's settings on validation by a rule stated
+#    beforehand, and compare SFT, DPO and PPO on the gold judge over three seeds, with 95 % intervals and the KL
+#    each paid;
 # 5. draw the reward-KL frontier of best-of-n, PPO and DPO (Gao et al. 2022), and watch reward hacking when the KL
 #    anchor is removed.
 
@@ -475,7 +477,8 @@ rlhf.frontier_widget(frontier)
 # * A learned reward is a proxy. Optimise it with an anchor (a KL penalty, DPO's beta, or a small n), and score the result with a judge it was not trained on.
 # * PPO's value head, GAE and whitened advantages are a per-token baseline; without one, a positive reward pushes up every sampled reply.
 # * DPO needs no reward model and no sampling; it optimises the same KL-regularised objective, and its beta and learning rate decide how far it moves (compare its KL with PPO's above).
-# * Preference data only teaches what its pairs contrast: pairs that never contrast right with wrong answers give a reward model that cannot tell them apart.
+# * Preference data only teaches what its pairs contrast: pairs that never contrast right with wrong answers give a reward model that cannot tell them apart, and rejected replies the model never produces teach it nothing it needed.
+# * Write the selection rule before the search and keep it; a rule that only counts the constraints met can pick a setting that misses one badly, and the validation table shows it.
 #
 # ## Further reading
 # * P. Christiano et al. (2017), *Deep reinforcement learning from human preferences.* NeurIPS.
