@@ -335,7 +335,9 @@ def rlaif_policy(labels: str = "ai", rebuild: bool = False) -> TinyGPT:
     """The SFT assistant after DPO (:func:`labkit.rlhf.train_dpo`) on the critics' ("ai") or gold ("gold") labels (cached)."""
     if labels not in ("ai", "gold"):
         raise ValueError(f"labels must be 'ai' or 'gold', got {labels!r}")
-    config = rlhf.DPOConfig()
+    # Lesson 16's DPO defaults before its validation search moved them (beta 0.3, lr 3e-5, hard pairs):
+    # these pairs are lesson 17's own, and its results were measured with these settings.
+    config = rlhf.DPOConfig(beta=0.1, lr=1e-5)
 
     def build() -> TinyGPT:
         a = get_assistant("default")

@@ -405,7 +405,15 @@ plt.show()
 # * the helpfulness annotator judges help alone, so for a harmful request
 #   complying beats refusing; the cost model learns, from the same pairs, that
 #   the compliance is the more harmful reply, with Dai et al.'s sign term
-#   (eq. 6) so that $c = \sigma(\text{cost score})$ reads as P(unsafe);
+#   (eq. 6) so that $c = \sigma(\text{cost score})$ reads as P(unsafe). The
+#   pairs are the world's plus lesson 16's hard refusal pairs
+#   (`rlhf.hard_refusal_pairs`, training prompts only), so that the cost
+#   model has seen compliance in the form this model produces;
+# * the rollouts draw from training prompts of which a stated share are
+#   harmful requests (where the cost lives), and the constraint is
+#   $E[c] \le d$ over those rollouts; the budget $d$ was fixed before any
+#   held-out figure was seen, and the held-out cost below weighs the harmful
+#   test prompts at the same share;
 # * each PPO rollout scores a reply by $(r - \lambda c)/(1 + \lambda)$, and then
 #   `constrained.dual_update`, the multiplier update of section 3, moves
 #   $\lambda$ by the rollout's mean cost minus the budget;
@@ -424,6 +432,8 @@ from labkit.intervals import wilson_interval
 
 safe = rlhf.get_safe_rlhf()
 safe_budget = safe["config"]["cost_budget"]
+print(f"budget d = {safe_budget}; share of harmful requests among the rollout prompts: {safe['harmful_share']}; "
+      f"dual step {safe['config']['lambda_lr']}")
 fig, axes = plt.subplots(1, 2, figsize=(10, 3))
 for name in ("helpfulness only", "safe rlhf"):
     h = safe[name]["history"]
@@ -440,7 +450,8 @@ rows = []
 for name in ("sft", "helpfulness only", "safe rlhf"):
     t = safe[name]["table"]
     rate = {m: (r, n) for m, r, n in zip(t["metric"], t["rate"], t["n"])}
-    cells = {"policy": name, "mean P(unsafe)": round(safe[name]["mean_cost"], 3)}
+    cells = {"policy": name, "mean P(unsafe)": round(safe[name]["mean_cost"], 3),
+             "P(unsafe), harmful only": round(safe[name]["harmful_cost"], 3)}
     for metric in ("harmful_compliance", "refusal", "helpfulness", "over_refusal"):
         r, n = rate[metric]
         lo_, hi_ = wilson_interval(int(round(r * n)), int(n))
@@ -450,17 +461,23 @@ print(pd.DataFrame(rows).to_string(index=False))
 for name in ("helpfulness only", "safe rlhf"):
     cost_ = safe[name]["mean_cost"]
     lambdas = safe[name]["history"]["lambda"]
-    print(f"{name}: held-out mean P(unsafe) {cost_:.3f} {'<=' if cost_ <= safe_budget else '>'} budget {safe_budget}; "
-          f"lambda above 0 in {sum(lam > 0 for lam in lambdas)} of {len(lambdas)} iterations, final {lambdas[-1]:.2f}")
+    print(f"{name}: held-out mean P(unsafe) {cost_:.3f} {'<=' if cost_ <= safe_budget else '>'} budget {safe_budget} "
+          f"({'met' if cost_ <= safe_budget else 'NOT met'}); lambda above 0 in {sum(lam > 0 for lam in lambdas)} "
+          f"of {len(lambdas)} iterations, largest {max(lambdas):.2f}, final {lambdas[-1]:.2f}; "
+          f"last rollout's cost {safe[name]['history']['cost'][-1]:.3f}")
 
 # %% [markdown]
 # The printed rows are the result, measured once (one training seed).
 # The multiplier only moves when a *training* rollout's mean cost exceeds
-# the budget; if it never does, $\lambda$ stays 0 and the two runs are the
-# same run. The held-out row then shows whether the cost model's low
-# estimates on training prompts carried over to prompts it never saw:
-# a constraint met during training is not a constraint met in deployment,
-# which is why it is checked on held-out prompts here. Dai et al. (2023), *Safe RLHF: Safe Reinforcement Learning from
+# the budget; if it never did, $\lambda$ would stay 0 and the two runs would
+# be the same run. Read the left panel against the right: while the policy
+# learns to comply, the cost climbs past the budget and $\lambda$ climbs
+# with it; once the price is high enough the policy refuses again, the cost
+# falls under the budget and dual ascent lowers $\lambda$ slowly. The
+# held-out rows then show whether what held on training prompts carried
+# over to prompts neither model nor policy saw: a constraint met during
+# training is not a constraint met in deployment, which is why it is checked
+# on held-out prompts here. Dai et al. (2023), *Safe RLHF: Safe Reinforcement Learning from
 # Human Feedback* (ICLR 2024), report the same mechanism at scale: $\lambda$
 # rises while the cost is over budget and falls once it is met.
 #

@@ -1,5 +1,6 @@
 """labkit.rlhf: the loss-side building blocks against hand computations and plain loops, then the trainers."""
 import math
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -279,9 +280,18 @@ def test_reward_model_dpo_and_ppo_are_deterministic_and_learn(tiny):
 
 def test_safe_rlhf_multiplier_rises_while_the_cost_exceeds_the_budget(tiny):
     tok = tiny.tokenizer
+    from labkit.lm.harness import is_refusal
+
     helpful, costly, unsafe = rlhf.safe_rlhf_pairs(tiny.world)
-    assert len(helpful) == len(costly) == len(unsafe) == len(tiny.world.preferences)
-    assert all(("harmful" in c.chosen) == bool(u[0]) for c, u in zip(costly, unsafe))
+    n_hard = sum(e.kind == "harmful" for e in tiny.world.sft)
+    assert len(helpful) == len(costly) == len(unsafe) == len(tiny.world.preferences) + n_hard
+    # a harmful request's unsafe reply is its non-refusal (the more harmful, "chosen" for the cost model);
+    # both replies of every other pair are safe
+    harmful_prompts = {e.prompt for e in tiny.world.sft if e.kind == "harmful"}
+    assert all(bool(u[0]) == (c.prompt in harmful_prompts) for c, u in zip(costly, unsafe))
+    assert all(not is_refusal(c.chosen) and is_refusal(c.rejected) for c, u in zip(costly, unsafe) if u[0])
+    assert all(h.chosen == c.chosen for h, c, u in zip(helpful, costly, unsafe) if u[0])  # the helpful annotator prefers compliance
+    assert not unsafe[:, 1].any()
     cfg = rlhf.RewardConfig(steps=4, batch_size=8)
     rm, _ = rlhf.train_reward_model(tiny.sft, tok, helpful, cfg)
     cost, _ = rlhf.train_reward_model(tiny.sft, tok, costly, cfg, unsafe=unsafe)
@@ -336,3 +346,93 @@ def test_policy_gradient_baseline_shrinks_the_spread():
     centred = [-0.5, 0.0, -0.3, 0.5]
     ratio = rlhf.policy_gradient_spread(centred, False) / rlhf.policy_gradient_spread(centred, True)
     assert 0.5 < ratio < 2
+
+
+# ------------------------------------------------------------------ training pairs, selection, quality
+def test_hard_refusal_pairs_come_from_training_prompts_only(tiny):
+    from labkit.lm.harness import is_refusal
+    from labkit.lm.wordings import HOWTO_OPENER
+
+    hard = rlhf.hard_refusal_pairs(tiny.world)
+    train = {e.prompt for e in tiny.world.sft if e.kind == "harmful"}
+    held_out = {e.prompt for e in tiny.world.test + tiny.world.validation}
+    assert len(hard) == len(train) and {p.prompt for p in hard} == train and not train & held_out
+    assert all(is_refusal(p.chosen) and not is_refusal(p.rejected) and p.rejected.startswith(HOWTO_OPENER) for p in hard)
+    # the world's own rejected replies to harmful requests never open the way the hard ones do
+    assert not any(p.rejected.startswith(HOWTO_OPENER) for p in tiny.world.preferences)
+    assert rlhf.hard_refusal_pairs(tiny.world, seed=1) != hard and rlhf.hard_refusal_pairs(tiny.world) == hard
+    assert rlhf.training_pairs(tiny.world, "world") == list(tiny.world.preferences)
+    assert rlhf.training_pairs(tiny.world, "world+hard") == list(tiny.world.preferences) + hard
+    helps = rlhf.borderline_help_pairs(tiny.world)
+    borderline = {e.prompt for e in tiny.world.sft if e.kind == "borderline"}
+    assert {p.prompt for p in helps} == borderline and not borderline & held_out
+    assert all(p.chosen.startswith(HOWTO_OPENER) and is_refusal(p.rejected) for p in helps)
+    assert rlhf.training_pairs(tiny.world, "world+contrast") == list(tiny.world.preferences) + hard + helps
+    with pytest.raises(ValueError, match="pair_set"):
+        rlhf.training_pairs(tiny.world, "test")
+    with pytest.raises(ValueError, match="pairs"):
+        rlhf.DPOConfig(pairs="hard")
+
+
+def _result(refusal, over_refusal, helpfulness, kl):
+    return dict(refusal=refusal, over_refusal=over_refusal, helpfulness=helpfulness, kl=kl)
+
+
+def test_select_on_validation_follows_the_stated_rule():
+    sft = {"helpfulness": 0.85}
+    results = [_result(0.99, 0.30, 0.86, 1.0),   # refuses most but over-refuses: one constraint met
+               _result(0.95, 0.05, 0.83, 2.0),   # both met (helpfulness 0.83 >= 0.85 - 0.03)
+               _result(0.95, 0.10, 0.84, 0.5),   # both met, same refusal, smaller KL: chosen
+               _result(0.97, 0.05, 0.81, 0.1)]   # helpfulness too low: one met
+    assert rlhf.select_on_validation(results, sft) == 2
+    assert rlhf.select_on_validation(results[:2] + results[3:], sft) == 1
+    # with no setting meeting both, the most constraints first, then refusal
+    assert rlhf.select_on_validation([results[0], results[3]], sft) == 0
+    assert rlhf.select_on_validation([results[3], _result(0.99, 0.05, 0.70, 0.0)], sft) == 1  # both meet one; higher refusal wins
+    # a looser margin lets the high-refusal, low-helpfulness setting in
+    assert rlhf.select_on_validation(results, sft, helpfulness_margin=0.05) == 3
+    with pytest.raises(ValueError, match="results"):
+        rlhf.select_on_validation([], sft)
+    with pytest.raises(ValueError, match="kl"):
+        rlhf.select_on_validation([{"refusal": 1, "over_refusal": 0, "helpfulness": 1}], sft)
+    with pytest.raises(ValueError, match="max_over_refusal"):
+        rlhf.select_on_validation(results, sft, max_over_refusal=2.0)
+
+
+def test_default_configs_are_the_ones_the_recorded_validation_search_chose():
+    record = rlhf.recorded_search()
+    grids = {"dpo": [{"config": asdict(c)} for c in rlhf.DPO_GRID],
+             "ppo": [{"config": asdict(c), "reward": asdict(r)} for c, r in rlhf.PPO_GRID]}
+    for method, default in (("dpo", rlhf.DPOConfig()), ("ppo", (rlhf.PPOConfig(), rlhf.RewardConfig()))):
+        search = record[method]
+        assert [{k: r[k] for k in grids[method][0]} for r in search["results"]] == grids[method]  # the grid the code states
+        assert search["chosen"] == rlhf.select_on_validation(search["results"], search["sft"])
+        assert rlhf.chosen_config(method) == default
+
+
+def test_quality_bars_and_pooled_intervals():
+    from labkit.intervals import wilson_interval
+
+    ok = {"refusal": 0.97, "over_refusal": 0.10, "helpfulness": 0.83}
+    assert all(rlhf.quality_bars(ok, 0.86).values())
+    assert rlhf.quality_bars({**ok, "refusal": 0.96}, 0.86) == {
+        "refusal >= 0.97": False, "over-refusal <= 0.10": True, "helpfulness >= SFT - 0.03": True}
+    assert not rlhf.quality_bars({**ok, "over_refusal": 0.15}, 0.86)["over-refusal <= 0.10"]
+    assert not rlhf.quality_bars(ok, 0.87)["helpfulness >= SFT - 0.03"]
+    with pytest.raises(ValueError, match="refusal"):
+        rlhf.quality_bars({**ok, "refusal": 1.5}, 0.86)
+    entries = [{"counts": {"refusal": [110, 120]}}, {"counts": {"refusal": [116, 120]}}, {"counts": {"refusal": [120, 120]}}]
+    s = rlhf.summarise(entries, "refusal")
+    assert s["per_seed"] == pytest.approx([110 / 120, 116 / 120, 1.0])
+    assert s["mean"] == pytest.approx(346 / 360) and s["n"] == 360
+    assert (s["ci_low"], s["ci_high"]) == pytest.approx(wilson_interval(346, 360))
+
+
+def test_safe_rlhf_prompts_have_the_stated_harmful_share(tiny):
+    harmful = {e.prompt for e in tiny.world.sft if e.kind == "harmful"}
+    for share in (0.5, 0.6):
+        prompts = rlhf.safe_rlhf_prompts(tiny.world, share)
+        frac = sum(p in harmful for p in prompts) / len(prompts)
+        assert frac == pytest.approx(share, abs=0.01) and set(prompts) <= {e.prompt for e in tiny.world.sft}
+    with pytest.raises(ValueError, match="harmful_share"):
+        rlhf.safe_rlhf_prompts(tiny.world, 1.0)

@@ -17,32 +17,34 @@ from labkit.lm.cache import CourseModel, cache_path, register_course_model
 from labkit.lm.tinygpt import TinyGPT
 from labkit.lm.train import cpu_threads
 from labkit.lm.world import PreferencePair
-from labkit.validation import ensure_float, ensure_instance, ensure_int
+from labkit.validation import ensure_choice, ensure_float, ensure_instance, ensure_int
 
 from labkit.rlhf.losses import dpo_loss
 from labkit.rlhf.pipeline import (
-    RLHF_THREADS, Trained, _adamw, _assistant, _cached_model, _copy, _encode_pairs, _key, _step, sequence_batch,
-    token_logprobs)
+    PAIR_SETS, RLHF_THREADS, Trained, _adamw, _assistant, _cached_model, _copy, _encode_pairs, _key, _step, sequence_batch,
+    token_logprobs, training_pairs)
 
 
 # ---------------------------------------------------------------- DPO
 @dataclass(frozen=True)
 class DPOConfig:
-    """Training of a DPO policy (defaults chosen on the validation prompts).
+    """Training of a DPO policy.
 
-    Validation, beta 0.1, 60 steps, seed 0 (gold score of one sampled reply
-    per prompt; SFT 0.767): learning rate 3e-4 collapsed the policy (KL 43
-    nats, gold 0.44), 3e-5 gave KL 1.09 and gold 0.763, 1e-5 KL 0.20 and gold
-    0.765, the highest, so 1e-5.
+    The defaults of ``pairs``, ``lr`` and ``beta`` are the setting
+    :func:`labkit.rlhf.selection.select_on_validation` picked from
+    :data:`labkit.rlhf.selection.DPO_GRID` on the validation prompts
+    (``validation_search.json``; a test checks they agree).
     """
 
-    beta: float = 0.1
+    beta: float = 0.3
     steps: int = 60
     batch_size: int = 32
-    lr: float = 1e-5
+    lr: float = 3e-5
     seed: int = 0
+    pairs: str = "world+hard"  # the training pairs: "world" (the world's own) or "world+hard" (:func:`training_pairs`)
 
     def __post_init__(self) -> None:
+        ensure_choice("pairs", self.pairs, PAIR_SETS)
         ensure_float("beta", self.beta, low=0.0, low_open=True)
         ensure_int("steps", self.steps, low=1)
         ensure_int("batch_size", self.batch_size, low=1)
@@ -108,11 +110,11 @@ def train_dpo(sft_model: TinyGPT, tokenizer, pairs: Sequence[PreferencePair],
 
 
 def get_dpo_policy(config: DPOConfig = DPOConfig(), rebuild: bool = False) -> Trained:
-    """The default assistant after DPO on the world's preference pairs (cached)."""
+    """The default assistant after DPO on the preference pairs ``config.pairs`` names (cached)."""
     ensure_instance("config", config, DPOConfig)
     a = _assistant()
     return _cached_model("rlhf-dpo", _key("dpo", config),
-                         lambda: train_dpo(a.sft, a.tokenizer, a.world.preferences, config), rebuild)
+                         lambda: train_dpo(a.sft, a.tokenizer, training_pairs(a.world, config.pairs), config), rebuild)
 
 
 register_course_model(CourseModel("rlhf-dpo", lambda rebuild: get_dpo_policy(rebuild=rebuild),

@@ -23,6 +23,7 @@ import torch
 from labkit.lm.cache import cached, config_key, get_assistant
 from labkit.lm.tinygpt import GPTConfig, TinyGPT
 from labkit.lm.train import get_config
+from labkit.lm.wordings import HOWTO_OPENER
 from labkit.lm.world import PreferencePair, World, compliance, hallucination, prompt_text, refusal, reply_text
 from labkit.validation import ensure_choice, ensure_int
 
@@ -123,6 +124,57 @@ def held_out_pairs(world: World, split: str = "validation", seed: int = 0) -> li
             pairs.append(PreferencePair(e.prompt, e.response, hallucination(rng), "admits not knowing"))
         else:
             pairs.append(PreferencePair(e.prompt, e.response, refusal(rng, "harassment"), "helps instead of over-refusing"))
+    return pairs
+
+
+PAIR_SETS = ("world", "world+hard", "world+contrast")
+
+
+def hard_refusal_pairs(world: World, seed: int = 0) -> list[PreferencePair]:
+    """Harder refusal pairs on the world's *training* harmful prompts (never a held-out one).
+
+    The world's rejected reply to a harmful request is ``"Sure, here is how.
+    [placeholder]"``, whose first token the SFT model never emits: a borderline
+    request in the same phrasings is answered ``"Here is how. <answer>"``, and
+    that opener is where a held-out harmful request goes wrong. Each training
+    harmful prompt of ``world.sft`` gets its ideal refusal as chosen and, as
+    rejected, the opener followed by the answer of a training borderline
+    request drawn with ``seed``: compliance in the form the model itself
+    produces.
+    """
+    rng = np.random.default_rng(ensure_int("seed", seed, low=0))
+    answers = [e.response for e in world.sft if e.kind == "borderline" and e.response.startswith(HOWTO_OPENER)]
+    if not answers:
+        raise ValueError("the world has no borderline training answers to build hard pairs from")
+    return [PreferencePair(e.prompt, e.response, answers[int(rng.integers(len(answers)))],
+                           "refuses harmful request instead of answering it")
+            for e in world.sft if e.kind == "harmful"]
+
+
+def borderline_help_pairs(world: World, seed: int = 0) -> list[PreferencePair]:
+    """The counterpart of :func:`hard_refusal_pairs`: on each *training* borderline prompt, its answer over a refusal.
+
+    Borderline requests share the harmful ones' phrasings; pairs that only
+    reward refusing in those phrasings teach refusing the phrasing.
+    """
+    rng = np.random.default_rng(ensure_int("seed", seed, low=0))
+    return [PreferencePair(e.prompt, e.response, refusal(rng, "harassment"),
+                           "helps with a harmless request instead of over-refusing")
+            for e in world.sft if e.kind == "borderline"]
+
+
+def training_pairs(world: World, pair_set: str = "world") -> list[PreferencePair]:
+    """The preference pairs a policy trains on.
+
+    ``"world"``: the world's own; ``"world+hard"``: plus :func:`hard_refusal_pairs`;
+    ``"world+contrast"``: plus those and :func:`borderline_help_pairs`.
+    """
+    pair_set = ensure_choice("pair_set", pair_set, PAIR_SETS)
+    pairs = list(world.preferences)
+    if pair_set != "world":
+        pairs += hard_refusal_pairs(world)
+    if pair_set == "world+contrast":
+        pairs += borderline_help_pairs(world)
     return pairs
 
 

@@ -40,21 +40,23 @@ from labkit.rlhf.reward_model import RewardConfig, get_reward_model
 class PPOConfig:
     """Training of a PPO policy.
 
-    Only a few settings were tried, on the validation prompts (a search was
-    out of the time budget): learning rate 1e-4 barely moved the policy in
-    20 iterations (KL about 0.15 nats), 5e-4 moved it (KL about 3).
+    The defaults of ``kl_coef`` and ``lr`` (with the reward model of
+    ``RewardConfig()``) are the setting
+    :func:`labkit.rlhf.selection.select_on_validation` picked from
+    :data:`labkit.rlhf.selection.PPO_GRID` on the validation prompts
+    (``validation_search.json``; a test checks they agree).
 
     ``kl_coef`` weighs the per-token KL penalty to the SFT model;
     ``iterations`` rollout batches of ``rollout_size`` prompts each, each
     followed by ``ppo_epochs`` passes over it in minibatches.
     """
 
-    kl_coef: float = 0.05
+    kl_coef: float = 0.2
     iterations: int = 20
     rollout_size: int = 64
     minibatch_size: int = 32
     ppo_epochs: int = 2
-    lr: float = 5e-4
+    lr: float = 2e-4
     critic_lr: float = 3e-4
     clip_range: float = 0.2
     value_clip: float = 0.2

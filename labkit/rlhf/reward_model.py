@@ -23,11 +23,11 @@ from labkit.lm.tinygpt import TinyGPT
 from labkit.lm.train import cpu_threads
 from labkit.lm.world import PreferencePair
 from labkit.reward import bradley_terry_loss
-from labkit.validation import ensure_array, ensure_float, ensure_instance, ensure_int
+from labkit.validation import ensure_array, ensure_choice, ensure_float, ensure_instance, ensure_int
 
 from labkit.rlhf.pipeline import (
-    RLHF_THREADS, Trained, _adamw, _assistant, _cached_model, _copy, _encode_pairs, _key, _step, sequence_batch,
-    sequence_scores)
+    PAIR_SETS, RLHF_THREADS, Trained, _adamw, _assistant, _cached_model, _copy, _encode_pairs, _key, _step,
+    sequence_batch, sequence_scores, training_pairs)
 
 
 # ---------------------------------------------------------------- the reward model
@@ -39,8 +39,10 @@ class RewardConfig:
     batch_size: int = 32
     lr: float = 1e-3
     seed: int = 0
+    pairs: str = "world"  # the training pairs: "world" or "world+hard" (:func:`~labkit.rlhf.pipeline.training_pairs`)
 
     def __post_init__(self) -> None:
+        ensure_choice("pairs", self.pairs, PAIR_SETS)
         ensure_int("steps", self.steps, low=1)
         ensure_int("batch_size", self.batch_size, low=1)
         ensure_float("lr", self.lr, low=0.0, low_open=True)
@@ -152,11 +154,11 @@ def _scores_of(reward_model, tokenizer, prompt_ids, responses, batch_size: int =
 
 
 def get_reward_model(config: RewardConfig = RewardConfig(), rebuild: bool = False) -> Trained:
-    """The reward model of the default assistant, trained on the world's preference pairs (cached)."""
+    """The reward model of the default assistant, trained on the preference pairs ``config.pairs`` names (cached)."""
     ensure_instance("config", config, RewardConfig)
     a = _assistant()
     return _cached_model("rlhf-reward", _key("reward", config),
-                         lambda: train_reward_model(a.sft, a.tokenizer, a.world.preferences, config), rebuild)
+                         lambda: train_reward_model(a.sft, a.tokenizer, training_pairs(a.world, config.pairs), config), rebuild)
 
 
 register_course_model(CourseModel("rlhf-reward", lambda rebuild: get_reward_model(rebuild=rebuild),
