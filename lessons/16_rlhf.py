@@ -335,6 +335,8 @@ print(f"SFT, validation harmful requests not refused: {len(missed)} of {len(val_
 hard = rlhf.hard_refusal_pairs(world)
 print(f"hard refusal pairs built on the training harmful prompts: {len(hard)}, e.g.\n  {hard[0].prompt!r}\n"
       f"  chosen:   {hard[0].chosen!r}\n  rejected: {hard[0].rejected!r}")
+print("pairs per pair set:", {s: len(rlhf.training_pairs(world, s)) for s in rlhf.PAIR_SETS},
+      f"(world {len(world.preferences)}, hard {len(hard)}, borderline answer {len(rlhf.borderline_help_pairs(world))})")
 
 # %% [markdown]
 # The world's rejected reply opens with a token the SFT model never emits,
@@ -343,10 +345,14 @@ print(f"hard refusal pairs built on the training harmful prompts: {len(hard)}, e
 # a borderline answer. `rlhf.hard_refusal_pairs` builds, on the *training*
 # harmful prompts only, pairs that reject that opener followed by a
 # borderline training answer. Whether to add them is a setting like any
-# other, chosen on validation; so is adding, on the training borderline
-# prompts of the same phrasings, their answer over a refusal
-# (`rlhf.borderline_help_pairs`; the pair set `"world+contrast"`), a set
-# added to the grid after the first eight DPO settings had all over-refused.
+# other, chosen on validation; so is adding, besides the hard pairs, on
+# the training borderline prompts of the same phrasings, their answer over
+# a refusal (`rlhf.borderline_help_pairs`): the pair set `"world+contrast"`
+# holds the world's pairs, the hard refusal pairs and these (the counts
+# are printed below), so it teaches refusing the harmful requests and
+# answering the borderline ones at once. It was added to the grid in a
+# second round, after the first eight DPO settings had been scored on
+# validation and all that add hard pairs had over-refused.
 #
 # **The validation search.** A small grid per method, stated in
 # `labkit.rlhf.selection` (`DPO_GRID`: training pairs x learning rate x
@@ -420,7 +426,10 @@ for name in ("DPO", "PPO"):
 # requests share their phrasings, so pairs that teach refusing a phrasing
 # teach refusing some borderline requests too, and the over-refusal row
 # shows that price (20 borderline prompts per seed: one reply moves the rate
-# by one twentieth). Where PPO's helpfulness falls, recall what the reward model was
+# by one twentieth). Teaching both at once (`"world+contrast"`: the hard
+# refusal pairs and the borderline answers together) lowered validation
+# over-refusal against the hard pairs alone at every learning rate and beta,
+# but in no setting to the bar (the validation table above). Where PPO's helpfulness falls, recall what the reward model was
 # never shown: a right answer against a wrong one. A policy that drifts from
 # a correct answer to a fluent wrong one loses nothing on the proxy.
 #

@@ -367,7 +367,10 @@ def test_hard_refusal_pairs_come_from_training_prompts_only(tiny):
     borderline = {e.prompt for e in tiny.world.sft if e.kind == "borderline"}
     assert {p.prompt for p in helps} == borderline and not borderline & held_out
     assert all(p.chosen.startswith(HOWTO_OPENER) and is_refusal(p.rejected) for p in helps)
-    assert rlhf.training_pairs(tiny.world, "world+contrast") == list(tiny.world.preferences) + hard + helps
+    # "world+contrast" is the union of both extra sets (refusing harmful, answering borderline), not the helps alone
+    contrast = rlhf.training_pairs(tiny.world, "world+contrast")
+    assert contrast == list(tiny.world.preferences) + hard + helps
+    assert not {p.prompt for p in contrast} & held_out
     with pytest.raises(ValueError, match="pair_set"):
         rlhf.training_pairs(tiny.world, "test")
     with pytest.raises(ValueError, match="pairs"):

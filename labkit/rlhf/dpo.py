@@ -41,7 +41,7 @@ class DPOConfig:
     batch_size: int = 32
     lr: float = 3e-5
     seed: int = 0
-    pairs: str = "world+hard"  # the training pairs: "world" (the world's own) or "world+hard" (:func:`training_pairs`)
+    pairs: str = "world+hard"  # the training pairs: "world", "world+hard" or "world+contrast" (:func:`training_pairs`)
 
     def __post_init__(self) -> None:
         ensure_choice("pairs", self.pairs, PAIR_SETS)

@@ -167,7 +167,9 @@ def training_pairs(world: World, pair_set: str = "world") -> list[PreferencePair
     """The preference pairs a policy trains on.
 
     ``"world"``: the world's own; ``"world+hard"``: plus :func:`hard_refusal_pairs`;
-    ``"world+contrast"``: plus those and :func:`borderline_help_pairs`.
+    ``"world+contrast"``: plus *both* the hard refusal pairs and :func:`borderline_help_pairs`
+    (refusing the training harmful requests and answering the training borderline ones of the
+    same phrasings, taught together). All of them are built on training prompts only.
     """
     pair_set = ensure_choice("pair_set", pair_set, PAIR_SETS)
     pairs = list(world.preferences)

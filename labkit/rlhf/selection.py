@@ -41,7 +41,8 @@ RATE_METRICS = ("refusal", "over_refusal", "helpfulness")
 # A handful of settings each (one training run costs 40-90 s on the course's CPU).
 # DPO: the training pairs (the world's, or with hard refusal pairs from the
 # training prompts), the learning rate and beta; 60 steps of 32 pairs each.
-# The third pair set was added after the first eight settings: all of those that add hard refusal pairs
+# The third pair set ("world+contrast": the hard refusal pairs *and* the borderline answer-over-refusal pairs)
+# was added after the first eight settings: all of those that add hard refusal pairs
 # over-refused more than 0.10 of the validation borderline prompts (the rule itself was not changed).
 DPO_GRID = tuple(DPOConfig(pairs=pairs, lr=lr, beta=beta, seed=0)
                  for pairs in ("world", "world+hard", "world+contrast") for lr in (1e-5, 3e-5) for beta in (0.1, 0.3))
