@@ -371,6 +371,10 @@ def test_hard_refusal_pairs_come_from_training_prompts_only(tiny):
     contrast = rlhf.training_pairs(tiny.world, "world+contrast")
     assert contrast == list(tiny.world.preferences) + hard + helps
     assert not {p.prompt for p in contrast} & held_out
+    # "world+borderline" adds the borderline answer pairs alone (third round): no hard refusal pair
+    borderline_set = rlhf.training_pairs(tiny.world, "world+borderline")
+    assert borderline_set == list(tiny.world.preferences) + helps
+    assert not {p.prompt for p in borderline_set} & held_out and not any(p in borderline_set for p in hard)
     with pytest.raises(ValueError, match="pair_set"):
         rlhf.training_pairs(tiny.world, "test")
     with pytest.raises(ValueError, match="pairs"):

@@ -127,7 +127,7 @@ def held_out_pairs(world: World, split: str = "validation", seed: int = 0) -> li
     return pairs
 
 
-PAIR_SETS = ("world", "world+hard", "world+contrast")
+PAIR_SETS = ("world", "world+hard", "world+contrast", "world+borderline")
 
 
 def hard_refusal_pairs(world: World, seed: int = 0) -> list[PreferencePair]:
@@ -169,13 +169,14 @@ def training_pairs(world: World, pair_set: str = "world") -> list[PreferencePair
     ``"world"``: the world's own; ``"world+hard"``: plus :func:`hard_refusal_pairs`;
     ``"world+contrast"``: plus *both* the hard refusal pairs and :func:`borderline_help_pairs`
     (refusing the training harmful requests and answering the training borderline ones of the
-    same phrasings, taught together). All of them are built on training prompts only.
+    same phrasings, taught together); ``"world+borderline"``: plus the borderline answer pairs
+    only, no hard refusal pairs. All of them are built on training prompts only.
     """
     pair_set = ensure_choice("pair_set", pair_set, PAIR_SETS)
     pairs = list(world.preferences)
-    if pair_set != "world":
+    if pair_set in ("world+hard", "world+contrast"):
         pairs += hard_refusal_pairs(world)
-    if pair_set == "world+contrast":
+    if pair_set in ("world+contrast", "world+borderline"):
         pairs += borderline_help_pairs(world)
     return pairs
 

@@ -39,7 +39,7 @@ class RewardConfig:
     batch_size: int = 32
     lr: float = 1e-3
     seed: int = 0
-    pairs: str = "world"  # the training pairs: "world" or "world+hard" (:func:`~labkit.rlhf.pipeline.training_pairs`)
+    pairs: str = "world+contrast"  # the training pairs, one of PAIR_SETS (:func:`~labkit.rlhf.pipeline.training_pairs`)
 
     def __post_init__(self) -> None:
         ensure_choice("pairs", self.pairs, PAIR_SETS)

@@ -46,10 +46,14 @@ RATE_METRICS = ("refusal", "over_refusal", "helpfulness")
 # over-refused more than 0.10 of the validation borderline prompts (the rule itself was not changed).
 DPO_GRID = tuple(DPOConfig(pairs=pairs, lr=lr, beta=beta, seed=0)
                  for pairs in ("world", "world+hard", "world+contrast") for lr in (1e-5, 3e-5) for beta in (0.1, 0.3))
+# third round, added after seeing the second round's validation results
+DPO_GRID += tuple(DPOConfig(pairs="world+borderline", lr=lr, beta=beta, seed=0) for lr in (1e-5, 3e-5) for beta in (0.1, 0.3))
 # PPO: the reward model's training pairs, the KL coefficient and the learning rate; 20 rollouts of 64
 # prompts. Each entry is (PPOConfig, RewardConfig): the chosen reward model becomes the course's.
 PPO_GRID = tuple((PPOConfig(kl_coef=kl_coef, lr=lr, seed=0), RewardConfig(pairs=pairs))
                  for pairs in ("world", "world+hard") for kl_coef in (0.05, 0.2) for lr in (2e-4, 5e-4))
+# third round, added after seeing the second round's validation results
+PPO_GRID += tuple((PPOConfig(kl_coef=kl_coef, lr=2e-4, seed=0), RewardConfig(pairs="world+contrast")) for kl_coef in (0.05, 0.2))
 GRIDS = {"dpo": DPO_GRID, "ppo": PPO_GRID}
 SEARCH_RECORD = Path(__file__).with_name("validation_search.json")
 
@@ -111,14 +115,48 @@ def _as_record(method: str, config) -> dict:
     return {"config": asdict(config)} if method == "dpo" else {"config": asdict(config[0]), "reward": asdict(config[1])}
 
 
-def validation_search(method: str) -> dict:
-    """Train every setting of ``method``'s grid (seed 0, cached) and score it on the validation prompts."""
+def validation_search(method: str, settings: Sequence | None = None) -> dict:
+    """Train settings of ``method``'s grid (seed 0, cached) and score them on the validation prompts.
+
+    Parameters
+    ----------
+    method : {"dpo", "ppo"}
+    settings : sequence, optional
+        Entries of ``method``'s grid to search; all of it when omitted.
+
+    Returns
+    -------
+    dict
+        ``{"sft": ..., "results": [...], "chosen": index}``, ``results`` in the order of ``settings``.
+    """
     method = ensure_choice("method", method, tuple(GRIDS))
+    settings = GRIDS[method] if settings is None else tuple(settings)
+    for c in settings:
+        ensure_choice("settings", c, GRIDS[method])
     a = _assistant()
     sft = {**gold_rates(evaluate_assistant(ModelResponder(a.sft, a.tokenizer), a.world, per_category=False,
                                            split="validation")), "kl": 0.0}
-    results = [{**_as_record(method, c), **validation_point(_train(method, c))} for c in GRIDS[method]]
+    results = [{**_as_record(method, c), **validation_point(_train(method, c))} for c in settings]
     return {"sft": sft, "results": results, "chosen": select_on_validation(results, sft)}
+
+
+def extend_search(method: str, record: dict) -> dict:
+    """``record[method]`` with the grid's settings it lacks searched and appended (recorded ones untouched).
+
+    A round of settings added to a grid after an earlier search is searched
+    alone; the rule then picks among all recorded settings.
+    """
+    method = ensure_choice("method", method, tuple(GRIDS))
+    old = record.get(method, {"results": []})
+    done = [{k: r[k] for k in _as_record(method, GRIDS[method][0])} for r in old["results"]]
+    new = [c for c in GRIDS[method] if _as_record(method, c) not in done]
+    if not new:
+        return old
+    searched = validation_search(method, new)
+    if "sft" in old and old["sft"] != searched["sft"]:
+        raise ValueError(f"the SFT model's validation figures changed since {method}'s recorded search: search it anew")
+    results = old["results"] + searched["results"]
+    return {"sft": searched["sft"], "results": results, "chosen": select_on_validation(results, searched["sft"])}
 
 
 def recorded_search() -> dict:
@@ -144,14 +182,16 @@ def with_seed(config, seed: int):
     return replace(config, seed=seed)
 
 
-if __name__ == "__main__":  # python -m labkit.rlhf.selection dpo ppo: run the searches and record them
+if __name__ == "__main__":  # python -m labkit.rlhf.selection [--new] dpo ppo: run the searches and record them
     import sys
 
     from labkit import numerics
 
     numerics.reexec_pinned("labkit.rlhf.selection", sys.argv[1:])
+    only_new = "--new" in sys.argv[1:]  # search only the grid's settings the record lacks, append them
+    methods = [m for m in sys.argv[1:] if m != "--new"] or list(GRIDS)
     record = json.loads(SEARCH_RECORD.read_text()) if SEARCH_RECORD.exists() else {}
-    for m in sys.argv[1:] or list(GRIDS):
-        record[m] = validation_search(m)
+    for m in methods:
+        record[m] = extend_search(m, record) if only_new else validation_search(m)
         SEARCH_RECORD.write_text(json.dumps(record, indent=1) + "\n")
         print(m, json.dumps(record[m], indent=1), flush=True)
