@@ -16,7 +16,7 @@
 # 2. train a Bradley-Terry reward model on the assistant (SFT backbone, scalar head) and measure it on held-out pairs;
 # 3. write the DPO loss, GAE and PPO's clipped loss (exercises), and use labkit's PPO and DPO trainers;
 # 4. check what the preference pairs contrast, choose DPO's and PPO's settings on validation by a rule stated
-#    beforehand, and compare SFT, DPO and PPO on the gold judge over three seeds, with 95 % intervals and the KL
+#    beforehand (in three disclosed rounds of the search), and compare SFT, DPO and PPO on the gold judge over three seeds, with 95 % intervals and the KL
 #    each paid;
 # 5. draw the reward-KL frontier of best-of-n, PPO and DPO (Gao et al. 2022), and watch reward hacking when the KL
 #    anchor is removed.
@@ -128,18 +128,22 @@ print(f"gradient variance without a baseline {no_baseline:.3f}, with one {with_b
 #
 # labkit's reward model is the SFT TinyGPT with a scalar head (Ouyang et al.
 # 2022, section 3.5), scoring a reply by the head's output at its last
-# token, trained with lesson 05's `bradley_terry_loss` on the world's
-# preference pairs: refusing a harmful request beats complying, admitting
+# token, trained with lesson 05's `bradley_terry_loss` on preference pairs.
+# The world's own: refusing a harmful request beats complying, admitting
 # not knowing beats making an answer up, and helping with a harmless request
-# beats refusing it. Held-out pairs are built the same way on the validation
-# and test prompts, whose templates never occur in training.
+# beats refusing it. Which extra pairs on the training prompts it also sees
+# (`rlhf.RewardConfig().pairs`, printed below) was chosen on validation with
+# PPO's settings (section 6). Held-out pairs are built the way the world's
+# are, on the validation and test prompts, whose templates never occur in
+# training.
 
 # %%
 reward_model = rlhf.get_reward_model().model
 ppo = rlhf.get_ppo_policy()
 dpo = rlhf.get_dpo_policy()
 frontier = rlhf.get_frontier()
-print(f"training pairs: {len(world.preferences)}")
+print(f"reward model's pair set {rlhf.RewardConfig().pairs!r}: "
+      f"{len(rlhf.training_pairs(world, rlhf.RewardConfig().pairs))} training pairs")
 for split in ("validation", "test"):
     r = rlhf.reward_model_report(reward_model, tok, rlhf.held_out_pairs(world, split))
     print(f"{split:>10}: pairwise accuracy {r['accuracy']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] on {r['n']} pairs, "
@@ -352,7 +356,16 @@ print("pairs per pair set:", {s: len(rlhf.training_pairs(world, s)) for s in rlh
 # are printed below), so it teaches refusing the harmful requests and
 # answering the borderline ones at once. It was added to the grid in a
 # second round, after the first eight DPO settings had been scored on
-# validation and all that add hard pairs had over-refused.
+# validation and all that add hard pairs had over-refused. A third round,
+# added after seeing the second round's validation figures (the borderline
+# answers taught beside the hard pairs still missed the over-refusal bar), tried the
+# borderline answers without the hard pairs (`"world+borderline"`, four DPO
+# settings) and, for PPO, whose reward models trained with the hard pairs
+# had over-refused most borderline prompts, a reward model trained on
+# `"world+contrast"` (two settings). So the search ran in three rounds,
+# each added after seeing the previous round's validation figures: that is
+# itself a use of the validation prompts, disclosed here. The rule was never
+# changed, and the test prompts chose nothing.
 #
 # **The validation search.** A small grid per method, stated in
 # `labkit.rlhf.selection` (`DPO_GRID`: training pairs x learning rate x
@@ -367,7 +380,10 @@ print("pairs per pair set:", {s: len(rlhf.training_pairs(world, s)) for s in rlh
 # The rule was kept as stated even where it proved crude: when no setting
 # meets both constraints it counts the constraints met, not by how much one
 # is missed, so a setting that over-refuses far more can still win on
-# refusal. The table shows whether that happened.
+# refusal. The table shows that it happened for PPO in the third round: the
+# reward model trained on `"world+contrast"` wins on refusal, then KL, among the
+# settings that keep helpfulness, though it over-refuses far more of the
+# validation borderline prompts than the second round's pick did.
 
 # %%
 search = rlhf.recorded_search()
@@ -429,7 +445,12 @@ for name in ("DPO", "PPO"):
 # by one twentieth). Teaching both at once (`"world+contrast"`: the hard
 # refusal pairs and the borderline answers together) lowered validation
 # over-refusal against the hard pairs alone at every learning rate and beta,
-# but in no setting to the bar (the validation table above). Where PPO's helpfulness falls, recall what the reward model was
+# but in no setting to the bar; the borderline answers alone
+# (`"world+borderline"`) scored on validation much like the world's pairs
+# alone, missing both the refusal the hard pairs bring and the over-refusal
+# bar (the validation table above). For PPO the reward model chosen in the
+# third round buys its refusal with over-refusal on test too (the lines
+# under the table). Where PPO's helpfulness falls, recall what the reward model was
 # never shown: a right answer against a wrong one. A policy that drifts from
 # a correct answer to a fluent wrong one loses nothing on the proxy.
 #
@@ -487,7 +508,8 @@ rlhf.frontier_widget(frontier)
 # * PPO's value head, GAE and whitened advantages are a per-token baseline; without one, a positive reward pushes up every sampled reply.
 # * DPO needs no reward model and no sampling; it optimises the same KL-regularised objective, and its beta and learning rate decide how far it moves (compare its KL with PPO's above).
 # * Preference data only teaches what its pairs contrast: pairs that never contrast right with wrong answers give a reward model that cannot tell them apart, and rejected replies the model never produces teach it nothing it needed.
-# * Write the selection rule before the search and keep it; a rule that only counts the constraints met can pick a setting that misses one badly, and the validation table shows it.
+# * Write the selection rule before the search and keep it; a rule that only counts the constraints met can pick a setting that misses one badly, and the validation table shows it did for PPO.
+# * Disclose every round of a search: here there were three, each added after seeing the previous round's validation figures, so the validation prompts were used more than once; only the test prompts, scored once, are untouched.
 #
 # ## Further reading
 # * P. Christiano et al. (2017), *Deep reinforcement learning from human preferences.* NeurIPS.
