@@ -91,7 +91,8 @@ print("\nchecklist, as the seed has it:", all(isinstance(item, str) for item in 
 #
 # * **SFT**: the course's assistant (lesson 15), replying greedily;
 # * **DPO** and **PPO**: lesson 16's policies, aligned from the SFT model with
-#   the world's preference pairs (DPO) and the learned reward model (PPO);
+#   preference pairs (DPO) and a learned reward model (PPO), their pairs and
+#   settings chosen on lesson 16's validation prompts;
 # * **guarded SFT**: the SFT model inside lesson 15's pipeline (input guard
 #   with a calibrated threshold, output check, fallback, audit log), with the
 #   world-trained guard, which works offline;
