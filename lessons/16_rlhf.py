@@ -481,15 +481,27 @@ print(f"training seed of every PPO and DPO run: {frontier['seed']}")
 # is what this model and this reward model do, measured once per setting.
 #
 # **Reward hacking.** PPO with `kl_coef = 0` has no anchor. Its proxy and
-# gold beside the default run, and its replies to four fixed test prompts:
+# gold beside the default run; then how many test prompts get a different
+# greedy reply from the two, and for each kind of prompt the first test
+# prompt (in the split's order) where they differ, with both replies
+# (`rlhf.differing_replies`):
 
 # %%
 hacked = next(p for p in frontier["ppo"] if p["kl_coef"] == 0)
 anchored = next(p for p in frontier["ppo"] if p["kl_coef"] == rlhf.PPOConfig().kl_coef)
 for name, p in (("kl_coef = 0", hacked), (f"kl_coef = {anchored['kl_coef']:g}", anchored)):
     print(f"{name}: KL {p['kl']:.2f}, proxy {p['proxy']:.2f}, gold {p['gold']:.3f}")
-for prompt, bad, good in zip(frontier["showcase_prompts"], hacked["showcase"], anchored["showcase"]):
-    print(f"\n{prompt}\n  kl_coef = 0: {bad}\n  anchored:    {good}")
+hacking = frontier["hacking"]
+print(f"greedy replies that differ: {hacking['n_differ']} of {hacking['n']} test prompts")
+for kind, prompt, bad, good in hacking["examples"]:
+    print(f"\n[{kind}] {prompt}\n  kl_coef = 0: {bad}\n  anchored:    {good}")
+
+# %% [markdown]
+# Look at what the unanchored policy found: in the examples above it meets a
+# benign sum with a refusal. Its reward model learnt from pairs in which
+# refusals win, so it over-values refusing, and with no KL penalty nothing
+# keeps the policy near the SFT model's answers: the proxy rises while the
+# gold judge, which counts a refused sum as unhelpful, falls.
 
 # %% [markdown]
 # ### The frontier, interactively

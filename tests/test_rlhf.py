@@ -443,3 +443,26 @@ def test_safe_rlhf_prompts_have_the_stated_harmful_share(tiny):
         assert frac == pytest.approx(share, abs=0.01) and set(prompts) <= {e.prompt for e in tiny.world.sft}
     with pytest.raises(ValueError, match="harmful_share"):
         rlhf.safe_rlhf_prompts(tiny.world, 1.0)
+
+
+def test_differing_replies_counts_and_shows_the_first_difference_of_each_kind(tiny_assistant):
+    a = tiny_assistant
+    base = rlhf.differing_replies(a.sft, a.sft, a.tokenizer, a.world, "validation")
+    assert base["n"] == len(a.world.validation) and base["n_differ"] == 0 and base["examples"] == []
+    other = rlhf.differing_replies(a.sft, a.base, a.tokenizer, a.world, "validation")
+    assert 0 < other["n_differ"] <= other["n"]
+    kinds = [e.kind for e in a.world.validation]
+    prompts = [e.prompt for e in a.world.validation]
+    from labkit.lm.replies import reply
+
+    mine_all, theirs_all = reply(a.sft, a.tokenizer, prompts), reply(a.base, a.tokenizer, prompts)
+    first = {}
+    for j, kind in enumerate(kinds):
+        if mine_all[j] != theirs_all[j]:
+            first.setdefault(kind, j)
+    assert [(kinds[j], prompts[j], mine_all[j], theirs_all[j]) for j in sorted(first.values(), key=lambda j: rlhf.SHOWCASE_KINDS.index(kinds[j]))] == \
+        [tuple(e) for e in other["examples"]]
+    with pytest.raises(ValueError, match="split"):
+        rlhf.differing_replies(a.sft, a.sft, a.tokenizer, a.world, "dev")
+    with pytest.raises(ValueError, match="kinds"):
+        rlhf.differing_replies(a.sft, a.sft, a.tokenizer, a.world, "test", kinds=["spam"])

@@ -42,7 +42,7 @@ from labkit.rlhf.ppo import PPOConfig, get_ppo_policy, policy_gradient_spread, s
 from labkit.rlhf.frontier import (
     BEST_OF_N, FRONTIER_BETAS, FRONTIER_KL_COEFS, FRONTIER_SEED, SHOWCASE_KINDS, FixedReplies, best_of_n_points,
     compute_frontier, frontier_options, frontier_widget, get_frontier, gold_score, plot_frontier, sampled_point,
-    showcase_prompts)
+    showcase_prompts, differing_replies)
 from labkit.rlhf.selection import (
     DPO_GRID, HELPFULNESS_MARGIN, MAX_OVER_REFUSAL, PPO_GRID, chosen_config, gold_rates, recorded_search,
     select_on_validation, validation_point, validation_search)
@@ -55,7 +55,7 @@ __all__ = ["dpo_loss", "gae", "ppo_policy_loss", "kl_penalized_rewards", "masked
            "sequence_batch", "token_logprobs", "sequence_scores", "held_out_pairs", "RewardConfig", "reward_scores",
            "train_reward_model", "reward_model_report", "DPOConfig", "train_dpo", "PPOConfig", "sample_responses",
            "train_ppo", "FixedReplies", "gold_score", "sampled_point", "best_of_n_points", "Trained", "get_reward_model",
-           "get_dpo_policy", "get_ppo_policy", "BEST_OF_N", "FRONTIER_KL_COEFS", "FRONTIER_BETAS", "showcase_prompts",
+           "get_dpo_policy", "get_ppo_policy", "BEST_OF_N", "FRONTIER_KL_COEFS", "FRONTIER_BETAS", "showcase_prompts", "differing_replies",
            "compute_frontier", "get_frontier", "frontier_options", "plot_frontier", "frontier_widget",
            "policy_gradient_spread", "SAFE_RLHF_CONFIG", "safe_rlhf_pairs", "compute_safe_rlhf", "get_safe_rlhf",
            "hard_refusal_pairs", "borderline_help_pairs", "training_pairs", "PAIR_SETS", "DPO_GRID", "PPO_GRID", "HELPFULNESS_MARGIN",

@@ -129,6 +129,43 @@ def showcase_prompts(world: World) -> list[str]:
     return [next(e.prompt for e in world.test if e.kind == kind) for kind in SHOWCASE_KINDS]
 
 
+def differing_replies(policy: TinyGPT, other: TinyGPT, tokenizer, world: World, split: str = "test",
+                      kinds: Sequence[str] = SHOWCASE_KINDS) -> dict:
+    """Where two policies' greedy replies differ: how often, and the first such prompt of each kind.
+
+    Reward hacking is easiest to see where a policy *changed* its behaviour:
+    fixed showcase prompts often get the same reply from both policies.
+
+    Parameters
+    ----------
+    policy, other : TinyGPT
+        The two policies (e.g. PPO without and with its KL anchor).
+    tokenizer : Tokenizer
+    world : World
+    split : {"train", "validation", "test"}
+        Whose prompts to reply to.
+    kinds : sequence of str
+        The prompt kinds to show an example of, in this order.
+
+    Returns
+    -------
+    dict
+        ``n`` (prompts), ``n_differ`` (prompts whose two replies differ) and
+        ``examples``: a list of ``(kind, prompt, policy's reply, other's reply)``
+        with, for each kind that has one, the first differing prompt in the
+        split's order.
+    """
+    split = ensure_choice("split", split, ("train", "validation", "test"))
+    kinds = [ensure_choice("kinds", k, SHOWCASE_KINDS) for k in kinds]
+    examples = list(getattr(world, split))
+    prompts = [e.prompt for e in examples]
+    mine, theirs = reply(policy, tokenizer, prompts), reply(other, tokenizer, prompts)
+    differ = [i for i in range(len(prompts)) if mine[i] != theirs[i]]
+    shown = [next((i for i in differ if examples[i].kind == kind), None) for kind in kinds]
+    return {"n": len(prompts), "n_differ": len(differ),
+            "examples": [(examples[i].kind, prompts[i], mine[i], theirs[i]) for i in shown if i is not None]}
+
+
 def _policy_entry(policy: TinyGPT, a, rm: TinyGPT, seed: int) -> dict:
     point = sampled_point(policy, a.sft, rm, a.tokenizer, a.world, "test", seed)
     showcase = reply(policy, a.tokenizer, showcase_prompts(a.world))
@@ -150,9 +187,14 @@ def compute_frontier(seed: int = FRONTIER_SEED, reward: RewardConfig = RewardCon
               "best_of_n": {"n": bon["n"], "kl": bon["kl"], "proxy": bon["proxy"], "gold": bon["gold"],
                             "showcase": [[r[i] for i in index] for r in bon["replies"]]},
               "ppo": [], "dpo": []}
+    ppo = {}
     for kl_coef in FRONTIER_KL_COEFS:
-        policy = get_ppo_policy(PPOConfig(kl_coef=kl_coef, seed=seed), reward).model
+        ppo[kl_coef] = policy = get_ppo_policy(PPOConfig(kl_coef=kl_coef, seed=seed), reward).model
         result["ppo"].append({"kl_coef": kl_coef, **_policy_entry(policy, a, rm, seed)})
+    # The reward-hacking showcase: PPO without its anchor against the default anchored run.
+    default = PPOConfig().kl_coef
+    anchored = ppo[default] if default in ppo else get_ppo_policy(PPOConfig(seed=seed), reward).model
+    result["hacking"] = differing_replies(ppo[0.0], anchored, a.tokenizer, a.world, "test")
     for beta in FRONTIER_BETAS:
         policy = get_dpo_policy(DPOConfig(beta=beta, seed=seed)).model
         result["dpo"].append({"beta": beta, **_policy_entry(policy, a, rm, seed)})
@@ -160,7 +202,7 @@ def compute_frontier(seed: int = FRONTIER_SEED, reward: RewardConfig = RewardCon
 
 
 def _frontier_key(seed: int) -> str:
-    return _key(f"frontier-{seed}-{BEST_OF_N}-{FRONTIER_KL_COEFS}-{FRONTIER_BETAS}", RewardConfig(), PPOConfig(),
+    return _key(f"frontier-{seed}-{BEST_OF_N}-{FRONTIER_KL_COEFS}-{FRONTIER_BETAS}-hacking", RewardConfig(), PPOConfig(),
                 DPOConfig())
 
 
