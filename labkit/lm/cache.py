@@ -149,6 +149,39 @@ def load_checkpoint(path: Path, key: str, sha256: str | None = None) -> dict:
     return payload
 
 
+def _shipped_payload(shipped: Path, key: str) -> dict | None:
+    """The payload of a shipped checkpoint built under ``key``; None when there is none to use.
+
+    None when no sha256 is recorded for it, when it was built under another
+    key (the model's config or code changed since it was shipped: the cache,
+    or a rebuild, has the current one), or, with a warning, when the file is
+    missing or damaged.
+    """
+    recorded = recorded_sha256(shipped.name, shipped.parent / SHIPPED_SUMS.name)
+    if recorded is None:
+        return None
+    try:
+        return load_checkpoint(shipped, key, recorded)
+    except CheckpointMismatch:
+        return None
+    except FileNotFoundError:
+        warnings.warn(f"the shipped checkpoint {shipped} is missing; using the cache", stacklevel=4)
+    except LOAD_ERRORS as exc:
+        warnings.warn(f"the shipped checkpoint is damaged ({exc}); using the cache", stacklevel=4)
+    return None
+
+
+def _cached_payload(name: str, path: Path, key: str) -> dict | None:
+    """The payload cached at ``path`` under ``key``; None when it is not cached yet or (with a warning) unusable."""
+    try:
+        return load_checkpoint(path, key)
+    except FileNotFoundError:
+        return None
+    except LOAD_ERRORS as exc:
+        warnings.warn(f"rebuilding {name!r}: {exc}", stacklevel=4)
+    return None
+
+
 def cached(name: str, key: str, build: Callable[[], T], to_payload: Callable[[T], dict],
            from_payload: Callable[[dict], T], rebuild: bool = False, shipped: Path | None = None) -> T:
     """The model ``name`` built under ``key``: shipped, else cached, else built (and cached).
@@ -175,25 +208,13 @@ def cached(name: str, key: str, build: Callable[[], T], to_payload: Callable[[T]
     -------
     The model.
     """
-    if not rebuild and shipped is not None:
-        recorded = recorded_sha256(Path(shipped).name, Path(shipped).parent / SHIPPED_SUMS.name)
-        if recorded is not None:
-            try:
-                return from_payload(load_checkpoint(shipped, key, recorded))
-            except CheckpointMismatch:
-                pass  # the model's config or code changed since it was shipped: the cache has the current one
-            except FileNotFoundError:
-                warnings.warn(f"the shipped checkpoint {shipped} is missing; using the cache", stacklevel=3)
-            except LOAD_ERRORS as exc:
-                warnings.warn(f"the shipped checkpoint is damaged ({exc}); using the cache", stacklevel=3)
+    payload = None if rebuild or shipped is None else _shipped_payload(Path(shipped), key)
+    if payload is not None:
+        return from_payload(payload)
     path = cache_path(name, key)
-    if not rebuild:
-        try:
-            return from_payload(load_checkpoint(path, key))
-        except FileNotFoundError:
-            pass
-        except LOAD_ERRORS as exc:
-            warnings.warn(f"rebuilding {name!r}: {exc}", stacklevel=3)
+    payload = None if rebuild else _cached_payload(name, path, key)
+    if payload is not None:
+        return from_payload(payload)
     model = build()
     save_checkpoint({"key": key, **to_payload(model)}, path)
     return model
